@@ -1,0 +1,199 @@
+// Package eval measures models: perplexity the way llama.cpp's llama-perplexity does, and
+// prompt-processing / text-generation speed the way llama-bench does. Every measurement ends in
+// one result struct from which both the table and the JSON outputs are built.
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Forwarder is the part of a model state that perplexity needs (model.State satisfies it).
+type Forwarder interface {
+	// Reset clears the KV cache.
+	Reset()
+	// Forward runs tokens at positions pos.. and writes logits: len(logits) == vocab for the
+	// last token only, or len(tokens)*vocab for every token.
+	Forward(tokens []int, pos int, logits []float32) error
+}
+
+// PPLOptions configures a perplexity run.
+type PPLOptions struct {
+	Ctx    int // tokens per chunk (llama.cpp -c); required
+	Batch  int // tokens per Forward call (llama.cpp -b); 0 or > Ctx means Ctx
+	Chunks int // evaluate at most this many chunks; <= 0 means all
+	Vocab  int // logits per token; required
+	// BOS replaces every chunk's first token when >= 0 (set it when the vocab adds BOS).
+	BOS int
+	// Progress, when set, is called after every chunk (from the calling goroutine).
+	Progress func(Progress)
+}
+
+// Progress reports a finished chunk.
+type Progress struct {
+	Chunk   int     // 1-based index of the chunk just finished
+	Chunks  int     // total chunks in this run
+	PPL     float64 // running perplexity over all chunks so far
+	Tokens  int     // tokens scored so far
+	Elapsed time.Duration
+}
+
+// PPLResult is the outcome of one perplexity run.
+type PPLResult struct {
+	PPL     float64   `json:"ppl"`
+	Err     float64   `json:"ppl_err"`  // llama.cpp's "+/-": PPL * sqrt((E[nll²]-E[nll]²)/(n-1))
+	MeanNLL float64   `json:"mean_nll"` // natural log
+	Tokens  int       `json:"tokens"`   // tokens scored
+	Chunks  int       `json:"chunks"`
+	Ctx     int       `json:"ctx"`
+	Running []float64 `json:"running_ppl"` // running perplexity after each chunk (llama.cpp's [i] values)
+	Seconds float64   `json:"seconds"`
+}
+
+// ErrTooFewTokens is returned (wrapped) when the data does not fill two chunks.
+var ErrTooFewTokens = errors.New("too few tokens")
+
+// MinTokens is the number of tokens llama-perplexity requires for a context of ctx: 2*ctx.
+func MinTokens(ctx int) int { return 2 * ctx }
+
+// CheckTokens reports whether n tokens are enough for perplexity at context ctx, with
+// llama-perplexity's requirement and a message saying what to do.
+func CheckTokens(n, ctx int) error {
+	if n < MinTokens(ctx) {
+		return fmt.Errorf("%w: need at least 2*ctx = %d tokens to evaluate perplexity with a context of %d, but the data tokenizes to only %d; use a longer text or a smaller --ctx",
+			ErrTooFewTokens, MinTokens(ctx), ctx, n)
+	}
+	return nil
+}
+
+// NumChunks returns how many chunks a run over n tokens evaluates.
+func NumChunks(n int, opts PPLOptions) int {
+	if opts.Ctx <= 0 {
+		return 0
+	}
+	c := n / opts.Ctx
+	if opts.Chunks > 0 && opts.Chunks < c {
+		c = opts.Chunks
+	}
+	return c
+}
+
+// PerplexityWith computes perplexity over tokens exactly as llama-perplexity does: non-overlapping
+// chunks of opts.Ctx tokens, the KV cache cleared before each, the chunk's first token replaced
+// by BOS when opts.BOS >= 0, and positions Ctx/2 .. Ctx-2 predicting their next token, with the
+// negative log-likelihood from a float64 log-softmax. tokens is not modified. The context is
+// checked between forward calls; on cancellation the error wraps ctx.Err().
+func PerplexityWith(ctx context.Context, st Forwarder, tokens []int, opts PPLOptions) (*PPLResult, error) {
+	nctx := opts.Ctx
+	if nctx < 4 {
+		return nil, fmt.Errorf("perplexity: context %d is too small (need at least 4)", nctx)
+	}
+	if opts.Vocab <= 0 {
+		return nil, fmt.Errorf("perplexity: vocabulary size %d is invalid", opts.Vocab)
+	}
+	if err := CheckTokens(len(tokens), nctx); err != nil {
+		return nil, fmt.Errorf("perplexity: %w", err)
+	}
+	for i, t := range tokens[:NumChunks(len(tokens), opts)*nctx] {
+		if t < 0 || t >= opts.Vocab {
+			return nil, fmt.Errorf("perplexity: token %d at index %d is outside the vocabulary (size %d)", t, i, opts.Vocab)
+		}
+	}
+	if opts.BOS >= opts.Vocab {
+		return nil, fmt.Errorf("perplexity: BOS id %d is outside the vocabulary (size %d)", opts.BOS, opts.Vocab)
+	}
+	batch := opts.Batch
+	if batch <= 0 || batch > nctx {
+		batch = nctx
+	}
+	nChunk := NumChunks(len(tokens), opts)
+	first := nctx / 2
+	vocab := opts.Vocab
+
+	// Logits are needed only for the scored positions first..nctx-2; a batch lying wholly
+	// before them gets a single-token buffer.
+	all := make([]float32, batch*vocab)
+	scored := make([]float32, (nctx-first)*vocab) // logits of positions first..nctx-1
+	buf := make([]int, batch)
+
+	res := &PPLResult{Ctx: nctx, Chunks: nChunk, Running: make([]float64, 0, nChunk)}
+	var nll, nll2 float64
+	count := 0
+	start := time.Now()
+	for i := 0; i < nChunk; i++ {
+		base := i * nctx
+		st.Reset()
+		for b0 := 0; b0 < nctx; b0 += batch {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("perplexity: stopped at chunk %d of %d: %w", i+1, nChunk, err)
+			}
+			n := min(batch, nctx-b0)
+			toks := buf[:n]
+			copy(toks, tokens[base+b0:base+b0+n])
+			if b0 == 0 && opts.BOS >= 0 {
+				toks[0] = opts.BOS
+			}
+			var out []float32
+			if b0+n <= first {
+				out = all[:vocab] // last token only; not used
+			} else {
+				out = all[:n*vocab]
+			}
+			if err := st.Forward(toks, b0, out); err != nil {
+				return nil, fmt.Errorf("perplexity: chunk %d of %d, positions %d..%d: %w", i+1, nChunk, b0, b0+n-1, err)
+			}
+			if b0+n > first {
+				// copy rows of positions >= first into scored
+				p0 := max(b0, first)
+				copy(scored[(p0-first)*vocab:(b0+n-first)*vocab], out[(p0-b0)*vocab:n*vocab])
+			}
+		}
+		for p := first; p < nctx-1; p++ {
+			v := -logSoftmax(scored[(p-first)*vocab:(p-first+1)*vocab], tokens[base+p+1])
+			nll += v
+			nll2 += v * v
+		}
+		count += nctx - 1 - first
+		running := math.Exp(nll / float64(count))
+		res.Running = append(res.Running, running)
+		if opts.Progress != nil {
+			opts.Progress(Progress{Chunk: i + 1, Chunks: nChunk, PPL: running, Tokens: count, Elapsed: time.Since(start)})
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.Tokens = count
+	mean := nll / float64(count)
+	res.MeanNLL = mean
+	res.PPL = math.Exp(mean)
+	if v := nll2/float64(count) - mean*mean; v > 0 && count > 1 {
+		res.Err = res.PPL * math.Sqrt(v/float64(count-1))
+	}
+	return res, nil
+}
+
+// logSoftmax returns log p(tok) under softmax(logits), as llama.cpp's log_softmax: the maximum
+// in float32, the sum of exp in float64.
+func logSoftmax(logits []float32, tok int) float64 {
+	mx := logits[0]
+	for _, l := range logits[1:] {
+		if l > mx {
+			mx = l
+		}
+	}
+	var sum float64
+	for _, l := range logits {
+		sum += math.Exp(float64(l - mx))
+	}
+	return float64(logits[tok]-mx) - math.Log(sum)
+}
+
+// FormatRunning formats one running value as llama-perplexity prints it: "[i]ppl,".
+func FormatRunning(chunk int, ppl float64) string { return fmt.Sprintf("[%d]%.4f,", chunk, ppl) }
+
+// FormatFinal formats the final line as llama-perplexity prints it.
+func FormatFinal(r *PPLResult) string {
+	return fmt.Sprintf("Final estimate: PPL = %.4f +/- %.5f", r.PPL, r.Err)
+}
