@@ -1,0 +1,104 @@
+package sparse
+
+import "fmt"
+
+func checkGemv(name string, ny, nw, nx, rows, cols int) {
+	if rows < 0 || cols < 0 || ny < rows || nx < cols || nw < rows*cols {
+		panic(fmt.Sprintf("sparse.%s: bad sizes: len(y)=%d len(w)=%d len(x)=%d rows=%d cols=%d", name, ny, nw, nx, rows, cols))
+	}
+}
+
+func checkGemm(name string, ny, nx, nw, n, rows, cols int) {
+	if n < 0 || rows < 0 || cols < 0 || ny < n*rows || nx < n*cols || nw < rows*cols {
+		panic(fmt.Sprintf("sparse.%s: bad sizes: len(y)=%d len(x)=%d len(w)=%d n=%d rows=%d cols=%d", name, ny, nx, nw, n, rows, cols))
+	}
+}
+
+// GemvF32 computes y[r] = Σ_c w[r*cols+c]*x[c] for r < rows on the calling goroutine.
+// w is row-major rows×cols. It panics if a slice is too short.
+func GemvF32(y, w, x []float32, rows, cols int) {
+	checkGemv("GemvF32", len(y), len(w), len(x), rows, cols)
+	if rows == 0 {
+		return
+	}
+	k.gemvF32(y, w, x, cols, 0, rows)
+}
+
+// GemvF16 is GemvF32 with w given as IEEE fp16 bits.
+func GemvF16(y []float32, w []uint16, x []float32, rows, cols int) {
+	checkGemv("GemvF16", len(y), len(w), len(x), rows, cols)
+	if rows == 0 {
+		return
+	}
+	k.gemvF16(y, w, x, cols, 0, rows)
+}
+
+// GemmF32 computes y[t*rows+r] = Σ_c x[t*cols+c]*w[r*cols+c] for n tokens (x is n×cols, w is
+// rows×cols, y is n×rows, all row-major) on the calling goroutine.
+func GemmF32(y, x, w []float32, n, rows, cols int) {
+	checkGemm("GemmF32", len(y), len(x), len(w), n, rows, cols)
+	var g gemmJob
+	g.init(y, x, w, nil, n, rows, cols)
+	for i := 0; i < g.items; i++ {
+		g.do(i, nil)
+	}
+}
+
+// GemmF16 is GemmF32 with w given as IEEE fp16 bits.
+func GemmF16(y []float32, x []float32, w []uint16, n, rows, cols int) {
+	checkGemm("GemmF16", len(y), len(x), len(w), n, rows, cols)
+	var g gemmJob
+	g.init(y, x, nil, w, n, rows, cols)
+	var scratch []float32
+	if m := k.gemmF16Scratch(g.rowChunk, cols); m > 0 {
+		scratch = make([]float32, m)
+	}
+	for i := 0; i < g.items; i++ {
+		g.do(i, scratch)
+	}
+}
+
+// GEMM blocking. Work is cut into items of rowChunk output rows × tokChunk tokens. rowChunk
+// depends only on cols (so the W block stays in L2) and is a multiple of 12 (every register
+// tile height divides it); tokChunk is a multiple of 4 (every tile width divides it). Item
+// boundaries never depend on the thread count, so neither do the results.
+const tokChunk = 64
+
+func gemmRowChunk(cols int) int {
+	const budget = 192 << 10 // bytes of fp16 weights per block
+	rc := budget / (2 * max(cols, 1))
+	rc = rc / 12 * 12
+	return min(max(rc, 12), 240)
+}
+
+type gemmJob struct {
+	y, x, w            []float32
+	w16                []uint16
+	n, rows, cols      int
+	rowChunk, rowItems int
+	items              int
+}
+
+func (g *gemmJob) init(y, x, w []float32, w16 []uint16, n, rows, cols int) {
+	*g = gemmJob{y: y, x: x, w: w, w16: w16, n: n, rows: rows, cols: cols}
+	g.rowChunk = gemmRowChunk(cols)
+	if n == 0 || rows == 0 {
+		return
+	}
+	g.rowItems = (rows + g.rowChunk - 1) / g.rowChunk
+	g.items = g.rowItems * ((n + tokChunk - 1) / tokChunk)
+}
+
+// do runs item i. Items are ordered token-chunk major, so consecutive items share x.
+func (g *gemmJob) do(i int, scratch []float32) {
+	ri, ti := i%g.rowItems, i/g.rowItems
+	r0 := ri * g.rowChunk
+	r1 := min(r0+g.rowChunk, g.rows)
+	t0 := ti * tokChunk
+	t1 := min(t0+tokChunk, g.n)
+	if g.w16 != nil {
+		k.gemmF16Block(g.y, g.x, g.w16, g.rows, g.cols, t0, t1, r0, r1, scratch)
+	} else {
+		k.gemmF32Block(g.y, g.x, g.w, g.rows, g.cols, t0, t1, r0, r1)
+	}
+}

@@ -1,0 +1,91 @@
+package sparse
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Kernel function table. The pure-Go functions are installed first; init in the
+// architecture-specific file replaces them with SIMD versions when the CPU supports them.
+type kernelSet struct {
+	name string
+	// dense
+	gemvF32      func(y, w, x []float32, cols, r0, r1 int)
+	gemvF16      func(y []float32, w []uint16, x []float32, cols, r0, r1 int)
+	gemmF32Block func(y, x, w []float32, rows, cols, t0, t1, r0, r1 int)
+	gemmF16Block func(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32)
+	// gemmF16Scratch reports how many float32s of scratch gemmF16Block needs for a block of
+	// nr rows (0: none).
+	gemmF16Scratch func(nr, cols int) int
+	// sparse
+	axpyF16  func(y []float32, a float32, col []uint16)
+	axpyF32  func(y []float32, a float32, col []float32)
+	f16ToF32 func(dst []float32, src []uint16)
+}
+
+var genericKernels = kernelSet{
+	name:           "purego",
+	gemvF32:        gemvF32Generic,
+	gemvF16:        gemvF16Generic,
+	gemmF32Block:   gemmF32BlockGeneric,
+	gemmF16Block:   gemmF16BlockGeneric,
+	gemmF16Scratch: func(nr, cols int) int { return nr * cols },
+}
+
+// k is the active kernel set.
+var k = genericKernels
+
+// available lists the backends this CPU and build can run, best last.
+var available = []kernelSet{genericKernels}
+
+func init() {
+	initArch() // appends SIMD backends when supported
+	k = available[len(available)-1]
+	if want := strings.TrimSpace(os.Getenv("QSPARSE_KERNEL")); want != "" {
+		// An unknown or unsupported backend keeps the best one: library code does not fail at
+		// init; Backend() tells what runs (and the tests check it).
+		_ = SetBackend(want)
+	}
+}
+
+// Backend returns the name of the kernel backend in use: "purego", "avx2" or "avx512".
+// The best one the CPU supports is chosen at start-up; the environment variable
+// QSPARSE_KERNEL=purego|avx2|avx512 forces one.
+func Backend() string { return k.name }
+
+// Backends lists the backends available on this CPU and build, slowest first.
+func Backends() []string {
+	out := make([]string, len(available))
+	for i, b := range available {
+		out[i] = b.name
+	}
+	return out
+}
+
+// SetBackend switches the kernel backend (for tests and benchmarks). It must not be called
+// while kernels run. It fails if the backend is unknown or not supported here.
+func SetBackend(name string) error {
+	for _, b := range available {
+		if b.name == name {
+			k = b
+			return nil
+		}
+	}
+	return fmt.Errorf("sparse: kernel backend %q not available on this CPU/build (have %v); "+
+		"unset QSPARSE_KERNEL or pick one of those", name, Backends())
+}
+
+func gemmF16BlockGeneric(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
+	convertRowsF16(scratch, w, cols, r0, r1)
+	gemmF32BlockGeneric(y[r0:], x, scratch, rows, cols, t0, t1, 0, r1-r0)
+}
+
+// f16ToF32 converts with the active backend.
+func f16ToF32(dst []float32, src []uint16) {
+	if k.f16ToF32 != nil {
+		k.f16ToF32(dst, src)
+		return
+	}
+	F16ToF32Slice(dst, src)
+}

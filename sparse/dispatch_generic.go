@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package sparse
+
+func initArch() {}
+
+const archHasSIMD = false
