@@ -184,8 +184,8 @@ func TestFloat32Conversions(t *testing.T) {
 		{65504, 0x7bff, 0x4780},
 		{1e6, 0x7c00, 0x4974},
 		{float32(math.Inf(-1)), 0xfc00, 0xff80},
-		{1 + 1.0/2048, 0x3c00, 0x3f80}, // f16 tie -> even
-		{1 + 3.0/2048, 0x3c02, 0x3f80}, // f16 tie -> even (up)
+		{1 + 1.0/2048, 0x3c00, 0x3f80},                     // f16 tie -> even
+		{1 + 3.0/2048, 0x3c02, 0x3f80},                     // f16 tie -> even (up)
 		{math.Float32frombits(0x3f808000), 0x3c04, 0x3f80}, // bf16 tie -> even (down)
 		{math.Float32frombits(0x3f818000), 0x3c0c, 0x3f82}, // bf16 tie -> even (up)
 		{math.Float32frombits(0x3f80c000), 0x3c06, 0x3f81},
