@@ -1,0 +1,33 @@
+//go:build unix
+
+package gguf
+
+import (
+	"fmt"
+	"math"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapFile maps the whole file read-only (shared, so pages come from the page cache).
+func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
+	if size <= 0 {
+		return nil, func() error { return nil }, nil
+	}
+	if uint64(size) > math.MaxInt {
+		return nil, nil, fmt.Errorf("file of %d bytes is too large to map", size)
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mmap %d bytes: %w", size, err)
+	}
+	done := false
+	return b, func() error {
+		if done {
+			return nil
+		}
+		done = true
+		return unix.Munmap(b)
+	}, nil
+}
