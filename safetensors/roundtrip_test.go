@@ -18,7 +18,7 @@ func testValues(n int, seed float32) []float32 {
 }
 
 // rounded returns what values become after a round trip through dtype.
-func rounded(t *testing.T, dtype DType, values []float32) []float32 {
+func rounded(t testing.TB, dtype DType, values []float32) []float32 {
 	t.Helper()
 	tt, err := FromFloat32("x", dtype, []int{len(values)}, values)
 	if err != nil {
@@ -31,7 +31,7 @@ func rounded(t *testing.T, dtype DType, values []float32) []float32 {
 	return out
 }
 
-func sampleTensors(t *testing.T) ([]Tensor, map[string][]float32) {
+func sampleTensors(t testing.TB) ([]Tensor, map[string][]float32) {
 	t.Helper()
 	want := map[string][]float32{}
 	var ts []Tensor

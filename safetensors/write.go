@@ -59,14 +59,28 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) error 
 	if err != nil {
 		return fmt.Errorf("%w (writing %s)", err, path)
 	}
-	return writeAtomic(path, func(w io.Writer) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("serializer panic: %v", r)
-			}
-		}()
-		return hf.SerializeToWriter(m, metadata, w)
-	})
+	return writeAtomic(path, func(w io.Writer) error { return serialize(m, metadata, w) })
+}
+
+// Encode writes tensors in the safetensors format to w (see WriteFile; not atomic).
+func Encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
+	m, err := views(tensors)
+	if err != nil {
+		return err
+	}
+	if err := serialize(m, metadata, w); err != nil {
+		return fmt.Errorf("safetensors: encode: %w", err)
+	}
+	return nil
+}
+
+func serialize(m map[string]view, metadata map[string]string, w io.Writer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("serializer panic: %v", r)
+		}
+	}()
+	return hf.SerializeToWriter(m, metadata, w)
 }
 
 // WriteSharded writes tensors to dir as model-00001-of-0000N.safetensors ... (each at most
