@@ -1,0 +1,175 @@
+package model
+
+import (
+	"fmt"
+	"math"
+)
+
+// Forward runs tokens (at positions pos, pos+1, ...) through the model, appending their keys and
+// values to the KV cache, and writes logits: len(logits) == Vocab gives the last token's logits,
+// len(logits) == len(tokens)*Vocab gives every token's ([token][vocab]). Several tokens are
+// processed as a batch (GEMM for all projections, attention per token and head in parallel);
+// a single token uses GEMV. Nothing is allocated.
+func (s *State) Forward(tokens []int, pos int, logits []float32) error {
+	sp := &s.m.Spec
+	n := len(tokens)
+	switch {
+	case n == 0:
+		return fmt.Errorf("model forward: no tokens")
+	case pos < 0 || pos+n > s.ctx:
+		return fmt.Errorf("model forward: positions %d..%d exceed the context of %d (start a new State with a larger ctx)", pos, pos+n-1, s.ctx)
+	case len(logits) != sp.Vocab && len(logits) != n*sp.Vocab:
+		return fmt.Errorf("model forward: logits has length %d, want %d (last token) or %d (all %d tokens)", len(logits), sp.Vocab, n*sp.Vocab, n)
+	}
+	for i, t := range tokens {
+		if t < 0 || t >= sp.Vocab {
+			return fmt.Errorf("model forward: token %d at index %d is outside the vocabulary [0,%d)", t, i, sp.Vocab)
+		}
+	}
+	all := len(logits) != sp.Vocab || n == 1
+	for off := 0; off < n; off += s.batch {
+		b := min(s.batch, n-off)
+		last := off+b == n
+		var out []float32
+		switch {
+		case all:
+			out = logits[off*sp.Vocab : (off+b)*sp.Vocab]
+		case last:
+			out = logits
+		}
+		s.step(tokens[off:off+b], pos+off, out)
+	}
+	return nil
+}
+
+// step runs one batch of n <= s.batch tokens at positions pos..pos+n-1. logits is nil (no
+// logits), [Vocab] (last token) or [n][Vocab].
+func (s *State) step(tokens []int, pos int, logits []float32) {
+	m, sp := s.m, &s.m.Spec
+	n := len(tokens)
+	dim, qdim, kvdim, ffn, half := sp.Dim, sp.QDim(), sp.KVDim(), sp.FFNDim, sp.HeadDim/2
+	eps := float32(sp.NormEps)
+	x := s.x[:n*dim] // [n][dim] residual stream
+
+	// Embedding lookup: x[t] = token_embd[tokens[t]].
+	for t, tok := range tokens {
+		m.W.TokEmbd.row(tok, x[t*dim:(t+1)*dim])
+	}
+	// RoPE cos/sin of each position, shared by all layers: [n][hd/2].
+	for t := range n {
+		ropeTable(s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half], m.invFreq, pos+t)
+	}
+
+	xb, xb2 := s.xb[:n*dim], s.xb2[:n*dim] // [n][dim]
+	q, att := s.q[:n*qdim], s.att[:n*qdim] // [n][qdim]
+	hb, hb2 := s.hb[:n*ffn], s.hb2[:n*ffn] // [n][ffn]
+	for l := range sp.NLayers {
+		L := &m.W.Layers[l]
+		lc := l * s.ctx * kvdim
+		k := s.keyCache[lc+pos*kvdim : lc+(pos+n)*kvdim] // [n][kvdim], written in place in the cache
+		v := s.valCache[lc+pos*kvdim : lc+(pos+n)*kvdim] // [n][kvdim]
+
+		// Attention block: xb = RMSNorm(x); q,k,v = xb·Wᵀ (+bias); RoPE(q,k); attention; o_proj.
+		rmsNorm(xb, x, L.AttnNorm, n, dim, eps)
+		s.project(AttnIn, l, xb, n,
+			proj{L.Q, L.QBias, q},
+			proj{L.K, L.KBias, k},
+			proj{L.V, L.VBias, v})
+		for t := range n {
+			c, si := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+			ropeRotateHalf(q[t*qdim:(t+1)*qdim], sp.NHeads, sp.HeadDim, c, si)
+			ropeRotateHalf(k[t*kvdim:(t+1)*kvdim], sp.NKVHeads, sp.HeadDim, c, si)
+		}
+		s.attention(l, pos, n) // att = softmax(q·Kᵀ/√hd)·V, causal, GQA
+		s.project(AttnOut, l, att, n, proj{L.O, nil, xb2})
+		addTo(x, xb2) // residual
+
+		// MLP block: xb = RMSNorm(x); hb = SiLU(xb·Wgateᵀ) * (xb·Wupᵀ); x += hb·Wdownᵀ.
+		rmsNorm(xb, x, L.FFNNorm, n, dim, eps)
+		s.project(MLPIn, l, xb, n,
+			proj{L.Gate, nil, hb},
+			proj{L.Up, nil, hb2})
+		swiGLU(hb, hb2)
+		s.project(MLPDown, l, hb, n, proj{L.Down, nil, xb2})
+		addTo(x, xb2) // residual
+	}
+	if logits == nil {
+		return
+	}
+	// Final norm and LM head (output.weight, or token_embd.weight when tied).
+	if len(logits) == sp.Vocab && n > 1 {
+		x = x[(n-1)*dim:]
+		n = 1
+	}
+	rmsNorm(xb[:n*dim], x, m.W.OutputNorm, n, dim, eps)
+	s.matmul(m.W.Output, xb[:n*dim], n, logits)
+}
+
+// proj is one projection of a site: out = in·Wᵀ + bias.
+type proj struct {
+	w    *Matrix
+	bias []float32 // nil: none
+	out  []float32 // [n][w.Rows]
+}
+
+// project applies the projections ps, which share one input in ([n][cols]), for the given
+// sparsity site of a layer. Every projection of the forward pass goes through here: it is the
+// place where a top-K mask on in and a sparse kernel are to be inserted.
+func (s *State) project(site Site, layer int, in []float32, n int, ps ...proj) {
+	_, _ = site, layer // dense for now
+	for _, p := range ps {
+		s.matmul(p.w, in, n, p.out)
+		if p.bias != nil {
+			for t := range n {
+				addTo(p.out[t*p.w.Rows:(t+1)*p.w.Rows], p.bias)
+			}
+		}
+	}
+}
+
+// matmul computes out[t][r] = Σ_c in[t][c]·W[r][c] for n tokens: GEMV for one token, GEMM for
+// more.
+func (s *State) matmul(w *Matrix, in []float32, n int, out []float32) {
+	pool := s.m.pool
+	in, out = in[:n*w.Cols], out[:n*w.Rows]
+	switch {
+	case w.F16 != nil && n == 1:
+		pool.GemvF16(out, w.F16, in, w.Rows, w.Cols)
+	case w.F16 != nil:
+		pool.GemmF16(out, in, w.F16, n, w.Rows, w.Cols)
+	case n == 1:
+		pool.GemvF32(out, w.F32, in, w.Rows, w.Cols)
+	default:
+		pool.GemmF32(out, in, w.F32, n, w.Rows, w.Cols)
+	}
+}
+
+// rmsNorm writes out[t] = x[t] / sqrt(mean(x[t]²) + eps) * w for n rows of dim values. The sum
+// of squares is accumulated in float64, as ggml does.
+func rmsNorm(out, x, w []float32, n, dim int, eps float32) {
+	for t := range n {
+		xr, or := x[t*dim:(t+1)*dim], out[t*dim:(t+1)*dim]
+		var ss float64
+		for _, v := range xr {
+			ss += float64(v * v)
+		}
+		scale := float32(1 / math.Sqrt(float64(float32(ss/float64(dim))+eps)))
+		for i, v := range xr {
+			or[i] = v * scale * w[i]
+		}
+	}
+}
+
+// swiGLU sets gate[i] = SiLU(gate[i]) * up[i].
+func swiGLU(gate, up []float32) {
+	for i, g := range gate {
+		gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	}
+}
+
+// addTo sets dst[i] += src[i].
+func addTo(dst, src []float32) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}

@@ -1,0 +1,209 @@
+package model
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/qsparse/qsparse/safetensors"
+	"github.com/qsparse/qsparse/tokenizer"
+)
+
+// hfGlobal maps the model-level Hugging Face tensor names to canonical (GGUF) names.
+var hfGlobal = map[string]string{
+	"model.embed_tokens.weight": NameTokEmbd,
+	"model.norm.weight":         NameOutputNorm,
+	"lm_head.weight":            NameOutput,
+}
+
+// hfLayer maps the per-layer suffix of "model.layers.N.<suffix>" to the canonical
+// "blk.N.<suffix>".
+var hfLayer = map[string]string{
+	"input_layernorm.weight":          AttnNorm,
+	"self_attn.q_proj.weight":         AttnQ,
+	"self_attn.k_proj.weight":         AttnK,
+	"self_attn.v_proj.weight":         AttnV,
+	"self_attn.o_proj.weight":         AttnOutput,
+	"self_attn.q_proj.bias":           AttnQBias,
+	"self_attn.k_proj.bias":           AttnKBias,
+	"self_attn.v_proj.bias":           AttnVBias,
+	"post_attention_layernorm.weight": FFNNorm,
+	"mlp.gate_proj.weight":            FFNGate,
+	"mlp.up_proj.weight":              FFNUp,
+	"mlp.down_proj.weight":            FFNDown,
+}
+
+// HFToCanonical maps a Hugging Face tensor name (model.layers.3.mlp.up_proj.weight) to its
+// canonical GGUF name (blk.3.ffn_up.weight). ok is false for names outside the table.
+func HFToCanonical(name string) (canon string, ok bool) {
+	if c, ok := hfGlobal[name]; ok {
+		return c, true
+	}
+	rest, found := strings.CutPrefix(name, "model.layers.")
+	if !found {
+		return "", false
+	}
+	num, suffix, found := strings.Cut(rest, ".")
+	if !found {
+		return "", false
+	}
+	l, err := strconv.Atoi(num)
+	if err != nil || l < 0 || strconv.Itoa(l) != num {
+		return "", false
+	}
+	s, ok := hfLayer[suffix]
+	if !ok {
+		return "", false
+	}
+	return LayerName(l, s), true
+}
+
+// CanonicalToHF is the inverse of HFToCanonical.
+func CanonicalToHF(canon string) (name string, ok bool) {
+	for h, c := range hfGlobal {
+		if c == canon {
+			return h, true
+		}
+	}
+	rest, found := strings.CutPrefix(canon, "blk.")
+	if !found {
+		return "", false
+	}
+	num, suffix, found := strings.Cut(rest, ".")
+	if !found {
+		return "", false
+	}
+	l, err := strconv.Atoi(num)
+	if err != nil || l < 0 || strconv.Itoa(l) != num {
+		return "", false
+	}
+	for h, c := range hfLayer {
+		if c == suffix {
+			return "model.layers." + num + "." + h, true
+		}
+	}
+	return "", false
+}
+
+// hfSource is an opened Hugging Face folder (config.json + safetensors weights).
+type hfSource struct {
+	d      *safetensors.Dir
+	sp     Spec
+	byName map[string]safetensors.Tensor // canonical name → tensor
+}
+
+var hfArchs = map[string]string{
+	safetensors.ArchLlama:   "llama",
+	safetensors.ArchMistral: "mistral",
+	safetensors.ArchQwen2:   "qwen2",
+}
+
+func openHF(dir string) (*hfSource, error) {
+	d, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	s := &hfSource{d: d, byName: map[string]safetensors.Tensor{}}
+	if err := s.readSpec(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *hfSource) readSpec() error {
+	c := s.d.Config
+	name := filepath.Base(filepath.Clean(s.d.Path))
+	arch, ok := hfArchs[c.Architecture]
+	if !ok {
+		return fmt.Errorf("model %s: architecture %q is not supported (supported: Llama, Mistral, Qwen2)", name, c.Architecture)
+	}
+	if c.HiddenAct != "silu" {
+		return fmt.Errorf("model %s: hidden_act %q is not supported (only silu)", name, c.HiddenAct)
+	}
+	if c.AttentionBias && arch != "qwen2" {
+		return fmt.Errorf("model %s: attention_bias (o_proj bias) is not supported for %s", name, arch)
+	}
+	if c.MLPBias {
+		return fmt.Errorf("model %s: mlp_bias is not supported", name)
+	}
+	for _, t := range s.d.Tensors {
+		if canon, ok := HFToCanonical(t.Name); ok {
+			s.byName[canon] = t
+		}
+	}
+	_, hasHead := s.byName[NameOutput]
+	s.sp = Spec{
+		Arch: arch, Name: name,
+		Dim: c.HiddenSize, NLayers: c.NumHiddenLayers, NHeads: c.NumAttentionHeads,
+		NKVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim, FFNDim: c.IntermediateSize,
+		Vocab: c.VocabSize, CtxLen: c.MaxPositionEmbeddings,
+		RopeTheta: c.RopeTheta, NormEps: c.RMSNormEps,
+		TiedEmbeddings: c.TieWordEmbeddings || !hasHead,
+		QKVBias:        c.AttentionBias || arch == "qwen2",
+	}
+	if r := c.RopeScaling; r != nil {
+		s.sp.RopeScaling = RopeScaling{Type: r.Type, Factor: r.Factor, LowFreqFactor: r.LowFreqFactor,
+			HighFreqFactor: r.HighFreqFactor, OrigCtxLen: r.OriginalMaxPositionEmbeddings}
+	}
+	if s.sp.TiedEmbeddings {
+		delete(s.byName, NameOutput) // a tied checkpoint may still carry a copy of lm_head
+	}
+	return s.sp.Validate()
+}
+
+func (s *hfSource) spec() *Spec      { return &s.sp }
+func (s *hfSource) permutedQK() bool { return false }
+func (s *hfSource) close() error     { return s.d.Close() }
+
+func (s *hfSource) shape(name string) ([]int, bool) {
+	t, ok := s.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(t.Shape), true
+}
+
+func (s *hfSource) isF32(name string) bool { return s.byName[name].DType == safetensors.F32 }
+
+func (s *hfSource) rows(name string, dst []float32, r0, n int) error {
+	t, ok := s.byName[name]
+	if !ok {
+		return fmt.Errorf("tensor %s missing", name)
+	}
+	cols := t.NumElements()
+	if len(t.Shape) >= 2 && t.Shape[0] > 0 {
+		cols /= t.Shape[0]
+	}
+	es := t.DType.Size()
+	a, b := r0*cols*es, (r0+n)*cols*es
+	if es == 0 || r0 < 0 || n < 0 || b > len(t.Data) || len(dst) != n*cols {
+		return fmt.Errorf("tensor %s (%s): rows %d..%d out of range", t.Name, t.DType, r0, r0+n-1)
+	}
+	sub := safetensors.Tensor{Name: t.Name, DType: t.DType, Shape: []int{n, cols}, Data: t.Data[a:b]}
+	if err := sub.Float32(dst); err != nil {
+		return fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+func (s *hfSource) vocab() (*tokenizer.Vocab, string, error) { return hfVocab(s.d.Path, s.sp.Name) }
+
+// describe fills the HF parts of Info.
+func (s *hfSource) describe(info *Info) error {
+	types := map[string]bool{}
+	for _, t := range s.d.Tensors {
+		info.Tensors = append(info.Tensors, TensorDesc{Name: t.Name, Shape: slices.Clone(t.Shape), Type: string(t.DType), Bytes: int64(len(t.Data))})
+		info.Params += int64(t.NumElements())
+		types[string(t.DType)] = true
+	}
+	info.FileType = dominantType(info.Tensors)
+	v, tmpl, err := s.vocab()
+	if err != nil {
+		return err
+	}
+	info.Tokenizer, info.VocabSize, info.HasChatTemplate = v.Model, len(v.Tokens), tmpl != ""
+	return nil
+}

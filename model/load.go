@@ -1,0 +1,349 @@
+package model
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/qsparse/qsparse/sparse"
+	"github.com/qsparse/qsparse/tokenizer"
+)
+
+// Matrix is a weight matrix [Rows][Cols], row-major, in the compute dtype: exactly one of F32
+// and F16 (IEEE half bits) is set.
+type Matrix struct {
+	Rows, Cols int
+	F32        []float32
+	F16        []uint16
+}
+
+// Bytes returns the size of the matrix data.
+func (m *Matrix) Bytes() int64 {
+	if m.F16 != nil {
+		return int64(len(m.F16)) * 2
+	}
+	return int64(len(m.F32)) * 4
+}
+
+// Row writes row r as float32 into dst (len Cols).
+func (m *Matrix) row(r int, dst []float32) {
+	if m.F16 != nil {
+		sparse.F16ToF32Slice(dst, m.F16[r*m.Cols:(r+1)*m.Cols])
+		return
+	}
+	copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
+}
+
+// Row returns row r as a new float32 slice.
+func (m *Matrix) Row(r int) []float32 {
+	dst := make([]float32, m.Cols)
+	m.row(r, dst)
+	return dst
+}
+
+// Layer holds one transformer block's weights. Bias slices are nil unless Spec.QKVBias.
+type Layer struct {
+	AttnNorm, FFNNorm   []float32 // [Dim]
+	Q                   *Matrix   // [QDim][Dim], rows in rotate-half layout
+	K, V                *Matrix   // [KVDim][Dim], K rows in rotate-half layout
+	O                   *Matrix   // [Dim][QDim]
+	Gate, Up            *Matrix   // [FFNDim][Dim]
+	Down                *Matrix   // [Dim][FFNDim]
+	QBias, KBias, VBias []float32
+}
+
+// Weights are all the model's tensors in canonical layout.
+type Weights struct {
+	TokEmbd    *Matrix   // [Vocab][Dim]
+	OutputNorm []float32 // [Dim]
+	Output     *Matrix   // [Vocab][Dim]; == TokEmbd when Spec.TiedEmbeddings
+	Layers     []Layer
+	RopeFreqs  []float32 // optional per-pair RoPE frequency divisors (GGUF rope_freqs.weight)
+}
+
+// Matrix returns the weight matrix with the given canonical name, or nil.
+func (w *Weights) Matrix(name string) *Matrix {
+	switch name {
+	case NameTokEmbd:
+		return w.TokEmbd
+	case NameOutput:
+		return w.Output
+	}
+	var l int
+	var suffix string
+	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &l, &suffix); n != 2 || l < 0 || l >= len(w.Layers) {
+		return nil
+	}
+	L := &w.Layers[l]
+	return map[string]*Matrix{AttnQ: L.Q, AttnK: L.K, AttnV: L.V, AttnOutput: L.O,
+		FFNGate: L.Gate, FFNUp: L.Up, FFNDown: L.Down}[suffix]
+}
+
+// LoadOptions configures Load.
+type LoadOptions struct {
+	// WeightType is the compute dtype of the weight matrices: "auto" or "" (F32 sources stay F32,
+	// anything else becomes F16), "f32" or "f16". Norms and biases are always F32.
+	WeightType string
+	Threads    int // worker threads for loading and the forward pass; <= 0: runtime.NumCPU()
+	Ctx        int // default KV cache size of NewState(0); <= 0: min(Spec.CtxLen, 4096)
+}
+
+// Model is a loaded model: its Spec, tokenizer and weights in canonical layout.
+type Model struct {
+	Spec         Spec
+	Tok          *tokenizer.Tokenizer
+	ChatTemplate string // Jinja chat template of the checkpoint ("" if none)
+	W            Weights
+	WeightType   string // "f32" or "f16"
+	Format       string // "gguf" or "safetensors"
+	Path         string
+
+	pool    *sparse.Pool
+	ctx     int
+	invFreq []float64 // RoPE inverse frequency of each rotation pair
+}
+
+// Pool returns the model's thread pool (shared by its States).
+func (m *Model) Pool() *sparse.Pool { return m.pool }
+
+// DenseBytesPerToken returns the weight bytes one decoded token reads with the loaded weights:
+// every layer matrix, norm and bias, the final norm and the LM head (see Info).
+func (m *Model) DenseBytesPerToken() int64 {
+	n := m.W.Output.Bytes() + int64(len(m.W.OutputNorm))*4
+	for i := range m.W.Layers {
+		L := &m.W.Layers[i]
+		for _, w := range []*Matrix{L.Q, L.K, L.V, L.O, L.Gate, L.Up, L.Down} {
+			n += w.Bytes()
+		}
+		n += 4 * int64(len(L.AttnNorm)+len(L.FFNNorm)+len(L.QBias)+len(L.KBias)+len(L.VBias))
+	}
+	return n
+}
+
+// Close stops the model's worker threads. The model must not be used afterwards.
+func (m *Model) Close() error {
+	if m.pool != nil {
+		m.pool.Close()
+		m.pool = nil
+	}
+	return nil
+}
+
+// source is an opened checkpoint: a GGUF file or an HF folder, seen under canonical names.
+type source interface {
+	spec() *Spec
+	shape(name string) ([]int, bool) // outermost first
+	isF32(name string) bool          // stored as float32
+	// rows converts rows [r0, r0+n) of tensor name (a 1-D tensor is one row) to float32 in dst.
+	rows(name string, dst []float32, r0, n int) error
+	// permutedQK reports whether q/k rows are stored in llama.cpp's permuted layout.
+	permutedQK() bool
+	vocab() (*tokenizer.Vocab, string, error) // tokenizer vocabulary and chat template
+	close() error
+}
+
+func openSource(path string) (source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if st.IsDir() {
+		return openHF(path)
+	}
+	return openGGUF(path)
+}
+
+// Load reads a GGUF file or a Hugging Face folder, validates it and converts every weight once
+// to the compute dtype (q/k rows un-permuted for GGUF arch llama).
+func Load(path string, opts LoadOptions) (*Model, error) {
+	src, err := openSource(path)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	sp := src.spec()
+	if err := sp.checkTensors(src.shape); err != nil {
+		return nil, err
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	wt := strings.ToLower(opts.WeightType)
+	switch wt {
+	case "", "auto":
+		wt = "f32"
+		for _, t := range sp.Tensors() {
+			if t.Matrix && !src.isF32(t.Name) {
+				wt = "f16"
+				break
+			}
+		}
+	case "f32", "f16":
+	default:
+		return nil, fmt.Errorf("model %s: weight type %q is not supported (want auto, f32 or f16)", sp.Name, opts.WeightType)
+	}
+
+	voc, tmpl, err := src.vocab()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.New(voc)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: tokenizer: %w", sp.Name, err)
+	}
+	if tok.NVocab() > sp.Vocab {
+		return nil, fmt.Errorf("model %s: tokenizer has %d tokens but the embedding only %d rows", sp.Name, tok.NVocab(), sp.Vocab)
+	}
+
+	m := &Model{Spec: *sp, Tok: tok, ChatTemplate: tmpl, WeightType: wt, Path: path, ctx: opts.Ctx}
+	if _, ok := src.(*ggufSource); ok {
+		m.Format = "gguf"
+	} else {
+		m.Format = "safetensors"
+	}
+	if err := m.loadWeights(src, threads); err != nil {
+		return nil, err
+	}
+	if m.invFreq, err = ropeInvFreq(&m.Spec, m.W.RopeFreqs); err != nil {
+		return nil, err
+	}
+	m.pool = sparse.NewPool(threads)
+	return m, nil
+}
+
+// convJob converts rows [r0, r0+n) of one tensor into its destination.
+type convJob struct {
+	name    string
+	dst     *Matrix
+	r0, n   int
+	permute bool // map GGUF row r to HF row ggufRowToHF(r, HeadDim)
+}
+
+func (m *Model) loadWeights(src source, threads int) error {
+	sp := &m.Spec
+	f16 := m.WeightType == "f16"
+	var jobs []convJob
+	const chunkElems = 1 << 16
+	mat := func(name string, rows, cols int, permute bool) *Matrix {
+		w := &Matrix{Rows: rows, Cols: cols}
+		if f16 {
+			w.F16 = make([]uint16, rows*cols)
+		} else {
+			w.F32 = make([]float32, rows*cols)
+		}
+		step := max(1, chunkElems/cols)
+		for r := 0; r < rows; r += step {
+			jobs = append(jobs, convJob{name, w, r, min(step, rows-r), permute})
+		}
+		return w
+	}
+	vec := func(name string, n int) ([]float32, error) {
+		v := make([]float32, n)
+		if err := src.rows(name, v, 0, 1); err != nil {
+			return nil, fmt.Errorf("model %s: %w", sp.Name, err)
+		}
+		return v, nil
+	}
+	var err error
+	W := &m.W
+	W.TokEmbd = mat(NameTokEmbd, sp.Vocab, sp.Dim, false)
+	if W.OutputNorm, err = vec(NameOutputNorm, sp.Dim); err != nil {
+		return err
+	}
+	W.Output = W.TokEmbd
+	if !sp.TiedEmbeddings {
+		W.Output = mat(NameOutput, sp.Vocab, sp.Dim, false)
+	}
+	if sh, ok := src.shape(NameRopeFreqs); ok {
+		if len(sh) != 1 || sh[0] != sp.HeadDim/2 {
+			return fmt.Errorf("model %s: tensor %s has shape %v, want [%d]", sp.Name, NameRopeFreqs, sh, sp.HeadDim/2)
+		}
+		if W.RopeFreqs, err = vec(NameRopeFreqs, sh[0]); err != nil {
+			return err
+		}
+	}
+	perm := src.permutedQK()
+	W.Layers = make([]Layer, sp.NLayers)
+	for l := range W.Layers {
+		L := &W.Layers[l]
+		n := func(s string) string { return LayerName(l, s) }
+		L.Q = mat(n(AttnQ), sp.QDim(), sp.Dim, perm)
+		L.K = mat(n(AttnK), sp.KVDim(), sp.Dim, perm)
+		L.V = mat(n(AttnV), sp.KVDim(), sp.Dim, false)
+		L.O = mat(n(AttnOutput), sp.Dim, sp.QDim(), false)
+		L.Gate = mat(n(FFNGate), sp.FFNDim, sp.Dim, false)
+		L.Up = mat(n(FFNUp), sp.FFNDim, sp.Dim, false)
+		L.Down = mat(n(FFNDown), sp.Dim, sp.FFNDim, false)
+		if L.AttnNorm, err = vec(n(AttnNorm), sp.Dim); err != nil {
+			return err
+		}
+		if L.FFNNorm, err = vec(n(FFNNorm), sp.Dim); err != nil {
+			return err
+		}
+		if sp.QKVBias {
+			if L.QBias, err = vec(n(AttnQBias), sp.QDim()); err != nil {
+				return err
+			}
+			if L.KBias, err = vec(n(AttnKBias), sp.KVDim()); err != nil {
+				return err
+			}
+			if L.VBias, err = vec(n(AttnVBias), sp.KVDim()); err != nil {
+				return err
+			}
+			if perm {
+				L.QBias = unpermuteRows(L.QBias, 1, sp.HeadDim)
+				L.KBias = unpermuteRows(L.KBias, 1, sp.HeadDim)
+			}
+		}
+	}
+
+	// Convert all matrices in row chunks on `threads` workers, each with one scratch chunk.
+	var next atomic.Int64
+	var g errgroup.Group
+	for range threads {
+		g.Go(func() error {
+			buf := make([]float32, chunkElems+sp.Dim+sp.FFNDim)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) {
+					return nil
+				}
+				if err := convert(src, &jobs[i], buf, sp.HeadDim); err != nil {
+					next.Store(int64(len(jobs))) // stop the other workers
+					return err
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("model %s: %w", sp.Name, err)
+	}
+	return nil
+}
+
+// convert runs one conversion job with scratch buf.
+func convert(src source, j *convJob, buf []float32, headDim int) error {
+	cols := j.dst.Cols
+	tmp := buf[:j.n*cols]
+	if err := src.rows(j.name, tmp, j.r0, j.n); err != nil {
+		return err
+	}
+	for i := range j.n {
+		r := j.r0 + i
+		if j.permute {
+			r = ggufRowToHF(r, headDim)
+		}
+		in := tmp[i*cols : (i+1)*cols]
+		if j.dst.F16 != nil {
+			sparse.F32ToF16Slice(j.dst.F16[r*cols:(r+1)*cols], in)
+		} else {
+			copy(j.dst.F32[r*cols:(r+1)*cols], in)
+		}
+	}
+	return nil
+}

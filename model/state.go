@@ -1,0 +1,78 @@
+package model
+
+// maxBatch bounds the tokens one Forward step processes at once; longer inputs are split.
+const maxBatch = 512
+
+// State is one decoding session: the float32 KV cache and every scratch buffer of the forward
+// pass, all allocated once by NewState. A State is not safe for concurrent use, and States of
+// one Model share its thread pool, so run one Forward at a time per Model.
+type State struct {
+	m     *Model
+	ctx   int // KV cache capacity in positions
+	batch int // most tokens per forward step
+
+	keyCache []float32 // [NLayers][ctx][KVDim]
+	valCache []float32 // [NLayers][ctx][KVDim]
+
+	x   []float32 // [batch][Dim] residual stream
+	xb  []float32 // [batch][Dim] normed input of attention / MLP
+	xb2 []float32 // [batch][Dim] output of o_proj / down_proj
+	q   []float32 // [batch][QDim]
+	att []float32 // [batch][QDim] attention output (input of o_proj)
+	hb  []float32 // [batch][FFNDim] gate, then SiLU(gate)*up
+	hb2 []float32 // [batch][FFNDim] up
+	cos []float32 // [batch][HeadDim/2]
+	sin []float32 // [batch][HeadDim/2]
+
+	scores []float32 // [threads][ctx] attention scratch, one row per worker
+
+	// current attention call (see attention); attnFn is the method value, made once
+	attnLayer, attnPos, attnN, attnWorkers int
+	attnFn                                 func(int)
+}
+
+// NewState allocates a State whose KV cache holds ctx positions. ctx <= 0 means the LoadOptions
+// Ctx given to Load, or else min(Spec.CtxLen, 4096).
+func (m *Model) NewState(ctx int) *State {
+	sp := &m.Spec
+	if ctx <= 0 {
+		ctx = m.ctx
+	}
+	if ctx <= 0 {
+		ctx = min(sp.CtxLen, 4096)
+		if ctx <= 0 {
+			ctx = 4096
+		}
+	}
+	b := min(ctx, maxBatch)
+	kv := sp.NLayers * ctx * sp.KVDim()
+	s := &State{
+		m: m, ctx: ctx, batch: b,
+		keyCache: make([]float32, kv),
+		valCache: make([]float32, kv),
+		x:        make([]float32, b*sp.Dim),
+		xb:       make([]float32, b*sp.Dim),
+		xb2:      make([]float32, b*sp.Dim),
+		q:        make([]float32, b*sp.QDim()),
+		att:      make([]float32, b*sp.QDim()),
+		hb:       make([]float32, b*sp.FFNDim),
+		hb2:      make([]float32, b*sp.FFNDim),
+		cos:      make([]float32, b*sp.HeadDim/2),
+		sin:      make([]float32, b*sp.HeadDim/2),
+		scores:   make([]float32, m.pool.Threads()*ctx),
+	}
+	s.attnFn = s.attnWorker
+	return s
+}
+
+// Ctx returns the KV cache capacity in positions.
+func (s *State) Ctx() int { return s.ctx }
+
+// Model returns the model the State runs.
+func (s *State) Model() *Model { return s.m }
+
+// Reset clears the KV cache (not needed for correctness: positions are overwritten before use).
+func (s *State) Reset() {
+	clear(s.keyCache)
+	clear(s.valCache)
+}

@@ -1,0 +1,120 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/qsparse/qsparse/gguf"
+	"github.com/qsparse/qsparse/tokenizer"
+)
+
+// ggufVocab builds a tokenizer.Vocab from the GGUF tokenizer.ggml.* keys and returns the chat
+// template (tokenizer.chat_template, "" if absent).
+func ggufVocab(f *gguf.File, name string) (*tokenizer.Vocab, string, error) {
+	v := &tokenizer.Vocab{BOS: -1, EOS: -1, UNK: -1, PAD: -1, EOT: -1}
+	var ok bool
+	if v.Model, ok = f.String("tokenizer.ggml.model"); !ok {
+		return nil, "", fmt.Errorf("model %s: the GGUF has no tokenizer metadata (tokenizer.ggml.model); re-convert it with llama.cpp's convert_hf_to_gguf.py, or load the Hugging Face folder", name)
+	}
+	v.Pre, _ = f.String("tokenizer.ggml.pre")
+	if v.Tokens, ok = f.Strings("tokenizer.ggml.tokens"); !ok || len(v.Tokens) == 0 {
+		return nil, "", fmt.Errorf("model %s: the GGUF has no tokenizer.ggml.tokens", name)
+	}
+	n := len(v.Tokens)
+	if sc, ok := f.Float32s("tokenizer.ggml.scores"); ok {
+		if len(sc) != n {
+			return nil, "", fmt.Errorf("model %s: tokenizer.ggml.scores has %d values for %d tokens", name, len(sc), n)
+		}
+		v.Scores = sc
+	}
+	if tt, ok := f.Int32s("tokenizer.ggml.token_type"); ok {
+		if len(tt) != n {
+			return nil, "", fmt.Errorf("model %s: tokenizer.ggml.token_type has %d values for %d tokens", name, len(tt), n)
+		}
+		v.Types = tt
+	}
+	v.Merges, _ = f.Strings("tokenizer.ggml.merges")
+	for _, id := range []struct {
+		key string
+		dst *int
+	}{{"bos_token_id", &v.BOS}, {"eos_token_id", &v.EOS}, {"unknown_token_id", &v.UNK},
+		{"padding_token_id", &v.PAD}, {"eot_token_id", &v.EOT}} {
+		if u, ok := f.Uint("tokenizer.ggml." + id.key); ok {
+			if u < uint64(n) { // llama.cpp ignores out-of-range ids (0xFFFFFFFF means none)
+				*id.dst = int(u)
+			}
+		}
+	}
+	// Defaults as llama.cpp: SentencePiece adds BOS and a space prefix; byte-level BPE neither.
+	spm := v.Model == "llama"
+	v.AddBOS, v.AddSpacePrefix = spm, spm
+	if b, ok := f.Bool("tokenizer.ggml.add_bos_token"); ok {
+		v.AddBOS = b
+	}
+	if b, ok := f.Bool("tokenizer.ggml.add_eos_token"); ok {
+		v.AddEOS = b
+	}
+	if b, ok := f.Bool("tokenizer.ggml.add_space_prefix"); ok {
+		v.AddSpacePrefix = b
+	}
+	tmpl, _ := f.String("tokenizer.chat_template")
+	return v, tmpl, nil
+}
+
+// hfVocab reads tokenizer.json and tokenizer_config.json (optional) of an HF folder.
+func hfVocab(dir, name string) (*tokenizer.Vocab, string, error) {
+	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		return nil, "", fmt.Errorf("model %s: %w (the folder needs the tokenizer.json of the checkpoint)", name, err)
+	}
+	cj, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("model %s: %w", name, err)
+	}
+	v, err := vocabFromHF(tj, cj) // TEMPSTUB
+	if err != nil {
+		return nil, "", fmt.Errorf("model %s: %s: %w", name, filepath.Join(dir, "tokenizer.json"), err)
+	}
+	tmpl, err := hfChatTemplate(cj)
+	if err != nil {
+		return nil, "", fmt.Errorf("model %s: tokenizer_config.json: %w", name, err)
+	}
+	return v, tmpl, nil
+}
+
+// hfChatTemplate returns tokenizer_config.json's chat_template: a string, or a list of
+// {name, template} of which the one named "default" (else the first) is taken.
+func hfChatTemplate(cfg []byte) (string, error) {
+	if cfg == nil {
+		return "", nil
+	}
+	var c struct {
+		ChatTemplate json.RawMessage `json:"chat_template"`
+	}
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		return "", err
+	}
+	if len(c.ChatTemplate) == 0 || string(c.ChatTemplate) == "null" {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(c.ChatTemplate, &s) == nil {
+		return s, nil
+	}
+	var list []struct{ Name, Template string }
+	if err := json.Unmarshal(c.ChatTemplate, &list); err != nil {
+		return "", fmt.Errorf("chat_template is neither a string nor a list of {name, template}: %w", err)
+	}
+	for _, t := range list {
+		if t.Name == "default" {
+			return t.Template, nil
+		}
+	}
+	if len(list) > 0 {
+		return list[0].Template, nil
+	}
+	return "", nil
+}
