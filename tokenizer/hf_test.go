@@ -1,0 +1,70 @@
+package tokenizer_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/qsparse/qsparse/internal/testenv"
+	"github.com/qsparse/qsparse/tokenizer"
+)
+
+func smolHF(tb testing.TB) *tokenizer.Tokenizer {
+	tb.Helper()
+	dir := testenv.Path(tb, "smollm2-hf")
+	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tc, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := tokenizer.VocabFromHF(tj, tc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tok, err := tokenizer.New(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+func TestSmolLM2HFKnownIDs(t *testing.T) {
+	tok := smolHF(t)
+	if tok.Kind() != "gpt2" || tok.NVocab() != 49152 || tok.BOS() != 1 || tok.EOS() != 2 || tok.AddBOS() {
+		t.Fatalf("kind %s n %d bos %d eos %d addBOS %v", tok.Kind(), tok.NVocab(), tok.BOS(), tok.EOS(), tok.AddBOS())
+	}
+	for _, c := range []struct {
+		text  string
+		parse bool
+		want  []int
+	}{
+		{"Hello, world!", false, []int{19556, 28, 905, 17}},
+		{"The year 2026 had 365 days.", false, []int{504, 713, 216, 34, 32, 34, 38, 761, 216, 35, 38, 37, 2009, 30}},
+		{"<|im_start|>user\nHi<|im_end|>", true, []int{1, 4093, 198, 26843, 2}},
+	} {
+		got := tok.Encode(c.text, true, c.parse)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Encode(%q) = %v, want %v", c.text, got, c.want)
+		}
+		if dec := tok.Decode(got); c.parse == false && dec != c.text {
+			t.Errorf("Decode(%v) = %q, want %q", got, dec, c.text)
+		}
+	}
+	// without parseSpecial the control token texts are plain text
+	got := tok.Encode("<|im_start|>", false, false)
+	if slices.Contains(got, 1) {
+		t.Errorf("control token parsed without parseSpecial: %v", got)
+	}
+	for _, id := range []int{0, 2} {
+		if !tok.IsEOG(id) {
+			t.Errorf("IsEOG(%d) = false", id)
+		}
+	}
+	if tok.IsEOG(1) || tok.IsEOG(19556) {
+		t.Errorf("IsEOG wrong for 1 / 19556")
+	}
+}

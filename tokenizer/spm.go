@@ -1,0 +1,142 @@
+package tokenizer
+
+import "sync"
+
+// SentencePiece-style BPE (llama.cpp's llm_tokenizer_spm_session): the text (spaces already
+// escaped to U+2581) is split into UTF-8 characters, and adjacent symbols are merged while their
+// concatenation is a token, highest score first (ties: leftmost first). Symbols that end up not
+// being tokens fall back to <0xXX> byte tokens.
+
+type spmSym struct {
+	start, n   int32
+	prev, next int32
+}
+
+type spmBigram struct {
+	left, right int32
+	score       float32
+	size        int32
+}
+
+type spmHeap []spmBigram
+
+// less: higher score first, then lower left index (llama.cpp's llm_bigram_spm::comparator).
+func (h spmHeap) less(i, j int) bool {
+	if h[i].score != h[j].score {
+		return h[i].score > h[j].score
+	}
+	return h[i].left < h[j].left
+}
+
+func (h *spmHeap) push(b spmBigram) {
+	*h = append(*h, b)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *spmHeap) pop() spmBigram {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		c := l
+		if r := l + 1; r < n && s.less(r, l) {
+			c = r
+		}
+		if !s.less(c, i) {
+			break
+		}
+		s[i], s[c] = s[c], s[i]
+		i = c
+	}
+	*h = s
+	return top
+}
+
+type spmScratch struct {
+	syms []spmSym
+	heap spmHeap
+}
+
+var spmScratchPool = sync.Pool{New: func() any { return new(spmScratch) }}
+
+// encodeSPM appends the ids of text (already whitespace-escaped).
+func (t *Tokenizer) encodeSPM(text string, out []int) []int {
+	if len(text) == 0 {
+		return out
+	}
+	sc := spmScratchPool.Get().(*spmScratch)
+	defer spmScratchPool.Put(sc)
+	syms := sc.syms[:0]
+	for off := 0; off < len(text); {
+		n := min(utf8Len(text[off]), len(text)-off)
+		syms = append(syms, spmSym{start: int32(off), n: int32(n), prev: int32(len(syms) - 1), next: int32(len(syms) + 1)})
+		off += n
+	}
+	syms[len(syms)-1].next = -1
+	h := sc.heap[:0]
+	addBigram := func(l, r int32) {
+		if l < 0 || r < 0 {
+			return
+		}
+		s := text[syms[l].start : syms[r].start+syms[r].n]
+		id, ok := t.tokenID[s]
+		if !ok {
+			return
+		}
+		h.push(spmBigram{left: l, right: r, score: t.scores[id], size: int32(len(s))})
+	}
+	for i := 1; i < len(syms); i++ {
+		addBigram(int32(i-1), int32(i))
+	}
+	for len(h) > 0 {
+		bg := h.pop()
+		ls, rs := &syms[bg.left], &syms[bg.right]
+		if ls.n == 0 || rs.n == 0 || ls.n+rs.n != bg.size {
+			continue
+		}
+		ls.n += rs.n
+		rs.n = 0
+		ls.next = rs.next
+		if rs.next >= 0 {
+			syms[rs.next].prev = bg.left
+		}
+		addBigram(ls.prev, bg.left)
+		addBigram(bg.left, ls.next)
+	}
+	sc.syms, sc.heap = syms, h
+	for i := int32(0); i != -1; i = syms[i].next {
+		s := text[syms[i].start : syms[i].start+syms[i].n]
+		if id, ok := t.tokenID[s]; ok {
+			out = append(out, int(id))
+			continue
+		}
+		for j := 0; j < len(s); j++ {
+			if id := t.byteToken(s[j]); id >= 0 {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// byteToken is llama.cpp's byte_to_token for SPM vocabularies: "<0xXX>", else the byte itself as a
+// token; where llama.cpp would throw, the unknown token (or nothing) is used.
+func (t *Tokenizer) byteToken(b byte) int {
+	return t.byteTok[b]
+}
