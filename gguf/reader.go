@@ -366,12 +366,17 @@ func parse(name string, b []byte) (*shard, error) {
 	order := make([]*TensorInfo, len(s.tensors))
 	copy(order, s.tensors)
 	sort.Slice(order, func(i, j int) bool { return order[i].Offset < order[j].Offset })
-	for i := 1; i < len(order); i++ {
-		p, q := order[i-1], order[i]
-		if pn := uint64(len(p.Data)); pn > 0 && len(q.Data) > 0 && q.Offset < p.Offset+pn {
-			return nil, d.errf(ErrCorrupt, "tensors %s (bytes %s..%s) and %s (from %s) overlap",
-				p.Name, commas(p.Offset), commas(p.Offset+pn), q.Name, commas(q.Offset))
+	var prev *TensorInfo
+	var prevEnd uint64
+	for _, q := range order {
+		if len(q.Data) == 0 {
+			continue
 		}
+		if prev != nil && q.Offset < prevEnd {
+			return nil, d.errf(ErrCorrupt, "tensors %s (bytes %s..%s of the data section) and %s (from byte %s) overlap",
+				prev.Name, commas(prev.Offset), commas(prevEnd), q.Name, commas(q.Offset))
+		}
+		prev, prevEnd = q, q.Offset+uint64(len(q.Data))
 	}
 	return s, nil
 }
@@ -427,7 +432,10 @@ func (d *decoder) tensorInfo(i uint64) (*TensorInfo, error) {
 		return nil, d.errf(ErrCorrupt, "%s: row length ne[0]=%d is not a multiple of the %s block size %d",
 			where, t.Shape[0], t.Type, bs)
 	}
-	rb, _ := t.Type.RowBytes(t.Shape[0])
+	rb, err := t.Type.RowBytes(t.Shape[0])
+	if err != nil || rb > math.MaxInt64 {
+		return nil, d.errf(ErrCorrupt, "%s: a row of %d %s elements takes more than 2^63-1 bytes", where, t.Shape[0], t.Type)
+	}
 	rows := uint64(0)
 	if t.Shape[0] != 0 {
 		rows = nelem / t.Shape[0]
