@@ -2,6 +2,236 @@
 
 package sparse
 
-func initArch() {}
+import "golang.org/x/sys/cpu"
 
-const archHasSIMD = false // set true once SIMD kernels land
+const archHasSIMD = true
+
+type gemmTileF16 func(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
+type gemmTileF32 func(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+
+// simd describes one amd64 backend; the kernel set is built from it.
+type simd struct {
+	name      string
+	lanes     int
+	tileT     int
+	tileR     int
+	f16       [][]gemmTileF16 // [t-1][r-1]
+	f32       [][]gemmTileF32
+	gemvF16   func(y *float32, w *uint16, x *float32, stride, colsMain, nrows int)
+	gemvF32   func(y *float32, w *float32, x *float32, stride, colsMain, nrows int)
+	cvt       func(dst *float32, src *uint16, n int)
+	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
+}
+
+var avx2 = simd{
+	name: "avx2", lanes: 8, tileT: 4, tileR: 2,
+	f16: [][]gemmTileF16{
+		{gemmF16T1R1AVX2, gemmF16T1R2AVX2},
+		{gemmF16T2R1AVX2, gemmF16T2R2AVX2},
+		{gemmF16T3R1AVX2, gemmF16T3R2AVX2},
+		{gemmF16T4R1AVX2, gemmF16T4R2AVX2},
+	},
+	f32: [][]gemmTileF32{
+		{gemmF32T1R1AVX2, gemmF32T1R2AVX2},
+		{gemmF32T2R1AVX2, gemmF32T2R2AVX2},
+		{gemmF32T3R1AVX2, gemmF32T3R2AVX2},
+		{gemmF32T4R1AVX2, gemmF32T4R2AVX2},
+	},
+	gemvF16: gemvF16AVX2, gemvF32: gemvF32AVX2, cvt: f16ToF32AVX2,
+	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2,
+}
+
+var avx512 = simd{
+	name: "avx512", lanes: 16, tileT: 4, tileR: 3,
+	f16: [][]gemmTileF16{
+		{gemmF16T1R1AVX512, gemmF16T1R2AVX512, gemmF16T1R3AVX512},
+		{gemmF16T2R1AVX512, gemmF16T2R2AVX512, gemmF16T2R3AVX512},
+		{gemmF16T3R1AVX512, gemmF16T3R2AVX512, gemmF16T3R3AVX512},
+		{gemmF16T4R1AVX512, gemmF16T4R2AVX512, gemmF16T4R3AVX512},
+	},
+	f32: [][]gemmTileF32{
+		{gemmF32T1R1AVX512, gemmF32T1R2AVX512, gemmF32T1R3AVX512},
+		{gemmF32T2R1AVX512, gemmF32T2R2AVX512, gemmF32T2R3AVX512},
+		{gemmF32T3R1AVX512, gemmF32T3R2AVX512, gemmF32T3R3AVX512},
+		{gemmF32T4R1AVX512, gemmF32T4R2AVX512, gemmF32T4R3AVX512},
+	},
+	gemvF16: gemvF16AVX512, gemvF32: gemvF32AVX512, cvt: f16ToF32AVX512,
+	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512,
+}
+
+func initArch() {
+	x := cpu.X86
+	if !(x.HasAVX2 && x.HasFMA && x.HasF16C) {
+		return
+	}
+	available = append(available, avx2.kernels())
+	if x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL {
+		available = append(available, avx512.kernels())
+	}
+}
+
+func (s *simd) kernels() kernelSet {
+	return kernelSet{
+		name:           s.name,
+		gemvF32:        s.gemvF32Rows,
+		gemvF16:        s.gemvF16Rows,
+		gemmF32Block:   s.gemmF32Block,
+		gemmF16Block:   s.gemmF16Block,
+		gemmF16Scratch: func(nr, cols int) int { return 0 },
+		f16ToF32:       s.f16ToF32,
+	}
+}
+
+func (s *simd) f16ToF32(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	m := len(src) &^ (s.lanes - 1)
+	if m > 0 {
+		s.cvt(&dst[0], &src[0], m)
+	}
+	for i := m; i < len(src); i++ {
+		dst[i] = F16ToF32(src[i])
+	}
+}
+
+func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
+	if cols == 0 {
+		clear(y[r0:r1])
+		return
+	}
+	_ = w[r1*cols-1]
+	m := cols &^ (s.lanes - 1)
+	s.gemvF32(&y[r0], &w[r0*cols], &x[0], cols, m, r1-r0)
+	if m < cols {
+		x = x[:cols]
+		for r := r0; r < r1; r++ {
+			row := w[r*cols : r*cols+cols]
+			var t float32
+			for c := m; c < cols; c++ {
+				t += row[c] * x[c]
+			}
+			y[r] += t
+		}
+	}
+}
+
+func (s *simd) gemvF16Rows(y []float32, w []uint16, x []float32, cols, r0, r1 int) {
+	if cols == 0 {
+		clear(y[r0:r1])
+		return
+	}
+	_ = w[r1*cols-1]
+	m := cols &^ (s.lanes - 1)
+	s.gemvF16(&y[r0], &w[r0*cols], &x[0], cols, m, r1-r0)
+	if m < cols {
+		x = x[:cols]
+		for r := r0; r < r1; r++ {
+			row := w[r*cols : r*cols+cols]
+			var t float32
+			for c := m; c < cols; c++ {
+				t += F16ToF32(row[c]) * x[c]
+			}
+			y[r] += t
+		}
+	}
+}
+
+// gemmKC is the k-block: the whole row when it is short, else 512 columns (a 4-token
+// activation tile of 8 KiB stays in L1 beside the weight rows). It depends only on cols.
+func gemmKC(kMain int) int {
+	if kMain <= 1536 {
+		return kMain
+	}
+	return 512
+}
+
+func (s *simd) gemmF16Block(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, _ []float32) {
+	// bounds: the kernels read x[t*cols : t*cols+cols] and w[r*cols : r*cols+cols]
+	_ = y[(t1-1)*rows+r1-1]
+	if cols == 0 {
+		for t := t0; t < t1; t++ {
+			clear(y[t*rows+r0 : t*rows+r1])
+		}
+		return
+	}
+	_ = x[t1*cols-1]
+	_ = w[r1*cols-1]
+	kMain := cols &^ (s.lanes - 1)
+	if kMain == 0 {
+		for t := t0; t < t1; t++ {
+			clear(y[t*rows+r0 : t*rows+r1])
+		}
+	}
+	kc := gemmKC(kMain)
+	for kb := 0; kb < kMain; kb += kc {
+		kn := min(kc, kMain-kb)
+		acc := min(kb, 1)
+		for t := t0; t < t1; t += s.tileT {
+			tt := min(s.tileT, t1-t)
+			row := s.f16[tt-1]
+			xp := &x[t*cols+kb]
+			for r := r0; r < r1; r += s.tileR {
+				rr := min(s.tileR, r1-r)
+				row[rr-1](&y[t*rows+r], rows, xp, cols, &w[r*cols+kb], cols, kn, acc)
+			}
+		}
+	}
+	if kMain < cols {
+		for t := t0; t < t1; t++ {
+			xt := x[t*cols : t*cols+cols]
+			for r := r0; r < r1; r++ {
+				wr := w[r*cols : r*cols+cols]
+				var v float32
+				for c := kMain; c < cols; c++ {
+					v += xt[c] * F16ToF32(wr[c])
+				}
+				y[t*rows+r] += v
+			}
+		}
+	}
+}
+
+func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int) {
+	_ = y[(t1-1)*rows+r1-1]
+	if cols == 0 {
+		for t := t0; t < t1; t++ {
+			clear(y[t*rows+r0 : t*rows+r1])
+		}
+		return
+	}
+	_ = x[t1*cols-1]
+	_ = w[r1*cols-1]
+	kMain := cols &^ (s.lanes - 1)
+	if kMain == 0 {
+		for t := t0; t < t1; t++ {
+			clear(y[t*rows+r0 : t*rows+r1])
+		}
+	}
+	kc := gemmKC(kMain)
+	for kb := 0; kb < kMain; kb += kc {
+		kn := min(kc, kMain-kb)
+		acc := min(kb, 1)
+		for t := t0; t < t1; t += s.tileT {
+			tt := min(s.tileT, t1-t)
+			row := s.f32[tt-1]
+			xp := &x[t*cols+kb]
+			for r := r0; r < r1; r += s.tileR {
+				rr := min(s.tileR, r1-r)
+				row[rr-1](&y[t*rows+r], rows, xp, cols, &w[r*cols+kb], cols, kn, acc)
+			}
+		}
+	}
+	if kMain < cols {
+		for t := t0; t < t1; t++ {
+			xt := x[t*cols : t*cols+cols]
+			for r := r0; r < r1; r++ {
+				wr := w[r*cols : r*cols+cols]
+				var v float32
+				for c := kMain; c < cols; c++ {
+					v += xt[c] * wr[c]
+				}
+				y[t*rows+r] += v
+			}
+		}
+	}
+}

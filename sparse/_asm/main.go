@@ -1,0 +1,589 @@
+// Command asmgen generates qsparse's amd64 kernels (../kernels_amd64.s and the Go stubs
+// ../kernels_amd64.go) with avo:
+//
+//	cd sparse/_asm && go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg sparse
+//
+// Every kernel exists in two flavours: AVX2+FMA+F16C (ymm, 8 lanes) and AVX-512 F/BW/VL (zmm,
+// 16 lanes, opmask registers). Lengths passed to kernels are multiples of the lane count unless
+// stated; the Go wrappers handle the rest.
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+type isa struct {
+	name  string // "AVX2" / "AVX512"
+	lanes int
+	vec   func() VecVirtual
+}
+
+var isas = []isa{
+	{"AVX2", 8, YMM},
+	{"AVX512", 16, ZMM},
+}
+
+func main() {
+	ConstraintExpr("amd64,!purego")
+	for _, s := range isas {
+		genF16ToF32(s)
+		genGemv(s, true)
+		genGemv(s, false)
+		for _, f16 := range []bool{true, false} {
+			T, R := gemmTile(s)
+			for t := 1; t <= T; t++ {
+				for r := 1; r <= R; r++ {
+					genGemmTile(s, f16, t, r)
+				}
+			}
+		}
+		genSparseF16(s)
+	}
+	genTernaryAVX512()
+	genTernaryAVX2()
+	Generate()
+}
+
+// gemmTile returns the register tile (tokens × rows) of the GEMM micro-kernel.
+func gemmTile(s isa) (int, int) {
+	if s.lanes == 16 {
+		return 4, 3 // 12 zmm accumulators + 3 weights + 1 activation
+	}
+	return 4, 2 // 8 ymm accumulators + 2 weights + 1 activation (16 ymm registers)
+}
+
+func doc(lines ...string) { Doc(lines...) }
+
+// text starts a function whose pointer arguments do not escape.
+func text(name, sig string) {
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+}
+
+// loadW loads one vector of weights (fp16 converted, or float32) from m.
+func loadW(s isa, f16 bool, m Mem, v VecVirtual) {
+	if f16 {
+		VCVTPH2PS(m, v)
+	} else {
+		VMOVUPS(m, v)
+	}
+}
+
+// hsum reduces v to its lane sum in the low lane of the returned xmm, in a fixed order.
+func hsum(s isa, v VecVirtual) VecVirtual {
+	var y VecVirtual
+	if s.lanes == 16 {
+		y = YMM()
+		VEXTRACTF64X4(U8(1), v, y)
+		VADDPS(y, v.AsY(), y)
+	} else {
+		y = v
+	}
+	x := XMM()
+	VEXTRACTF128(U8(1), y, x)
+	VADDPS(x, y.AsX(), x)
+	t := XMM()
+	VPERMILPD(U8(1), x, t)
+	VADDPS(t, x, x)
+	VMOVSHDUP(x, t)
+	VADDSS(t, x, x)
+	return x
+}
+
+func genF16ToF32(s isa) {
+	text("f16ToF32"+s.name, "func(dst *float32, src *uint16, n int)")
+	doc(
+		"f16ToF32"+s.name+" converts n fp16 values (n a multiple of "+fmt.Sprint(s.lanes)+"); it replaces:",
+		"",
+		"\tfor i := 0; i < n; i++ { dst[i] = F16ToF32(src[i]) }",
+	)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	n := Load(Param("n"), GP64())
+	i := GP64()
+	XORQ(i, i)
+	v := s.vec()
+	Label("loop")
+	CMPQ(i, n)
+	JGE(LabelRef("done"))
+	VCVTPH2PS(Mem{Base: src, Index: i, Scale: 2}, v)
+	VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	ADDQ(U32(s.lanes), i)
+	JMP(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func elemName(f16 bool) (string, string, int) {
+	if f16 {
+		return "F16", "*uint16", 2
+	}
+	return "F32", "*float32", 4
+}
+
+// genGemv: y[r] = Σ_{c<colsMain} w[r*stride+c]*x[c] for r < nrows.
+func genGemv(s isa, f16 bool) {
+	en, et, es := elemName(f16)
+	name := "gemv" + en + s.name
+	text(name, "func(y *float32, w "+et+", x *float32, stride, colsMain, nrows int)")
+	conv := "w[r*stride+c]"
+	if f16 {
+		conv = "F16ToF32(w[r*stride+c])"
+	}
+	doc(
+		name+" is the row-dot kernel of dense GEMV (colsMain a multiple of "+fmt.Sprint(s.lanes)+"); it replaces:",
+		"",
+		"\tfor r := 0; r < nrows; r++ {",
+		"\t\tvar s float32",
+		"\t\tfor c := 0; c < colsMain; c++ { s += "+conv+" * x[c] }",
+		"\t\ty[r] = s",
+		"\t}",
+	)
+	y := Load(Param("y"), GP64())
+	w := Load(Param("w"), GP64())
+	x := Load(Param("x"), GP64())
+	stride := Load(Param("stride"), GP64())
+	cm := Load(Param("colsMain"), GP64())
+	nr := Load(Param("nrows"), GP64())
+	SHLQ(U8(es/2), stride) // bytes
+	L := s.lanes
+	cm4 := GP64()
+	MOVQ(cm, cm4)
+	ANDQ(I32(-4*L), cm4)
+	Label(name + "_row")
+	CMPQ(nr, Imm(0))
+	JE(LabelRef(name + "_done"))
+	acc := []VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
+	for _, a := range acc {
+		VXORPS(a, a, a)
+	}
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_c4")
+	CMPQ(i, cm4)
+	JGE(LabelRef(name + "_c1"))
+	for u := 0; u < 4; u++ {
+		wv := s.vec()
+		loadW(s, f16, Mem{Base: w, Index: i, Scale: uint8(es), Disp: u * L * es}, wv)
+		VFMADD231PS(Mem{Base: x, Index: i, Scale: 4, Disp: u * L * 4}, wv, acc[u])
+	}
+	ADDQ(U32(4*L), i)
+	JMP(LabelRef(name + "_c4"))
+	Label(name + "_c1")
+	CMPQ(i, cm)
+	JGE(LabelRef(name + "_red"))
+	wv := s.vec()
+	loadW(s, f16, Mem{Base: w, Index: i, Scale: uint8(es)}, wv)
+	VFMADD231PS(Mem{Base: x, Index: i, Scale: 4}, wv, acc[0])
+	ADDQ(U32(L), i)
+	JMP(LabelRef(name + "_c1"))
+	Label(name + "_red")
+	VADDPS(acc[1], acc[0], acc[0])
+	VADDPS(acc[3], acc[2], acc[2])
+	VADDPS(acc[2], acc[0], acc[0])
+	r := hsum(s, acc[0])
+	VMOVSS(r, Mem{Base: y})
+	ADDQ(U32(4), y)
+	ADDQ(stride, w)
+	DECQ(nr)
+	JMP(LabelRef(name + "_row"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// genGemmTile: the T×R register tile of GEMM in dot form.
+func genGemmTile(s isa, f16 bool, T, R int) {
+	en, et, es := elemName(f16)
+	name := fmt.Sprintf("gemm%sT%dR%d%s", en, T, R, s.name)
+	text(name, "func(y *float32, ystride int, x *float32, xstride int, w "+et+", wstride int, k int, acc int)")
+	conv := "w[r*wstride+c]"
+	if f16 {
+		conv = "F16ToF32(w[r*wstride+c])"
+	}
+	doc(
+		fmt.Sprintf("%s computes a %d-token × %d-row tile of GEMM (k a multiple of %d); it replaces:", name, T, R, s.lanes),
+		"",
+		fmt.Sprintf("\tfor t := 0; t < %d; t++ {", T),
+		fmt.Sprintf("\t\tfor r := 0; r < %d; r++ {", R),
+		"\t\t\tvar s float32",
+		"\t\t\tfor c := 0; c < k; c++ { s += x[t*xstride+c] * "+conv+" }",
+		"\t\t\tif acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }",
+		"\t\t}",
+		"\t}",
+	)
+	xs := Load(Param("xstride"), GP64())
+	SHLQ(U8(2), xs)
+	xb := Load(Param("x"), GP64())
+	xp := make([]GPVirtual, T)
+	for t := range xp {
+		xp[t] = GP64()
+		if t == 0 {
+			MOVQ(xb, xp[t])
+		} else {
+			LEAQ(Mem{Base: xp[t-1], Index: xs, Scale: 1}, xp[t])
+		}
+	}
+	ws := Load(Param("wstride"), GP64())
+	SHLQ(U8(es/2), ws)
+	wb := Load(Param("w"), GP64())
+	wp := make([]GPVirtual, R)
+	for r := range wp {
+		wp[r] = GP64()
+		if r == 0 {
+			MOVQ(wb, wp[r])
+		} else {
+			LEAQ(Mem{Base: wp[r-1], Index: ws, Scale: 1}, wp[r])
+		}
+	}
+	kk := Load(Param("k"), GP64())
+	acc := make([][]VecVirtual, T)
+	for t := range acc {
+		acc[t] = make([]VecVirtual, R)
+		for r := range acc[t] {
+			acc[t][r] = s.vec()
+			VXORPS(acc[t][r], acc[t][r], acc[t][r])
+		}
+	}
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_loop")
+	CMPQ(i, kk)
+	JGE(LabelRef(name + "_red"))
+	wv := make([]VecVirtual, R)
+	for r := range wv {
+		wv[r] = s.vec()
+		loadW(s, f16, Mem{Base: wp[r], Index: i, Scale: uint8(es)}, wv[r])
+	}
+	for t := 0; t < T; t++ {
+		xv := s.vec()
+		VMOVUPS(Mem{Base: xp[t], Index: i, Scale: 4}, xv)
+		for r := 0; r < R; r++ {
+			VFMADD231PS(wv[r], xv, acc[t][r])
+		}
+	}
+	ADDQ(U32(s.lanes), i)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_red")
+	y := Load(Param("y"), GP64())
+	ys := Load(Param("ystride"), GP64())
+	SHLQ(U8(2), ys)
+	af := Load(Param("acc"), GP64())
+	for t := 0; t < T; t++ {
+		for r := 0; r < R; r++ {
+			h := hsum(s, acc[t][r])
+			m := Mem{Base: y, Disp: 4 * r}
+			CMPQ(af, Imm(0))
+			JE(LabelRef(fmt.Sprintf("%s_st%d_%d", name, t, r)))
+			VADDSS(m, h, h)
+			Label(fmt.Sprintf("%s_st%d_%d", name, t, r))
+			VMOVSS(h, m)
+		}
+		if t+1 < T {
+			ADDQ(ys, y)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genSparseF16: acc[0:nrows] += Σ_j vals[j] * col(idx[j])[0:nrows], columns in groups of 4.
+func genSparseF16(s isa) {
+	name := "sparseF16" + s.name
+	text(name, "func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)")
+	doc(
+		fmt.Sprintf("%s accumulates active fp16 columns (nrows a multiple of %d; columns in groups of 4,", name, 2*s.lanes),
+		"each group added to acc as ((acc + a0*c0) + a1*c1 + a2*c2) + a3*c3 with fused multiply-adds); it replaces:",
+		"",
+		"\tfor j := 0; j < nact; j++ {",
+		"\t\tcol := w[int(idx[j])*stride:]",
+		"\t\tfor r := 0; r < nrows; r++ { acc[r] += vals[j] * F16ToF32(col[r]) }",
+		"\t}",
+	)
+	L := s.lanes
+	accp := Load(Param("acc"), GP64())
+	nr := Load(Param("nrows"), GP64())
+	stride := Load(Param("stride"), GP64())
+	SHLQ(U8(1), stride)
+	idx := Load(Param("idx"), GP64())
+	vals := Load(Param("vals"), GP64())
+	nact := Load(Param("nact"), GP64())
+	j := GP64()
+	XORQ(j, j)
+	nact4 := GP64()
+	MOVQ(nact, nact4)
+	ANDQ(I32(-4), nact4)
+	w := Load(Param("w"), GP64())
+	Label(name + "_g4")
+	CMPQ(j, nact4)
+	JGE(LabelRef(name + "_g1"))
+	cp := make([]GPVirtual, 4)
+	av := make([]VecVirtual, 4)
+	for u := 0; u < 4; u++ {
+		cp[u] = GP64()
+		MOVLQSX(Mem{Base: idx, Index: j, Scale: 4, Disp: 4 * u}, cp[u])
+		IMULQ(stride, cp[u])
+		ADDQ(w, cp[u])
+		av[u] = s.vec()
+		VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4, Disp: 4 * u}, av[u])
+	}
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_r4")
+	CMPQ(i, nr)
+	JGE(LabelRef(name + "_r4done"))
+	for h := 0; h < 2; h++ {
+		a := s.vec()
+		VMOVUPS(Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4}, a)
+		for u := 0; u < 4; u++ {
+			c := s.vec()
+			VCVTPH2PS(Mem{Base: cp[u], Index: i, Scale: 2, Disp: h * L * 2}, c)
+			VFMADD231PS(c, av[u], a)
+		}
+		VMOVUPS(a, Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4})
+	}
+	ADDQ(U32(2*L), i)
+	JMP(LabelRef(name + "_r4"))
+	Label(name + "_r4done")
+	ADDQ(U32(4), j)
+	JMP(LabelRef(name + "_g4"))
+
+	Label(name + "_g1")
+	CMPQ(j, nact)
+	JGE(LabelRef(name + "_done"))
+	c0 := GP64()
+	MOVLQSX(Mem{Base: idx, Index: j, Scale: 4}, c0)
+	IMULQ(stride, c0)
+	ADDQ(w, c0)
+	a0 := s.vec()
+	VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4}, a0)
+	i1 := GP64()
+	XORQ(i1, i1)
+	Label(name + "_r1")
+	CMPQ(i1, nr)
+	JGE(LabelRef(name + "_r1done"))
+	for h := 0; h < 2; h++ {
+		a := s.vec()
+		VMOVUPS(Mem{Base: accp, Index: i1, Scale: 4, Disp: h * L * 4}, a)
+		c := s.vec()
+		VCVTPH2PS(Mem{Base: c0, Index: i1, Scale: 2, Disp: h * L * 2}, c)
+		VFMADD231PS(c, a0, a)
+		VMOVUPS(a, Mem{Base: accp, Index: i1, Scale: 4, Disp: h * L * 4})
+	}
+	ADDQ(U32(2*L), i1)
+	JMP(LabelRef(name + "_r1"))
+	Label(name + "_r1done")
+	INCQ(j)
+	JMP(LabelRef(name + "_g1"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+var ternaryDoc = []string{
+	"",
+	"\tfor j := 0; j < nact; j++ {",
+	"\t\tplus := planes[int(idx[j])*colWords*2+wordOff:]",
+	"\t\tminus := plus[colWords:]",
+	"\t\tfor r := 0; r < nrows; r++ {",
+	"\t\t\tif plus[r/64]>>(r%64)&1 != 0 { acc[r] += vals[j] }",
+	"\t\t\tif minus[r/64]>>(r%64)&1 != 0 { acc[r] -= vals[j] }",
+	"\t\t}",
+	"\t}",
+}
+
+// genTernaryAVX512: bit-plane ternary columns; each 16-bit plane word is an opmask.
+func genTernaryAVX512() {
+	name := "sparseTernaryAVX512"
+	text(name, "func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)")
+	doc(append([]string{name + " accumulates active ternary bit-plane columns (nrows a multiple of 64) with",
+		"opmask-merged adds and subtracts; it replaces:"}, ternaryDoc...)...)
+	accp := Load(Param("acc"), GP64())
+	nr := Load(Param("nrows"), GP64())
+	cw := Load(Param("colWords"), GP64())
+	SHLQ(U8(3), cw) // bytes per plane
+	wo := Load(Param("wordOff"), GP64())
+	planes := Load(Param("planes"), GP64())
+	LEAQ(Mem{Base: planes, Index: wo, Scale: 8}, planes)
+	idx := Load(Param("idx"), GP64())
+	vals := Load(Param("vals"), GP64())
+	nact := Load(Param("nact"), GP64())
+	SHRQ(U8(3), nr)                                   // nr in bytes of a plane (8 rows per byte)
+	j := GP64()
+	XORQ(j, j)
+	Label(name + "_g2")
+	j2 := GP64()
+	LEAQ(Mem{Base: j, Disp: 2}, j2)
+	CMPQ(j2, nact)
+	JG(LabelRef(name + "_g1"))
+	pp := make([]GPVirtual, 2)
+	av := make([]VecVirtual, 2)
+	for u := 0; u < 2; u++ {
+		pp[u] = GP64()
+		MOVLQSX(Mem{Base: idx, Index: j, Scale: 4, Disp: 4 * u}, pp[u])
+		IMULQ(cw, pp[u])
+		SHLQ(U8(1), pp[u]) // 2 planes per column
+		ADDQ(planes, pp[u])
+		av[u] = ZMM()
+		VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4, Disp: 4 * u}, av[u])
+	}
+	pm := make([]GPVirtual, 2)
+	for u := 0; u < 2; u++ {
+		pm[u] = GP64()
+		LEAQ(Mem{Base: pp[u], Index: cw, Scale: 1}, pm[u])
+	}
+	b := GP64() // byte offset in the plane
+	XORQ(b, b)
+	accb := GP64()
+	MOVQ(accp, accb)
+	Label(name + "_r2")
+	CMPQ(b, nr)
+	JGE(LabelRef(name + "_r2done"))
+	for h := 0; h < 4; h++ { // 64 rows = 8 bytes per plane
+		a := ZMM()
+		VMOVUPS(Mem{Base: accb, Disp: 64 * h}, a)
+		for u := 0; u < 2; u++ {
+			kp, km := K(), K()
+			KMOVW(Mem{Base: pp[u], Index: b, Scale: 1, Disp: 2 * h}, kp)
+			KMOVW(Mem{Base: pm[u], Index: b, Scale: 1, Disp: 2 * h}, km)
+			VADDPS(av[u], a, kp, a)
+			VSUBPS(av[u], a, km, a)
+		}
+		VMOVUPS(a, Mem{Base: accb, Disp: 64 * h})
+	}
+	ADDQ(U32(8), b)
+	ADDQ(U32(256), accb)
+	JMP(LabelRef(name + "_r2"))
+	Label(name + "_r2done")
+	ADDQ(U32(2), j)
+	JMP(LabelRef(name + "_g2"))
+
+	Label(name + "_g1")
+	CMPQ(j, nact)
+	JGE(LabelRef(name + "_done"))
+	p0 := GP64()
+	MOVLQSX(Mem{Base: idx, Index: j, Scale: 4}, p0)
+	IMULQ(cw, p0)
+	SHLQ(U8(1), p0)
+	ADDQ(planes, p0)
+	m0 := GP64()
+	LEAQ(Mem{Base: p0, Index: cw, Scale: 1}, m0)
+	a0 := ZMM()
+	VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4}, a0)
+	b1 := GP64()
+	XORQ(b1, b1)
+	accb1 := GP64()
+	MOVQ(accp, accb1)
+	Label(name + "_r1")
+	CMPQ(b1, nr)
+	JGE(LabelRef(name + "_r1done"))
+	for h := 0; h < 4; h++ {
+		a := ZMM()
+		VMOVUPS(Mem{Base: accb1, Disp: 64 * h}, a)
+		kp, km := K(), K()
+		KMOVW(Mem{Base: p0, Index: b1, Scale: 1, Disp: 2 * h}, kp)
+		KMOVW(Mem{Base: m0, Index: b1, Scale: 1, Disp: 2 * h}, km)
+		VADDPS(a0, a, kp, a)
+		VSUBPS(a0, a, km, a)
+		VMOVUPS(a, Mem{Base: accb1, Disp: 64 * h})
+	}
+	ADDQ(U32(8), b1)
+	ADDQ(U32(256), accb1)
+	JMP(LabelRef(name + "_r1"))
+	Label(name + "_r1done")
+	INCQ(j)
+	JMP(LabelRef(name + "_g1"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// genTernaryAVX2: bit planes expanded to lane masks with VPAND/VPCMPEQD against a table of
+// single bits.
+func genTernaryAVX2() {
+	name := "sparseTernaryAVX2"
+	bits := GLOBL("ternaryBitsAVX2", RODATA|NOPTR)
+	for q := 0; q < 4; q++ {
+		for l := 0; l < 8; l++ {
+			DATA(4*(8*q+l), U32(uint32(1)<<(8*q+l)))
+		}
+	}
+	text(name, "func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)")
+	doc(append([]string{name + " accumulates active ternary bit-plane columns (nrows a multiple of 64); it replaces:"}, ternaryDoc...)...)
+	accp := Load(Param("acc"), GP64())
+	nr := Load(Param("nrows"), GP64())
+	cw := Load(Param("colWords"), GP64())
+	SHLQ(U8(3), cw)
+	wo := Load(Param("wordOff"), GP64())
+	planes := Load(Param("planes"), GP64())
+	LEAQ(Mem{Base: planes, Index: wo, Scale: 8}, planes)
+	idx := Load(Param("idx"), GP64())
+	vals := Load(Param("vals"), GP64())
+	nact := Load(Param("nact"), GP64())
+	stride := GP64()
+	LEAQ(Mem{Base: cw, Index: cw, Scale: 1}, stride)
+	SHRQ(U8(3), nr)
+	bt := make([]VecVirtual, 4)
+	for q := range bt {
+		bt[q] = YMM()
+		VMOVDQU(bits.Offset(32*q), bt[q])
+	}
+	j := GP64()
+	XORQ(j, j)
+	Label(name + "_g1")
+	CMPQ(j, nact)
+	JGE(LabelRef(name + "_done"))
+	p0 := GP64()
+	MOVLQSX(Mem{Base: idx, Index: j, Scale: 4}, p0)
+	IMULQ(stride, p0)
+	ADDQ(planes, p0)
+	m0 := GP64()
+	LEAQ(Mem{Base: p0, Index: cw, Scale: 1}, m0)
+	a0 := YMM()
+	VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4}, a0)
+	b1 := GP64()
+	XORQ(b1, b1)
+	accb := GP64()
+	MOVQ(accp, accb)
+	Label(name + "_r1")
+	CMPQ(b1, nr)
+	JGE(LabelRef(name + "_r1done"))
+	for d := 0; d < 2; d++ { // two dwords = 64 rows
+		pv, mv := YMM(), YMM()
+		VPBROADCASTD(Mem{Base: p0, Index: b1, Scale: 1, Disp: 4 * d}, pv)
+		VPBROADCASTD(Mem{Base: m0, Index: b1, Scale: 1, Disp: 4 * d}, mv)
+		for q := 0; q < 4; q++ {
+			a := YMM()
+			off := 128*d + 32*q
+			VMOVUPS(Mem{Base: accb, Disp: off}, a)
+			t := YMM()
+			VPAND(bt[q], pv, t)
+			VPCMPEQD(bt[q], t, t)
+			VANDPS(a0, t, t)
+			VADDPS(t, a, a)
+			u := YMM()
+			VPAND(bt[q], mv, u)
+			VPCMPEQD(bt[q], u, u)
+			VANDPS(a0, u, u)
+			VSUBPS(u, a, a)
+			VMOVUPS(a, Mem{Base: accb, Disp: off})
+		}
+	}
+	ADDQ(U32(8), b1)
+	ADDQ(U32(256), accb)
+	JMP(LabelRef(name + "_r1"))
+	Label(name + "_r1done")
+	INCQ(j)
+	JMP(LabelRef(name + "_g1"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+var _ = strings.Join
