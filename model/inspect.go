@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/qsparse/qsparse/gguf"
 	"github.com/qsparse/qsparse/tokenizer"
@@ -124,6 +125,10 @@ func (s *ggufSource) readSpec() error {
 		if !ok {
 			errs = append(errs, fmt.Errorf("model %s: key %s.%s = %v is not a number", sp.Name, arch, key, v))
 			return def
+		}
+		if v.Type() == gguf.ValueFloat32 {
+			// The shortest decimal of the float32 (1e-05, not 9.999999747e-06), as the HF config says.
+			x, _ = strconv.ParseFloat(strconv.FormatFloat(x, 'g', -1, 32), 64)
 		}
 		return x
 	}

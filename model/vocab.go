@@ -74,7 +74,7 @@ func hfVocab(dir, name string) (*tokenizer.Vocab, string, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, "", fmt.Errorf("model %s: %w", name, err)
 	}
-	v, err := vocabFromHF(tj, cj) // TEMPSTUB
+	v, err := tokenizer.VocabFromHF(tj, cj)
 	if err != nil {
 		return nil, "", fmt.Errorf("model %s: %s: %w", name, filepath.Join(dir, "tokenizer.json"), err)
 	}
