@@ -18,10 +18,10 @@ type kernelSet struct {
 	// gemmF16Scratch reports how many float32s of scratch gemmF16Block needs for a block of
 	// nr rows (0: none).
 	gemmF16Scratch func(nr, cols int) int
-	// sparse
-	axpyF16  func(y []float32, a float32, col []uint16)
-	axpyF32  func(y []float32, a float32, col []float32)
-	f16ToF32 func(dst []float32, src []uint16)
+	f16ToF32       func(dst []float32, src []uint16)
+	// sparse: acc[:n] (n a multiple of 64) accumulates the active columns of a chunk of rows
+	sparseF16     func(acc []float32, w []uint16, stride int, idx []int32, vals []float32)
+	sparseTernary func(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32)
 }
 
 var genericKernels = kernelSet{
@@ -31,6 +31,8 @@ var genericKernels = kernelSet{
 	gemmF32Block:   gemmF32BlockGeneric,
 	gemmF16Block:   gemmF16BlockGeneric,
 	gemmF16Scratch: func(nr, cols int) int { return nr * cols },
+	sparseF16:      sparseF16Generic,
+	sparseTernary:  sparseTernaryGeneric,
 }
 
 // k is the active kernel set.

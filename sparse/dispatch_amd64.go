@@ -80,6 +80,8 @@ func (s *simd) kernels() kernelSet {
 		gemmF16Block:   s.gemmF16Block,
 		gemmF16Scratch: func(nr, cols int) int { return 0 },
 		f16ToF32:       s.f16ToF32,
+		sparseF16:      s.sparseF16,
+		sparseTernary:  s.sparseTernary,
 	}
 }
 
@@ -234,4 +236,18 @@ func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int) {
 			}
 		}
 	}
+}
+
+func (s *simd) sparseF16(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
+	n := len(acc)
+	// Every active column's rows [0, n) lie inside w: the caller checked idx < Cols and the
+	// pack's shape (validate), and n never passes the column's padded end.
+	vals = vals[:len(idx)]
+	s.spF16(&acc[0], n, &w[0], stride, &idx[0], &vals[0], len(idx))
+}
+
+func (s *simd) sparseTernary(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32) {
+	n := len(acc)
+	vals = vals[:len(idx)]
+	s.spTernary(&acc[0], n, &planes[0], words, wordOff, &idx[0], &vals[0], len(idx))
 }

@@ -27,6 +27,10 @@ type Pool struct {
 	gemm    gemmJob
 	sp      sparseJob
 	scratch [][]float32 // per thread
+	valBuf  [maxFused][]float32
+	ys1     [1][]float32
+	f161    [1]*F16Cols
+	tern1   [1]*TernaryCols
 }
 
 const (
@@ -90,7 +94,7 @@ func (p *Pool) work(id int) {
 		case jobGemm:
 			p.gemm.do(i, p.scratch[id])
 		case jobSparse:
-			p.sp.do(i)
+			p.sp.do(i, p.scratch[id])
 		}
 	}
 }

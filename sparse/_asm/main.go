@@ -414,7 +414,7 @@ func genTernaryAVX512() {
 	idx := Load(Param("idx"), GP64())
 	vals := Load(Param("vals"), GP64())
 	nact := Load(Param("nact"), GP64())
-	SHRQ(U8(3), nr)                                   // nr in bytes of a plane (8 rows per byte)
+	SHRQ(U8(3), nr) // nr in bytes of a plane (8 rows per byte)
 	j := GP64()
 	XORQ(j, j)
 	Label(name + "_g2")

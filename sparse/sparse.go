@@ -1,0 +1,307 @@
+package sparse
+
+import "fmt"
+
+// Sparse GEMV over column-major packs: y[r] = Σ_j x[idx[j]] * W[r][idx[j]] for r < Rows.
+// idx lists the active input channels (any order, usually ascending from TopK); each row's
+// sum runs over idx in order, so the result does not depend on the thread count or on how
+// rows are split. Inactive channels are never read.
+
+// sparseF16Generic: acc[r] += vals[j] * col(idx[j])[r] for r < len(acc); w starts at the
+// chunk's first row of column 0.
+func sparseF16Generic(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
+	t := f16Table()
+	n := len(acc)
+	for j, c := range idx {
+		a := vals[j]
+		col := w[int(c)*stride : int(c)*stride+n]
+		for r, h := range col {
+			acc[r] += a * t[h]
+		}
+	}
+}
+
+// sparseTernaryGeneric: acc[r] += vals[j] where the plus bit is set, -= where the minus bit is.
+func sparseTernaryGeneric(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32) {
+	nw := len(acc) / 64
+	for j, c := range idx {
+		a := vals[j]
+		base := int(c)*2*words + wordOff
+		plus := planes[base : base+nw]
+		minus := planes[base+words : base+words+nw]
+		for q := 0; q < nw; q++ {
+			p, m := plus[q], minus[q]
+			if p|m == 0 {
+				continue
+			}
+			blk := acc[q*64 : q*64+64]
+			for b := 0; b < 64; b++ {
+				if p>>b&1 != 0 {
+					blk[b] += a
+				} else if m>>b&1 != 0 {
+					blk[b] -= a
+				}
+			}
+		}
+	}
+}
+
+func checkIdx(name string, idx []int32, cols int) {
+	for _, c := range idx {
+		if c < 0 || int(c) >= cols {
+			panic(fmt.Sprintf("sparse.%s: active index %d out of range [0,%d)", name, c, cols))
+		}
+	}
+}
+
+func (p *F16Cols) validate(name string) {
+	if p.Rows < 0 || p.Cols < 0 || p.Stride%PadRows != 0 || p.Stride < padRows(p.Rows) || len(p.Data) < p.Cols*p.Stride {
+		panic(fmt.Sprintf("sparse.%s: malformed F16Cols (rows %d cols %d stride %d, %d values); build it with PackF16Cols", name, p.Rows, p.Cols, p.Stride, len(p.Data)))
+	}
+}
+
+func (p *TernaryCols) validate(name string) {
+	if p.Rows < 0 || p.Cols < 0 || p.Words < padRows(p.Rows)/64 || len(p.Planes) < 2*p.Words*p.Cols || (len(p.Scale) != 1 && len(p.Scale) != p.Cols) {
+		panic(fmt.Sprintf("sparse.%s: malformed TernaryCols (rows %d cols %d words %d, %d plane words, %d scales); build it with PackTernary", name, p.Rows, p.Cols, p.Words, len(p.Planes), len(p.Scale)))
+	}
+}
+
+func checkSparse(name string, ny, rows, nx, cols int) {
+	if ny < rows || nx < cols {
+		panic(fmt.Sprintf("sparse.%s: bad sizes: len(y)=%d rows=%d len(x)=%d cols=%d", name, ny, rows, nx, cols))
+	}
+}
+
+// sparseChunkRows: rows per work item, a multiple of 64, about two items per thread, at most
+// 2048 (8 KiB of accumulators in L1).
+func sparseChunkRows(rows, threads int) int {
+	c := (rows + 2*threads - 1) / (2 * threads)
+	c = (c + 63) / 64 * 64
+	return min(max(c, 64), 2048)
+}
+
+// sparseF16Rows computes rows [r0, r1) of y with acc as scratch (len ≥ padded chunk).
+func sparseF16Rows(y []float32, w *F16Cols, idx []int32, vals, acc []float32, r0, r1 int) {
+	n := padRows(r1 - r0)
+	acc = acc[:n]
+	clear(acc)
+	if len(idx) > 0 {
+		k.sparseF16(acc, w.Data[r0:], w.Stride, idx, vals)
+	}
+	copy(y[r0:r1], acc)
+}
+
+func sparseTernaryRows(y []float32, w *TernaryCols, idx []int32, vals, acc []float32, scale float32, r0, r1 int) {
+	n := padRows(r1 - r0)
+	acc = acc[:n]
+	clear(acc)
+	if len(idx) > 0 {
+		k.sparseTernary(acc, w.Planes, w.Words, r0/64, idx, vals)
+	}
+	if scale != 1 {
+		for i := range acc[:r1-r0] {
+			acc[i] *= scale
+		}
+	}
+	copy(y[r0:r1], acc)
+}
+
+// ternaryVals fills vals with the per-channel multipliers and returns the scale applied at
+// the end (per-tensor scale) or 1 (per-column scales folded into vals).
+func ternaryVals(vals []float32, w *TernaryCols, x []float32, idx []int32) float32 {
+	vals = vals[:len(idx)]
+	if len(w.Scale) == 1 {
+		for j, c := range idx {
+			vals[j] = x[c]
+		}
+		return w.Scale[0]
+	}
+	for j, c := range idx {
+		vals[j] = x[c] * w.Scale[c]
+	}
+	return 1
+}
+
+// SparseGemvF16 computes y[r] = Σ_j x[idx[j]]*W[r][idx[j]] for r < w.Rows on the calling
+// goroutine, reading only the active columns. It panics on out-of-range indices or short
+// slices.
+func SparseGemvF16(y []float32, w *F16Cols, x []float32, idx []int32) {
+	w.validate("SparseGemvF16")
+	checkSparse("SparseGemvF16", len(y), w.Rows, len(x), w.Cols)
+	checkIdx("SparseGemvF16", idx, w.Cols)
+	vals := make([]float32, len(idx))
+	for j, c := range idx {
+		vals[j] = x[c]
+	}
+	acc := make([]float32, 2048)
+	for r0 := 0; r0 < w.Rows; r0 += 2048 {
+		sparseF16Rows(y, w, idx, vals, acc, r0, min(r0+2048, w.Rows))
+	}
+}
+
+// SparseGemvTernary is SparseGemvF16 over a ternary pack: y[r] = Σ_j x[idx[j]]*t[r][idx[j]]*scale.
+// With a per-tensor scale the sum of ±x is formed first and scaled once at the end.
+func SparseGemvTernary(y []float32, w *TernaryCols, x []float32, idx []int32) {
+	w.validate("SparseGemvTernary")
+	checkSparse("SparseGemvTernary", len(y), w.Rows, len(x), w.Cols)
+	checkIdx("SparseGemvTernary", idx, w.Cols)
+	vals := make([]float32, len(idx))
+	scale := ternaryVals(vals, w, x, idx)
+	acc := make([]float32, 2048)
+	for r0 := 0; r0 < w.Rows; r0 += 2048 {
+		sparseTernaryRows(y, w, idx, vals, acc, scale, r0, min(r0+2048, w.Rows))
+	}
+}
+
+// maxFused is the most matrices one fused call takes.
+const maxFused = 8
+
+// sparseJob is a pool job over several matrices sharing x and idx.
+type sparseJob struct {
+	ternary bool
+	nm      int
+	f16     []*F16Cols
+	tern    []*TernaryCols
+	ys      [][]float32
+	idx     []int32
+	vals    [maxFused][]float32
+	scale   [maxFused]float32
+	chunk   [maxFused]int
+	start   [maxFused + 1]int // first item of each matrix
+}
+
+func (s *sparseJob) do(i int, acc []float32) {
+	m := 0
+	for i >= s.start[m+1] {
+		m++
+	}
+	r0 := (i - s.start[m]) * s.chunk[m]
+	if s.ternary {
+		w := s.tern[m]
+		sparseTernaryRows(s.ys[m], w, s.idx, s.vals[m], acc, s.scale[m], r0, min(r0+s.chunk[m], w.Rows))
+	} else {
+		w := s.f16[m]
+		sparseF16Rows(s.ys[m], w, s.idx, s.vals[0], acc, r0, min(r0+s.chunk[m], w.Rows))
+	}
+}
+
+// growScratch makes every thread's scratch hold n floats and the value buffers hold m.
+func (p *Pool) growScratch(n int) {
+	for i := range p.scratch {
+		if cap(p.scratch[i]) < n {
+			p.scratch[i] = make([]float32, n)
+		}
+		p.scratch[i] = p.scratch[i][:cap(p.scratch[i])]
+	}
+}
+
+func (p *Pool) vals(m, n int) []float32 {
+	if cap(p.valBuf[m]) < n {
+		p.valBuf[m] = make([]float32, n)
+	}
+	return p.valBuf[m][:n]
+}
+
+// SparseGemvF16 is SparseGemvF16 with output rows split across the pool's threads.
+func (p *Pool) SparseGemvF16(y []float32, w *F16Cols, x []float32, idx []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ys1[0], p.f161[0] = y, w
+	p.sparseF16Multi(p.ys1[:], p.f161[:], x, idx)
+	p.ys1[0], p.f161[0] = nil, nil
+}
+
+// SparseGemvF16Multi runs SparseGemvF16 for several matrices that share one input and one set
+// of active channels (q/k/v, or gate/up), as one parallel job: the selection and the gathered
+// input values are shared, and all matrices' row blocks are spread over the threads.
+// len(ws) ≤ 8 and all ws have the same Cols.
+func (p *Pool) SparseGemvF16Multi(ys [][]float32, ws []*F16Cols, x []float32, idx []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sparseF16Multi(ys, ws, x, idx)
+}
+
+func (p *Pool) sparseF16Multi(ys [][]float32, ws []*F16Cols, x []float32, idx []int32) {
+	if len(ws) > maxFused || len(ys) != len(ws) {
+		panic(fmt.Sprintf("sparse.Pool.SparseGemvF16Multi: %d outputs for %d matrices (at most %d)", len(ys), len(ws), maxFused))
+	}
+	if len(ws) == 0 {
+		return
+	}
+	cols := ws[0].Cols
+	for m, w := range ws {
+		if w.Cols != cols {
+			panic(fmt.Sprintf("sparse.Pool.SparseGemvF16Multi: matrix %d has %d columns, matrix 0 has %d", m, w.Cols, cols))
+		}
+		w.validate("Pool.SparseGemvF16Multi")
+		checkSparse("Pool.SparseGemvF16Multi", len(ys[m]), w.Rows, len(x), w.Cols)
+	}
+	checkIdx("Pool.SparseGemvF16Multi", idx, cols)
+	s := &p.sp
+	*s = sparseJob{nm: len(ws), f16: ws, ys: ys, idx: idx}
+	v := p.vals(0, len(idx))
+	for j, c := range idx {
+		v[j] = x[c]
+	}
+	s.vals[0] = v
+	maxChunk := 0
+	for m, w := range ws {
+		s.chunk[m] = sparseChunkRows(w.Rows, p.threads)
+		maxChunk = max(maxChunk, s.chunk[m])
+		s.start[m+1] = s.start[m] + (w.Rows+s.chunk[m]-1)/s.chunk[m]
+	}
+	p.growScratch(maxChunk)
+	if n := s.start[len(ws)]; n > 0 {
+		p.dispatch(jobSparse, n)
+	}
+	*s = sparseJob{}
+}
+
+// SparseGemvTernary is SparseGemvTernary with output rows split across the pool's threads.
+func (p *Pool) SparseGemvTernary(y []float32, w *TernaryCols, x []float32, idx []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ys1[0], p.tern1[0] = y, w
+	p.sparseTernaryMulti(p.ys1[:], p.tern1[:], x, idx)
+	p.ys1[0], p.tern1[0] = nil, nil
+}
+
+// SparseGemvTernaryMulti is SparseGemvF16Multi for ternary packs.
+func (p *Pool) SparseGemvTernaryMulti(ys [][]float32, ws []*TernaryCols, x []float32, idx []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sparseTernaryMulti(ys, ws, x, idx)
+}
+
+func (p *Pool) sparseTernaryMulti(ys [][]float32, ws []*TernaryCols, x []float32, idx []int32) {
+	if len(ws) > maxFused || len(ys) != len(ws) {
+		panic(fmt.Sprintf("sparse.Pool.SparseGemvTernaryMulti: %d outputs for %d matrices (at most %d)", len(ys), len(ws), maxFused))
+	}
+	if len(ws) == 0 {
+		return
+	}
+	cols := ws[0].Cols
+	for m, w := range ws {
+		if w.Cols != cols {
+			panic(fmt.Sprintf("sparse.Pool.SparseGemvTernaryMulti: matrix %d has %d columns, matrix 0 has %d", m, w.Cols, cols))
+		}
+		w.validate("Pool.SparseGemvTernaryMulti")
+		checkSparse("Pool.SparseGemvTernaryMulti", len(ys[m]), w.Rows, len(x), w.Cols)
+	}
+	checkIdx("Pool.SparseGemvTernaryMulti", idx, cols)
+	s := &p.sp
+	*s = sparseJob{ternary: true, nm: len(ws), tern: ws, ys: ys, idx: idx}
+	maxChunk := 0
+	for m, w := range ws {
+		s.vals[m] = p.vals(m, len(idx))
+		s.scale[m] = ternaryVals(s.vals[m], w, x, idx)
+		s.chunk[m] = sparseChunkRows(w.Rows, p.threads)
+		maxChunk = max(maxChunk, s.chunk[m])
+		s.start[m+1] = s.start[m] + (w.Rows+s.chunk[m]-1)/s.chunk[m]
+	}
+	p.growScratch(maxChunk)
+	if n := s.start[len(ws)]; n > 0 {
+		p.dispatch(jobSparse, n)
+	}
+	*s = sparseJob{}
+}
