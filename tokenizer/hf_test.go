@@ -12,6 +12,15 @@ import (
 
 func smolHF(tb testing.TB) *tokenizer.Tokenizer {
 	tb.Helper()
+	tok, err := tokenizer.New(smolVocab(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+func smolVocab(tb testing.TB) *tokenizer.Vocab {
+	tb.Helper()
 	dir := testenv.Path(tb, "smollm2-hf")
 	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
@@ -25,11 +34,7 @@ func smolHF(tb testing.TB) *tokenizer.Tokenizer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tok, err := tokenizer.New(v)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return tok
+	return v
 }
 
 func TestSmolLM2HFKnownIDs(t *testing.T) {

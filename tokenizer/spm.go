@@ -75,8 +75,23 @@ type spmScratch struct {
 
 var spmScratchPool = sync.Pool{New: func() any { return new(spmScratch) }}
 
-// encodeSPM appends the ids of text (already whitespace-escaped).
+// encodeSPM appends the ids of text (already whitespace-escaped). The text is cut at ASCII
+// characters that no longer token contains: such a character can never merge, so the pieces on
+// either side evolve independently and the result is the same as llama.cpp's single pass, with
+// a much smaller work queue.
 func (t *Tokenizer) encodeSPM(text string, out []int) []int {
+	start := 0
+	for i := 0; i < len(text); i++ {
+		if t.isolated[text[i]] {
+			out = t.encodeSPMPiece(text[start:i], out)
+			out = t.encodeSPMPiece(text[i:i+1], out)
+			start = i + 1
+		}
+	}
+	return t.encodeSPMPiece(text[start:], out)
+}
+
+func (t *Tokenizer) encodeSPMPiece(text string, out []int) []int {
 	if len(text) == 0 {
 		return out
 	}

@@ -28,6 +28,7 @@ type Tokenizer struct {
 	eog      map[int]bool
 	pieces   [][]byte // token_to_piece(special=true)
 	byteTok  [256]int // SPM byte fallback ids
+	isolated [256]bool // SPM: ASCII bytes no token of two or more bytes contains
 }
 
 // New checks v and builds a tokenizer. v is not modified and must not be modified later.
@@ -83,6 +84,16 @@ func New(v *Vocab) (*Tokenizer, error) {
 	switch v.Model {
 	case "llama":
 		t.spm = true
+		for b := 0; b < 0x80; b++ {
+			t.isolated[b] = true
+		}
+		for _, s := range t.tokens {
+			if len(s) > 1 {
+				for i := 0; i < len(s); i++ {
+					t.isolated[s[i]] = false
+				}
+			}
+		}
 		for b := 0; b < 256; b++ {
 			t.byteTok[b] = t.unk
 			if id, ok := t.tokenID[fmt.Sprintf("<0x%02X>", b)]; ok {
