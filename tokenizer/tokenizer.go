@@ -26,8 +26,8 @@ type Tokenizer struct {
 
 	specials []int // control / user-defined / unknown ids, longest text first
 	eog      map[int]bool
-	pieces   [][]byte // token_to_piece(special=true)
-	byteTok  [256]int // SPM byte fallback ids
+	pieces   [][]byte  // token_to_piece(special=true)
+	byteTok  [256]int  // SPM byte fallback ids
 	isolated [256]bool // SPM: ASCII bytes no token of two or more bytes contains
 }
 
