@@ -12,7 +12,8 @@ type GenOptions struct {
 	MaxTokens int // stop after this many generated tokens; <= 0: until EOG or the context is full
 	Ctx       int // context size of the state (positions available)
 	Vocab     int
-	Sampler   *Sampler
+	// Sample picks the next token from the logits (e.g. model.Sampler.Sample); nil: greedy.
+	Sample func(logits []float32) int
 	// IsEOG reports end-of-generation tokens (EOS, EOT, ...); they stop generation unprinted.
 	IsEOG func(id int) bool
 }
@@ -62,9 +63,9 @@ func Generate(ctx context.Context, st Forwarder, prompt []int, opts GenOptions, 
 			return stats, fmt.Errorf("generate: prompt token %d at index %d is outside the vocabulary (size %d)", t, i, opts.Vocab)
 		}
 	}
-	sampler := opts.Sampler
-	if sampler == nil {
-		sampler = NewSampler(SamplerOptions{})
+	sample := opts.Sample
+	if sample == nil {
+		sample = argmax
 	}
 	logits := make([]float32, opts.Vocab)
 	st.Reset()
@@ -81,7 +82,7 @@ func Generate(ctx context.Context, st Forwarder, prompt []int, opts GenOptions, 
 			return stats, fmt.Errorf("generate: %w", err)
 		}
 		ts := time.Now()
-		id := sampler.Sample(logits)
+		id := sample(logits)
 		stats.SampleTime += time.Since(ts)
 		if opts.IsEOG != nil && opts.IsEOG(id) {
 			stats.StopReason = "eog"
@@ -108,4 +109,15 @@ func Generate(ctx context.Context, st Forwarder, prompt []int, opts GenOptions, 
 		stats.EvalTokens++
 		pos++
 	}
+}
+
+// argmax returns the index of the largest logit (the first one on ties).
+func argmax(logits []float32) int {
+	best := 0
+	for i, l := range logits {
+		if l > logits[best] {
+			best = i
+		}
+	}
+	return best
 }

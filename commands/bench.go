@@ -1,0 +1,118 @@
+package commands
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/qsparse/qsparse/eval"
+	"github.com/qsparse/qsparse/model"
+	"github.com/qsparse/qsparse/sparse"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "bench",
+		Usage: "prompt processing and text generation speed, as llama-bench measures them",
+		Description: "pp<P>: one batched forward of P tokens from an empty cache; tg<N>: N single-token decodes.\n" +
+			"Each test runs once untimed, then -r times; t/s is the mean ± sample stddev over the runs.",
+		Flags: []cli.Flag{
+			modelFlag(),
+			&cli.IntFlag{Name: "n-prompt", Aliases: []string{"p"}, Value: 512, Usage: "prompt tokens of the pp test (0: skip)"},
+			&cli.IntFlag{Name: "n-gen", Aliases: []string{"n"}, Value: 128, Usage: "generated tokens of the tg test (0: skip)"},
+			&cli.IntFlag{Name: "repetitions", Aliases: []string{"r"}, Value: 3, Usage: "timed runs of each test"},
+			threadsFlag(2),
+			jsonFlag(),
+		},
+		OnUsageError: commandUsageError,
+		Action:       runBench,
+	})
+}
+
+func runBench(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("bench: unexpected arguments %q", c.Args().Slice())
+	}
+	mpath, err := modelPath(c)
+	if err != nil {
+		return err
+	}
+	np, ng, reps := c.Int("n-prompt"), c.Int("n-gen"), c.Int("repetitions")
+	switch {
+	case np < 0 || ng < 0:
+		return usagef("bench: -p and -n must be >= 0, got %d and %d", np, ng)
+	case np == 0 && ng == 0:
+		return usagef("bench: nothing to do (-p 0 and -n 0)")
+	case reps < 1:
+		return usagef("bench: -r must be >= 1, got %d", reps)
+	}
+	nthreads, err := threads(c)
+	if err != nil {
+		return err
+	}
+	info, err := model.Inspect(mpath)
+	if err != nil {
+		return fmt.Errorf("bench %s: %w", mpath, err)
+	}
+	nctx := max(np, ng, 1)
+	m, err := loadModel(c, nctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	var size int64
+	for _, t := range info.Tensors {
+		size += t.Bytes
+	}
+	bm := eval.BenchModel{
+		Desc:    modelDesc(info),
+		Size:    size,
+		Params:  info.Params,
+		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ")",
+		Threads: nthreads,
+	}
+	errw := stderr(c)
+	bar := newBar(errw, (boolInt(np > 0)+boolInt(ng > 0))*reps, "bench")
+	opts := eval.BenchOptions{Prompt: np, Gen: ng, Reps: reps, Vocab: m.Spec.Vocab, BOS: eval.BOS(m),
+		Progress: func(test string, rep, reps int) {
+			if bar != nil {
+				bar.Describe(fmt.Sprintf("%s %d/%d", test, rep, reps))
+				_ = bar.Add(1)
+			}
+		}}
+	rep, err := eval.Bench(c.Context, m.NewState(nctx), bm, opts)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if err != nil {
+		return fmt.Errorf("bench %s: %w", mpath, err)
+	}
+	if c.Bool("json") {
+		return rep.WriteJSON(stdout(c))
+	}
+	return rep.WriteMarkdown(stdout(c))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// modelDesc describes a model as llama-bench's model column: arch, size class, file type.
+func modelDesc(info *model.Info) string {
+	p := float64(info.Params)
+	var size string
+	switch {
+	case p >= 1e9:
+		size = fmt.Sprintf("%.0fB", p/1e9)
+	case p >= 1e6:
+		size = fmt.Sprintf("%.0fM", p/1e6)
+	default:
+		size = fmt.Sprintf("%.1fM", p/1e6)
+	}
+	return strings.TrimSpace(fmt.Sprintf("%s %s %s", info.Spec.Arch, size, info.FileType))
+}

@@ -1,0 +1,120 @@
+package commands
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/qsparse/qsparse/eval"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "eval",
+		Usage: "perplexity of a model on a text file, as llama.cpp's llama-perplexity computes it",
+		Description: "The text is tokenized whole and cut into non-overlapping chunks of --ctx tokens; each chunk\n" +
+			"starts from an empty cache (its first token replaced by BOS when the vocab adds BOS) and its\n" +
+			"second half is scored. Running values go to stderr, the result table (or JSON) to stdout.",
+		Flags: []cli.Flag{
+			modelFlag(),
+			&cli.StringFlag{Name: "data", Aliases: []string{"f"}, Usage: "text file to evaluate (e.g. wiki.test.raw)"},
+			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "tokens per chunk"},
+			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "tokens per forward call (0: --ctx)"},
+			&cli.IntFlag{Name: "chunks", Usage: "evaluate at most this many chunks (0: all)"},
+			threadsFlag(0),
+			jsonFlag(),
+		},
+		OnUsageError: commandUsageError,
+		Action:       runEval,
+	})
+}
+
+func runEval(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("eval: unexpected arguments %q (use --model and --data)", c.Args().Slice())
+	}
+	mpath, err := modelPath(c)
+	if err != nil {
+		return err
+	}
+	data := c.String("data")
+	if data == "" {
+		return usagef("eval: --data is required (a text file, e.g. wiki.test.raw)")
+	}
+	nctx, batch, chunks := c.Int("ctx"), c.Int("batch"), c.Int("chunks")
+	if nctx < 4 {
+		return usagef("eval: --ctx must be at least 4, got %d", nctx)
+	}
+	if batch < 0 {
+		return usagef("eval: --batch must be >= 0, got %d", batch)
+	}
+	if chunks < 0 {
+		return usagef("eval: --chunks must be >= 0, got %d", chunks)
+	}
+	if batch == 0 || batch > nctx {
+		batch = nctx
+	}
+	nthreads, err := threads(c)
+	if err != nil {
+		return err
+	}
+	text, err := os.ReadFile(data)
+	if err != nil {
+		return fmt.Errorf("eval: reading data: %w", err)
+	}
+	m, err := loadModel(c, nctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	errw := stderr(c)
+	if m.Spec.CtxLen > 0 && nctx > m.Spec.CtxLen {
+		fmt.Fprintf(errw, "warning: --ctx %d is longer than the model's training context %d\n", nctx, m.Spec.CtxLen)
+	}
+
+	t0 := time.Now()
+	tokens := eval.Tokenize(m, string(text))
+	if err := eval.CheckTokens(len(tokens), nctx); err != nil {
+		return fmt.Errorf("eval %s: %w", data, err)
+	}
+	opts := eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks}
+	nChunks := eval.NumChunks(len(tokens), opts)
+	fmt.Fprintf(errw, "perplexity: tokenized %s into %d tokens in %.2f s\n", data, len(tokens), time.Since(t0).Seconds())
+	fmt.Fprintf(errw, "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, threads=%d\n",
+		nChunks, nctx, batch, nthreads)
+
+	bar := newBar(errw, nChunks, "perplexity")
+	var running strings.Builder
+	opts.Progress = func(p eval.Progress) {
+		s := eval.FormatRunning(p.Chunk, p.PPL)
+		running.WriteString(s)
+		if bar != nil {
+			bar.Describe(s)
+			_ = bar.Add(1)
+			return
+		}
+		fmt.Fprint(errw, s)
+	}
+	res, err := eval.Perplexity(c.Context, m, tokens, opts)
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprint(errw, running.String())
+	}
+	if running.Len() > 0 {
+		fmt.Fprintln(errw)
+	}
+	if err != nil {
+		return fmt.Errorf("eval %s: %w", data, err)
+	}
+	fmt.Fprintln(errw, eval.FormatFinal(res))
+
+	rep := &eval.Report{Model: mpath, Data: data, Ctx: nctx, Batch: batch, Threads: nthreads, DataTokens: len(tokens),
+		Rows: []eval.Row{eval.RowFromPPL("dense", 0, res)}}
+	if c.Bool("json") {
+		return rep.WriteJSON(stdout(c))
+	}
+	return rep.WriteTable(stdout(c))
+}

@@ -1,0 +1,74 @@
+package eval
+
+import (
+	"context"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/qsparse/qsparse/internal/testenv"
+	"github.com/qsparse/qsparse/model"
+)
+
+// readRunning parses llama-perplexity's "[i]ppl," line.
+func readRunning(t *testing.T, path string) []float64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float64
+	for _, m := range regexp.MustCompile(`\[(\d+)\]([0-9.]+),`).FindAllStringSubmatch(string(b), -1) {
+		i, _ := strconv.Atoi(m[1])
+		v, _ := strconv.ParseFloat(m[2], 64)
+		if i != len(out)+1 {
+			t.Fatalf("%s: chunk %d out of order", path, i)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// TestPerplexityStories260K matches llama-perplexity -c 256 -b 256 --chunks 50 on stories260K.
+func TestPerplexityStories260K(t *testing.T) {
+	mp := testenv.Path(t, "stories260K.gguf")
+	text, err := os.ReadFile(testenv.Path(t, "tinystories_valid_first1000.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readRunning(t, testenv.Ref(t, "stories260K.tinystories.c256.50chunks.ppl"))
+	m, err := model.Load(mp, model.LoadOptions{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tokens := Tokenize(m, string(text))
+	n := 0
+	for _, b := range []int{0, 100} { // one forward per chunk, and batches not dividing the chunk
+		r, err := Perplexity(context.Background(), m, tokens, PPLOptions{Ctx: 256, Batch: b, Chunks: 50,
+			Progress: func(Progress) { n++ }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("batch %d: %s (mean nll %.6f, %d tokens, %.2fs)", b, FormatFinal(r), r.MeanNLL, r.Tokens, r.Seconds)
+		if r.Chunks != 50 || r.Tokens != 50*127 || len(r.Running) != 50 {
+			t.Fatalf("chunks %d tokens %d running %d", r.Chunks, r.Tokens, len(r.Running))
+		}
+		if math.Abs(r.PPL-3.8846)/3.8846 > 0.001 {
+			t.Errorf("PPL = %.4f, want 3.8846 (llama.cpp) within 0.1%%", r.PPL)
+		}
+		if math.Abs(r.Err-0.08913)/0.08913 > 0.01 {
+			t.Errorf("err = %.5f, want 0.08913 within 1%%", r.Err)
+		}
+		for i := range want {
+			if math.Abs(r.Running[i]-want[i])/want[i] > 0.001 {
+				t.Errorf("[%d] = %.4f, llama.cpp %.4f", i+1, r.Running[i], want[i])
+			}
+		}
+	}
+	if n != 100 {
+		t.Errorf("%d progress calls, want 100", n)
+	}
+}
