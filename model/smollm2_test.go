@@ -96,8 +96,20 @@ func hfTensors(t testing.TB, path string, sp *Spec) []safetensors.Tensor {
 	return out
 }
 
+// memTempDir returns a temporary folder in /dev/shm when there is one (fsync of the big test
+// checkpoints on a disk costs tens of seconds), else t.TempDir().
+func memTempDir(t testing.TB) string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "qsparse-model-test-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
+}
+
 func hfFolder(t testing.TB) string {
-	dir := t.TempDir()
+	dir := memTempDir(t)
 	for _, name := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
 		b, err := os.ReadFile(filepath.Join(testenv.DataDir(), "smollm2-hf", name))
 		if err != nil {
