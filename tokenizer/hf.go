@@ -94,6 +94,9 @@ func VocabFromHF(tokenizerJSON, tokenizerConfigJSON []byte) (*Vocab, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("%w: tokenizer.json has an empty vocab", ErrVocab)
 	}
+	if limit := 2*(len(tj.Model.Vocab)+len(tj.AddedTokens)) + 1024; n > limit {
+		return nil, fmt.Errorf("%w: tokenizer.json ids go up to %d for only %d tokens (too sparse to be a real vocab)", ErrVocab, n-1, len(tj.Model.Vocab)+len(tj.AddedTokens))
+	}
 	v := &Vocab{BOS: -1, EOS: -1, UNK: -1, PAD: -1, EOT: -1}
 	v.Tokens = make([]string, n)
 	v.Types = make([]int32, n)

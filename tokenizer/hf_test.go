@@ -1,6 +1,7 @@
 package tokenizer_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,5 +72,28 @@ func TestSmolLM2HFKnownIDs(t *testing.T) {
 	}
 	if tok.IsEOG(1) || tok.IsEOG(19556) {
 		t.Errorf("IsEOG wrong for 1 / 19556")
+	}
+}
+
+func TestVocabFromHFErrors(t *testing.T) {
+	for _, c := range []string{
+		`not json`,
+		`{"model": {"type": "Unigram", "vocab": []}}`,
+		`{"model": {"type": "BPE", "vocab": {}}}`,
+		`{"model": {"type": "BPE", "vocab": {"a": 0, "b": 99999999}}}`,
+		`{"model": {"type": "BPE", "vocab": {"a": 0, "b": -1}}}`,
+		`{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a"]]}, "pre_tokenizer": {"type": "ByteLevel"}}`,
+		`{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}}`,
+		`{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": null}`,
+	} {
+		if _, err := tokenizer.VocabFromHF([]byte(c), nil); err == nil || !errors.Is(err, tokenizer.ErrVocab) {
+			t.Errorf("VocabFromHF(%s) err = %v, want ErrVocab", c, err)
+		}
+	}
+	if _, err := tokenizer.New(&tokenizer.Vocab{Model: "gpt2", Pre: "nonesuch", Tokens: []string{"a"}}); !errors.Is(err, tokenizer.ErrVocab) {
+		t.Errorf("unknown pre: err = %v", err)
+	}
+	if _, err := tokenizer.New(&tokenizer.Vocab{Model: "llama", Tokens: []string{"a", "b"}, Scores: []float32{0}}); !errors.Is(err, tokenizer.ErrVocab) {
+		t.Errorf("short scores: err = %v", err)
 	}
 }
