@@ -108,6 +108,7 @@ func F16ToF32(h uint16) float32 { return f16Table()[h] }
 func fp16(tab *[65536]float32, b []byte) float32 { return tab[binary.LittleEndian.Uint16(b)] }
 
 func dequantF32(src []byte, dst []float32) {
+	src = src[:4*len(dst)]
 	for i := range dst {
 		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 	}

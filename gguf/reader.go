@@ -487,7 +487,7 @@ func (d *decoder) value(t ValueType, depth int, where string) (Value, error) {
 		case ValueInt32:
 			num = uint64(int64(int32(binary.LittleEndian.Uint32(p))))
 		case ValueFloat32:
-			num = math.Float64bits(float64(math.Float32frombits(binary.LittleEndian.Uint32(p))))
+			num = uint64(binary.LittleEndian.Uint32(p))
 		case ValueUint64, ValueInt64, ValueFloat64:
 			num = binary.LittleEndian.Uint64(p)
 		}
@@ -582,20 +582,36 @@ func (d *decoder) value(t ValueType, depth int, where string) (Value, error) {
 		}
 		v.arr = a
 	case ValueString:
-		a := make([]string, n)
-		for i := range a {
-			s, err := d.str(where + " element " + strconv.Itoa(i))
-			if err != nil {
-				return Value{}, err
+		// Pass 1 checks every length; pass 2 slices all strings out of one copy of the span
+		// (one allocation instead of one per string).
+		start := d.off
+		for i := uint64(0); i < n; i++ {
+			if d.remaining() < 8 {
+				return Value{}, d.errf(ErrTruncated, "%s: string element %d length needs 8 bytes at offset %s but the file has %s bytes",
+					where, i, commas(d.off), commas(uint64(len(d.b))))
 			}
-			a[i] = s
+			l := binary.LittleEndian.Uint64(d.b[d.off:])
+			d.off += 8
+			if l > d.remaining() {
+				return Value{}, d.errf(ErrTruncated, "%s: string element %d has length %s but only %s bytes remain after offset %s",
+					where, i, commas(l), commas(d.remaining()), commas(d.off))
+			}
+			d.off += l
+		}
+		span := string(d.b[start:d.off])
+		a := make([]string, n)
+		pos := uint64(0)
+		for i := range a {
+			l := binary.LittleEndian.Uint64(d.b[start+pos:])
+			a[i] = span[pos+8 : pos+8+l]
+			pos += 8 + l
 		}
 		v.arr = a
 		return v, nil
 	case ValueArray:
 		a := make([]Value, n)
 		for i := range a {
-			e, err := d.value(ValueArray, depth+1, where+" element "+strconv.Itoa(i))
+			e, err := d.value(ValueArray, depth+1, where+" element "+strconv.Itoa(i)) // nested: rare
 			if err != nil {
 				return Value{}, err
 			}

@@ -72,7 +72,7 @@ func (t ValueType) isInt() bool {
 type Value struct {
 	typ  ValueType
 	ok   bool
-	num  uint64 // integers: two's complement bits (signed sign-extended); floats: float64 bits; bool: 0/1
+	num  uint64 // integers: two's complement bits (signed sign-extended); float32/float64: IEEE bits; bool: 0/1
 	str  string
 	elem ValueType
 	// arr is []uint8, []int8, []uint16, []int16, []uint32, []int32, []float32, []bool, []string,
@@ -147,7 +147,7 @@ func (v Value) Index(i int) Value {
 	case []int32:
 		return scalar(ValueInt32, uint64(int64(a[i])))
 	case []float32:
-		return scalar(ValueFloat32, math.Float64bits(float64(a[i])))
+		return scalar(ValueFloat32, uint64(math.Float32bits(a[i])))
 	case []bool:
 		return scalar(ValueBool, b2u(a[i]))
 	case []string:
@@ -200,7 +200,7 @@ func (v Value) Raw() any {
 	case ValueInt64:
 		return int64(v.num)
 	case ValueFloat32:
-		return float32(math.Float64frombits(v.num))
+		return math.Float32frombits(uint32(v.num))
 	case ValueFloat64:
 		return math.Float64frombits(v.num)
 	case ValueBool:
@@ -249,7 +249,9 @@ func (v Value) Float() (float64, bool) {
 		return 0, false
 	}
 	switch {
-	case v.typ == ValueFloat32 || v.typ == ValueFloat64:
+	case v.typ == ValueFloat32:
+		return float64(math.Float32frombits(uint32(v.num))), true
+	case v.typ == ValueFloat64:
 		return math.Float64frombits(v.num), true
 	case v.typ.isSigned():
 		return float64(int64(v.num)), true
@@ -399,7 +401,7 @@ func Int64(key string, v int64) KV { return KV{key, scalar(ValueInt64, uint64(v)
 
 // Float32 returns a float32 KV.
 func Float32(key string, v float32) KV {
-	return KV{key, scalar(ValueFloat32, math.Float64bits(float64(v)))}
+	return KV{key, scalar(ValueFloat32, uint64(math.Float32bits(v)))}
 }
 
 // Float64 returns a float64 KV.
@@ -462,4 +464,25 @@ func clone[T any](v []T) []T {
 		return []T{}
 	}
 	return append([]T(nil), v...)
+}
+
+// Equal reports whether v and w have the same type and contents, comparing floats bit by bit
+// (so NaN equals the same NaN, and -0 differs from +0).
+func (v Value) Equal(w Value) bool {
+	if v.ok != w.ok || v.typ != w.typ {
+		return false
+	}
+	if v.typ != ValueArray {
+		return v.num == w.num && v.str == w.str
+	}
+	n := v.Len()
+	if v.elem != w.elem || n != w.Len() {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if !v.Index(i).Equal(w.Index(i)) {
+			return false
+		}
+	}
+	return true
 }

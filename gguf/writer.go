@@ -169,9 +169,6 @@ func appendScalar(b []byte, t ValueType, num uint64) []byte {
 	case 2:
 		return binary.LittleEndian.AppendUint16(b, uint16(num))
 	case 4:
-		if t == ValueFloat32 {
-			num = uint64(math.Float32bits(float32(math.Float64frombits(num))))
-		}
 		return binary.LittleEndian.AppendUint32(b, uint32(num))
 	}
 	return binary.LittleEndian.AppendUint64(b, num)
