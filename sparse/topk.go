@@ -1,0 +1,208 @@
+package sparse
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Top-K selection. The key of x_i is its magnitude: the float32 bits of |x_i| (sign cleared),
+// which order like the magnitudes (+0 and -0 tie; NaN sorts above +Inf, so NaNs are always
+// kept). The K largest keys are selected, ties broken by the lower index, and the indices are
+// returned ascending. Selection is O(d): a radix select over the key bits (digits of 11, 11
+// and 9 bits, stopping as soon as the threshold's digit bucket is taken whole) finds the
+// threshold, then one pass writes the survivors in order.
+
+// KeepCount returns how many of d channels a sparsity ratio r keeps: int((1-r)*d) as in
+// Q-Sparse, clamped to [0, d].
+func KeepCount(d int, r float64) int {
+	k := int((1 - r) * float64(d))
+	return min(max(k, 0), d)
+}
+
+func absKey(v float32) uint32 { return math.Float32bits(v) & 0x7fffffff }
+
+// TopK appends to idx[:0] the indices of the k largest |x_i| (ties: lower index first), in
+// ascending order, and returns it. It does not allocate when cap(idx) >= k.
+func TopK(idx []int32, x []float32, k int) []int32 {
+	idx = idx[:0]
+	d := len(x)
+	if k <= 0 || d == 0 {
+		return idx
+	}
+	if k >= d {
+		for i := range x {
+			idx = append(idx, int32(i))
+		}
+		return idx
+	}
+	if cap(idx) < k {
+		idx = make([]int32, 0, k)
+	}
+	lo, hi, need, whole := radixThreshold(x, k)
+	return emitAbove(idx, x, lo, hi, need, whole, k)
+}
+
+// radixThreshold finds the selection threshold for the k largest keys. It returns lo, hi and
+// need: every key >= hi is selected, and among keys in [lo, hi) the first need (lowest index)
+// are selected; whole reports that need equals the count of keys in [lo, hi).
+func radixThreshold(src []float32, k int) (lo, hi uint64, need int, whole bool) {
+	var hist [2048]int32
+	// digits: bits 30..20, 19..9, 8..0
+	shifts := [3]uint{20, 9, 0}
+	widths := [3]uint{11, 11, 9}
+	var prefix uint32 // selected high bits so far
+	need = k
+	for p := 0; p < 3; p++ {
+		sh, wd := shifts[p], widths[p]
+		nb := 1 << wd
+		h := hist[:nb]
+		clear(h)
+		top := sh + wd // bits >= top must equal prefix
+		if p == 0 {
+			for _, v := range src {
+				h[absKey(v)>>sh]++
+			}
+		} else {
+			for _, v := range src {
+				key := absKey(v)
+				if key>>top == prefix {
+					h[(key>>sh)&uint32(nb-1)]++
+				}
+			}
+		}
+		// walk buckets from the top until need is reached
+		b := nb - 1
+		for ; b > 0; b-- {
+			c := int(h[b])
+			if c >= need {
+				break
+			}
+			need -= c
+		}
+		prefix = prefix<<wd | uint32(b)
+		lo = uint64(prefix) << sh
+		hi = uint64(prefix+1) << sh
+		if int(h[b]) == need || sh == 0 {
+			return lo, hi, need, int(h[b]) == need
+		}
+	}
+	return lo, hi, need, false
+}
+
+// emitAbove writes the selected indices in ascending order.
+func emitAbove(idx []int32, src []float32, lo, hi uint64, need int, whole bool, k int) []int32 {
+	idx = idx[:k]
+	n := 0
+	// fast path: the whole [lo, hi) bucket is taken, i.e. every key >= lo
+	if whole {
+		l := uint32(lo)
+		for i, v := range src {
+			idx[n] = int32(i)
+			if absKey(v) >= l {
+				n++
+				if n == k {
+					break
+				}
+			}
+		}
+		return idx[:k]
+	}
+	for i, v := range src {
+		key := uint64(absKey(v))
+		if key >= hi {
+			idx[n] = int32(i)
+			n++
+		} else if key >= lo && need > 0 {
+			idx[n] = int32(i)
+			n++
+			need--
+		}
+		if n == k {
+			break
+		}
+	}
+	return idx[:k]
+}
+
+// TopKWeighted is TopK on the scores |x_i|·s_i (s: per-channel weight norms, as in WINA).
+// scratch must hold len(x) float32s (nil allocates).
+func TopKWeighted(idx []int32, x, s []float32, k int, scratch []float32) []int32 {
+	if len(s) < len(x) {
+		panic(fmt.Sprintf("sparse.TopKWeighted: %d weights for %d channels", len(s), len(x)))
+	}
+	if len(scratch) < len(x) {
+		scratch = make([]float32, len(x))
+	}
+	scores := scratch[:len(x)]
+	for i, v := range x {
+		scores[i] = float32(math.Abs(float64(v))) * s[i]
+	}
+	return TopK(idx, scores, k)
+}
+
+// BlockTopN appends to idx[:0] the indices of the n largest |x_i| inside every block of m
+// consecutive channels (Block Q-Sparse, N:M), ascending; ties go to the lower index. A last
+// partial block keeps min(n, its length). It does not allocate when idx has room.
+func BlockTopN(idx []int32, x []float32, n, m int) []int32 {
+	idx = idx[:0]
+	if n <= 0 || m <= 0 {
+		return idx
+	}
+	for b0 := 0; b0 < len(x); b0 += m {
+		blk := x[b0:min(b0+m, len(x))]
+		if n >= len(blk) {
+			for i := range blk {
+				idx = append(idx, int32(b0+i))
+			}
+			continue
+		}
+		if len(blk) > 64 {
+			idx = slices.Grow(idx, n)
+			start := len(idx)
+			sel := TopK(idx[start:start], blk, n)
+			for j := range sel {
+				sel[j] += int32(b0)
+			}
+			idx = idx[:start+len(sel)]
+			continue
+		}
+		// rank counting: element i is kept when fewer than n elements beat it
+		for i, v := range blk {
+			ki := absKey(v)
+			beat := 0
+			for j, u := range blk {
+				kj := absKey(u)
+				if kj > ki || (kj == ki && j < i) {
+					beat++
+				}
+			}
+			if beat < n {
+				idx = append(idx, int32(b0+i))
+			}
+		}
+	}
+	return idx
+}
+
+// Gather appends x[idx[j]] to vals[:0] and returns it.
+func Gather(vals []float32, x []float32, idx []int32) []float32 {
+	vals = vals[:0]
+	for _, c := range idx {
+		vals = append(vals, x[c])
+	}
+	return vals
+}
+
+// Mask sets dst[i] = x[i] for i in idx and 0 elsewhere (len(dst) == len(x)); dst may be x.
+// idx must be ascending (as TopK returns it).
+func Mask(dst, x []float32, idx []int32) {
+	dst = dst[:len(x)]
+	prev := 0
+	for _, c := range idx {
+		clear(dst[prev:c])
+		dst[c] = x[c]
+		prev = int(c) + 1
+	}
+	clear(dst[prev:])
+}

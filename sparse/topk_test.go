@@ -1,0 +1,153 @@
+package sparse
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// topKRef is the obvious O(d log d) reference: sort by (key desc, index asc), take k, sort.
+func topKRef(x []float32, k int) []int32 {
+	ord := make([]int32, len(x))
+	for i := range ord {
+		ord[i] = int32(i)
+	}
+	slices.SortStableFunc(ord, func(a, b int32) int {
+		ka, kb := absKey(x[a]), absKey(x[b])
+		switch {
+		case ka > kb:
+			return -1
+		case ka < kb:
+			return 1
+		}
+		return int(a - b)
+	})
+	k = min(max(k, 0), len(x))
+	out := append([]int32{}, ord[:k]...)
+	slices.Sort(out)
+	return out
+}
+
+func blockTopNRef(x []float32, n, m int) []int32 {
+	var out []int32
+	if n <= 0 || m <= 0 {
+		return out
+	}
+	for b0 := 0; b0 < len(x); b0 += m {
+		sel := topKRef(x[b0:min(b0+m, len(x))], n)
+		for _, i := range sel {
+			out = append(out, int32(b0)+i)
+		}
+	}
+	return out
+}
+
+func genVec(r *rand.Rand, d, mode int) []float32 {
+	x := make([]float32, d)
+	for i := range x {
+		switch mode {
+		case 0:
+			x[i] = float32(r.NormFloat64())
+		case 1: // many ties
+			x[i] = float32(r.IntN(5) - 2)
+		case 2: // tiny range, shared high bits
+			x[i] = 1 + float32(r.IntN(1000))*1e-6
+		case 3: // specials
+			x[i] = []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-40, -1e-40, 3}[r.IntN(8)]
+		case 4: // all equal
+			x[i] = -0.5
+		}
+	}
+	return x
+}
+
+func TestTopK(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	var ds []int
+	for d := 0; d <= 70; d++ {
+		ds = append(ds, d)
+	}
+	ds = append(ds, 4095, 4096, 4097, 16384)
+	for _, d := range ds {
+		for mode := 0; mode < 5; mode++ {
+			x := genVec(r, d, mode)
+			ks := []int{-1, 0, 1, d / 4, d / 2, d - 1, d, d + 1, r.IntN(d + 1)}
+			for _, k := range ks {
+				want := topKRef(x, k)
+				got := TopK(make([]int32, 0, 3), x, k)
+				if !slices.Equal(got, want) {
+					t.Fatalf("TopK d=%d mode=%d k=%d: got %v want %v", d, mode, k, got, want)
+				}
+			}
+			for _, nm := range [][2]int{{2, 4}, {1, 1}, {4, 8}, {8, 16}, {3, 7}, {40, 100}, {0, 4}} {
+				want := blockTopNRef(x, nm[0], nm[1])
+				got := BlockTopN(nil, x, nm[0], nm[1])
+				if !slices.Equal(got, want) {
+					t.Fatalf("BlockTopN d=%d mode=%d %d:%d: got %v want %v", d, mode, nm[0], nm[1], got, want)
+				}
+			}
+			s := genVec(r, d, 0)
+			scores := make([]float32, d)
+			for i := range s {
+				s[i] = float32(math.Abs(float64(s[i])))
+				scores[i] = float32(math.Abs(float64(x[i]))) * s[i]
+			}
+			k := d / 3
+			if got, want := TopKWeighted(nil, x, s, k, nil), topKRef(scores, k); !slices.Equal(got, want) {
+				t.Fatalf("TopKWeighted d=%d mode=%d", d, mode)
+			}
+		}
+	}
+}
+
+func TestTopKNoAlloc(t *testing.T) {
+	x := genVec(rand.New(rand.NewPCG(1, 1)), 4096, 0)
+	idx := make([]int32, 0, 4096)
+	scratch := make([]float32, 4096)
+	s := make([]float32, 4096)
+	if a := testing.AllocsPerRun(20, func() {
+		TopK(idx, x, 2048)
+		TopKWeighted(idx, x, s, 2048, scratch)
+		BlockTopN(idx, x, 8, 16)
+	}); a != 0 {
+		t.Fatalf("allocates %v", a)
+	}
+}
+
+func TestMaskGather(t *testing.T) {
+	x := []float32{1, -2, 3, -4, 5}
+	idx := TopK(nil, x, 2)
+	if !slices.Equal(idx, []int32{3, 4}) {
+		t.Fatal(idx)
+	}
+	if v := Gather(nil, x, idx); !slices.Equal(v, []float32{-4, 5}) {
+		t.Fatal(v)
+	}
+	Mask(x, x, idx)
+	if !slices.Equal(x, []float32{0, 0, 0, -4, 5}) {
+		t.Fatal(x)
+	}
+	if KeepCount(4096, 0.5) != 2048 || KeepCount(10, 1.5) != 0 || KeepCount(10, -1) != 10 {
+		t.Fatal("KeepCount")
+	}
+}
+
+func FuzzTopK(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8}, 3, 2, 4)
+	f.Add([]byte{0, 0, 0x80, 0x7f, 0, 0, 0x80, 0xff, 0, 0, 0, 0}, 1, 1, 2)
+	f.Fuzz(func(t *testing.T, data []byte, k, n, m int) {
+		x := make([]float32, len(data)/4)
+		for i := range x {
+			x[i] = math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
+		}
+		k %= len(x) + 2
+		if got, want := TopK(nil, x, k), topKRef(x, k); !slices.Equal(got, want) {
+			t.Fatalf("TopK k=%d: got %v want %v", k, got, want)
+		}
+		n, m = n%70, m%70
+		if got, want := BlockTopN(nil, x, n, m), blockTopNRef(x, n, m); !slices.Equal(got, want) {
+			t.Fatalf("BlockTopN %d:%d: got %v want %v", n, m, got, want)
+		}
+	})
+}
