@@ -113,48 +113,63 @@ func PerplexityWith(ctx context.Context, st Forwarder, tokens []int, opts PPLOpt
 	first := nctx / 2
 	vocab := opts.Vocab
 
-	// Logits are needed only for the scored positions first..nctx-2; a batch lying wholly
-	// before them gets a single-token buffer.
-	all := make([]float32, batch*vocab)
-	scored := make([]float32, (nctx-first)*vocab) // logits of positions first..nctx-1
+	// As llama.cpp, logits are computed only for positions >= first: a batch straddling first is
+	// run as two Forward calls, the part before first asking for the last token's logits only.
+	logits := make([]float32, min(batch, nctx-first)*vocab)
 	buf := make([]int, batch)
 
 	res := &PPLResult{Ctx: nctx, Chunks: nChunk, Running: make([]float64, 0, nChunk)}
 	var nll, nll2 float64
 	count := 0
 	start := time.Now()
-	for i := 0; i < nChunk; i++ {
-		base := i * nctx
-		st.Reset()
-		for b0 := 0; b0 < nctx; b0 += batch {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("perplexity: stopped at chunk %d of %d: %w", i+1, nChunk, err)
-			}
-			n := min(batch, nctx-b0)
-			toks := buf[:n]
-			copy(toks, tokens[base+b0:base+b0+n])
-			if b0 == 0 && opts.BOS >= 0 {
-				toks[0] = opts.BOS
-			}
-			var out []float32
-			if b0+n <= first {
-				out = all[:vocab] // last token only; not used
-			} else {
-				out = all[:n*vocab]
-			}
-			if err := st.Forward(toks, b0, out); err != nil {
-				return nil, fmt.Errorf("perplexity: chunk %d of %d, positions %d..%d: %w", i+1, nChunk, b0, b0+n-1, err)
-			}
-			if b0+n > first {
-				// copy rows of positions >= first into scored
-				p0 := max(b0, first)
-				copy(scored[(p0-first)*vocab:(b0+n-first)*vocab], out[(p0-b0)*vocab:n*vocab])
-			}
+	forward := func(chunk, p0, n int, all bool) error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("perplexity: stopped at chunk %d of %d: %w", chunk+1, nChunk, err)
 		}
-		for p := first; p < nctx-1; p++ {
-			v := -logSoftmax(scored[(p-first)*vocab:(p-first+1)*vocab], tokens[base+p+1])
+		base := chunk * nctx
+		toks := buf[:n]
+		copy(toks, tokens[base+p0:base+p0+n])
+		if p0 == 0 && opts.BOS >= 0 {
+			toks[0] = opts.BOS
+		}
+		out := logits[:vocab]
+		if all {
+			out = logits[:n*vocab]
+		}
+		if err := st.Forward(toks, p0, out); err != nil {
+			return fmt.Errorf("perplexity: chunk %d of %d, positions %d..%d: %w", chunk+1, nChunk, p0, p0+n-1, err)
+		}
+		if !all {
+			return nil
+		}
+		for k := 0; k < n; k++ {
+			p := p0 + k
+			if p >= nctx-1 {
+				break // the last position predicts nothing inside the chunk
+			}
+			v := -logSoftmax(out[k*vocab:(k+1)*vocab], tokens[base+p+1])
 			nll += v
 			nll2 += v * v
+		}
+		return nil
+	}
+	for i := 0; i < nChunk; i++ {
+		st.Reset()
+		for b0 := 0; b0 < nctx; b0 += batch {
+			n := min(batch, nctx-b0)
+			if b0 < first {
+				m := min(n, first-b0)
+				if err := forward(i, b0, m, false); err != nil {
+					return nil, err
+				}
+				if m < n {
+					if err := forward(i, first, n-m, true); err != nil {
+						return nil, err
+					}
+				}
+			} else if err := forward(i, b0, n, true); err != nil {
+				return nil, err
+			}
 		}
 		count += nctx - 1 - first
 		running := math.Exp(nll / float64(count))
