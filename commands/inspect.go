@@ -63,7 +63,7 @@ func writeInfo(w io.Writer, info *model.Info) error {
 		{"name", s.Name},
 		{"file type", info.FileType},
 		{"params", fmt.Sprintf("%s (%d)", eval.FormatParams(info.Params), info.Params)},
-		{"tensor bytes", fmt.Sprintf("%s (%d)", eval.FormatSize(fileBytes), fileBytes)},
+		{"tensor bytes", fmt.Sprintf("%s (%d)", humanBytes(fileBytes), fileBytes)},
 		{"dim", strconv.Itoa(s.Dim)},
 		{"layers", strconv.Itoa(s.NLayers)},
 		{"heads", fmt.Sprintf("%d (kv %d, head dim %d)", s.NHeads, s.NKVHeads, s.HeadDim)},
@@ -76,7 +76,7 @@ func writeInfo(w io.Writer, info *model.Info) error {
 		{"qkv bias", yes(s.QKVBias)},
 		{"tokenizer", fmt.Sprintf("%s, %d tokens", info.Tokenizer, info.VocabSize)},
 		{"chat template", yes(info.HasChatTemplate)},
-		{"dense bytes/token", fmt.Sprintf("%s (%d)", eval.FormatSize(info.DenseBytesPerToken), info.DenseBytesPerToken)},
+		{"dense bytes/token", fmt.Sprintf("%s (%d)", humanBytes(info.DenseBytesPerToken), info.DenseBytesPerToken)},
 	}
 	var b strings.Builder
 	for _, l := range lines {
@@ -101,4 +101,17 @@ func writeInfo(w io.Writer, info *model.Info) error {
 		return fmt.Errorf("inspect: table: %w", err)
 	}
 	return nil
+}
+
+// humanBytes formats a byte count with a binary unit.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.2f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
