@@ -1,0 +1,246 @@
+package model
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qsparse/qsparse/gguf"
+	"github.com/qsparse/qsparse/internal/testenv"
+)
+
+// refLogits is the slow, obvious twin of the forward pass: float64 throughout, one token at a
+// time, reading the raw tensors of a GGUF file. For arch llama the q/k rows stay in the file's
+// permuted layout and RoPE rotates adjacent pairs (2i, 2i+1), as llama.cpp runs it; for qwen2
+// RoPE rotates (i, i+hd/2). Agreement with Forward therefore also checks the un-permute.
+func refLogits(t testing.TB, path string, toks []int) [][]float64 {
+	t.Helper()
+	info, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := info.Spec
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	get := func(name string) []float64 {
+		ti, ok := f.Tensor(name)
+		if !ok {
+			t.Fatalf("%s missing", name)
+		}
+		w := make([]float32, ti.NumElements())
+		if err := ti.Dequantize(w); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float64, len(w))
+		for i, v := range w {
+			out[i] = float64(v)
+		}
+		return out
+	}
+	matvec := func(w, x []float64) []float64 {
+		y := make([]float64, len(w)/len(x))
+		for r := range y {
+			for c, xc := range x {
+				y[r] += w[r*len(x)+c] * xc
+			}
+		}
+		return y
+	}
+	norm := func(x, w []float64) []float64 {
+		var ss float64
+		for _, v := range x {
+			ss += v * v
+		}
+		s := 1 / math.Sqrt(ss/float64(len(x))+sp.NormEps)
+		y := make([]float64, len(x))
+		for i := range x {
+			y[i] = x[i] * s * w[i]
+		}
+		return y
+	}
+	hd, interleaved := sp.HeadDim, sp.Arch == "llama"
+	rope := func(v []float64, pos int) {
+		for h := 0; h < len(v)/hd; h++ {
+			for i := 0; i < hd/2; i++ {
+				th := float64(pos) * math.Pow(sp.RopeTheta, -float64(2*i)/float64(hd))
+				a, b := h*hd+i, h*hd+i+hd/2
+				if interleaved {
+					a, b = h*hd+2*i, h*hd+2*i+1
+				}
+				x0, x1 := v[a], v[b]
+				v[a] = x0*math.Cos(th) - x1*math.Sin(th)
+				v[b] = x0*math.Sin(th) + x1*math.Cos(th)
+			}
+		}
+	}
+	embd := get(NameTokEmbd)
+	head := embd
+	if !sp.TiedEmbeddings {
+		head = get(NameOutput)
+	}
+	type layer struct{ an, q, k, v, o, fn, g, u, d, bq, bk, bv []float64 }
+	L := make([]layer, sp.NLayers)
+	for l := range L {
+		n := func(s string) []float64 { return get(LayerName(l, s)) }
+		L[l] = layer{an: n(AttnNorm), q: n(AttnQ), k: n(AttnK), v: n(AttnV), o: n(AttnOutput), fn: n(FFNNorm),
+			g: n(FFNGate), u: n(FFNUp), d: n(FFNDown)}
+		if sp.QKVBias {
+			L[l].bq, L[l].bk, L[l].bv = n(AttnQBias), n(AttnKBias), n(AttnVBias)
+		}
+	}
+	outNorm := get(NameOutputNorm)
+	kc := make([][][]float64, sp.NLayers) // [layer][pos][kvdim]
+	vc := make([][][]float64, sp.NLayers)
+	var out [][]float64
+	for pos, tok := range toks {
+		x := append([]float64(nil), embd[tok*sp.Dim:(tok+1)*sp.Dim]...)
+		for l := range L {
+			w := &L[l]
+			xn := norm(x, w.an)
+			q, k, v := matvec(w.q, xn), matvec(w.k, xn), matvec(w.v, xn)
+			for i := range w.bq {
+				q[i] += w.bq[i]
+			}
+			for i := range w.bk {
+				k[i] += w.bk[i]
+				v[i] += w.bv[i]
+			}
+			rope(q, pos)
+			rope(k, pos)
+			kc[l], vc[l] = append(kc[l], k), append(vc[l], v)
+			att := make([]float64, sp.NHeads*hd)
+			for h := range sp.NHeads {
+				kh := h / (sp.NHeads / sp.NKVHeads)
+				sc := make([]float64, pos+1)
+				mx := math.Inf(-1)
+				for j := range sc {
+					for i := range hd {
+						sc[j] += q[h*hd+i] * kc[l][j][kh*hd+i]
+					}
+					sc[j] /= math.Sqrt(float64(hd))
+					mx = max(mx, sc[j])
+				}
+				var sum float64
+				for j := range sc {
+					sc[j] = math.Exp(sc[j] - mx)
+					sum += sc[j]
+				}
+				for j := range sc {
+					for i := range hd {
+						att[h*hd+i] += sc[j] / sum * vc[l][j][kh*hd+i]
+					}
+				}
+			}
+			o := matvec(w.o, att)
+			for i := range x {
+				x[i] += o[i]
+			}
+			xn = norm(x, w.fn)
+			g, u := matvec(w.g, xn), matvec(w.u, xn)
+			for i := range g {
+				g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
+			}
+			d := matvec(w.d, g)
+			for i := range x {
+				x[i] += d[i]
+			}
+		}
+		out = append(out, matvec(head, norm(x, outNorm)))
+	}
+	return out
+}
+
+func checkAgainstTwin(t *testing.T, path string, toks []int) {
+	t.Helper()
+	m, err := Load(path, LoadOptions{WeightType: "f32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	V := m.Spec.Vocab
+	got := make([]float32, len(toks)*V)
+	if err := m.NewState(64).Forward(toks, 0, got); err != nil {
+		t.Fatal(err)
+	}
+	want := refLogits(t, path, toks)
+	for p := range toks {
+		w32 := make([]float32, V)
+		for i, v := range want[p] {
+			w32[i] = float32(v)
+		}
+		compareLogits(t, got[p*V:(p+1)*V], w32, 1e-4, p)
+	}
+}
+
+func TestTwinStories(t *testing.T) {
+	toks := []int{1, 403, 407, 261, 378, 350, 263, 289, 285, 311, 391, 260, 284, 430, 258, 283}
+	checkAgainstTwin(t, testenv.Path(t, "stories260K.gguf"), toks)
+}
+
+// TestTwinQwen2 writes stories260K as a qwen2 GGUF (q/k rows in rotate-half layout, random
+// q/k/v biases) and checks Load + Forward against the twin.
+func TestTwinQwen2(t *testing.T) {
+	src := testenv.Path(t, "stories260K.gguf")
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var kv []gguf.KV
+	for _, e := range f.KV {
+		switch {
+		case e.Key == "general.architecture":
+			kv = append(kv, gguf.String(e.Key, "qwen2"))
+		case strings.HasPrefix(e.Key, "llama."):
+			kv = append(kv, gguf.KV{Key: "qwen2." + strings.TrimPrefix(e.Key, "llama."), Value: e.Value})
+		default:
+			kv = append(kv, e)
+		}
+	}
+	hd := 8
+	r := rand.New(rand.NewPCG(5, 6))
+	f32bytes := func(w []float32) []byte {
+		b := make([]byte, 4*len(w))
+		for i, v := range w {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		return b
+	}
+	var tensors []gguf.WriteTensor
+	for _, ti := range f.Tensors {
+		w := make([]float32, ti.NumElements())
+		if err := ti.Dequantize(w); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(ti.Name, AttnQ) || strings.HasSuffix(ti.Name, AttnK) {
+			w = unpermuteRows(w, int(ti.Shape[0]), hd)
+		}
+		tensors = append(tensors, gguf.WriteTensor{Name: ti.Name, Type: gguf.F32, Shape: ti.Shape, Data: f32bytes(w)})
+		if suffix, ok := map[string]string{AttnQ: AttnQBias, AttnK: AttnKBias, AttnV: AttnVBias}[ti.Name[strings.Index(ti.Name[4:], ".")+5:]]; ok {
+			b := make([]float32, ti.Shape[1])
+			for i := range b {
+				b[i] = float32(r.NormFloat64() * 0.3)
+			}
+			name := strings.TrimSuffix(ti.Name, ti.Name[strings.Index(ti.Name[4:], ".")+5:]) + suffix
+			tensors = append(tensors, gguf.WriteTensor{Name: name, Type: gguf.F32, Shape: []uint64{ti.Shape[1]}, Data: f32bytes(b)})
+		}
+	}
+	path := filepath.Join(t.TempDir(), "qwen2.gguf")
+	if err := gguf.WriteFile(path, kv, tensors, 0); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Spec.Arch != "qwen2" || !info.Spec.QKVBias {
+		t.Fatalf("spec %+v", info.Spec)
+	}
+	checkAgainstTwin(t, path, []int{1, 403, 407, 261, 378, 350, 263, 289, 285, 311})
+}
