@@ -50,6 +50,9 @@ func TestSmolLM2Greedy(t *testing.T) {
 	if m.WeightType != "f16" {
 		t.Errorf("auto weight type of a Q4_1 GGUF = %s, want f16", m.WeightType)
 	}
+	if info, err := Inspect(m.Path); err != nil || info.DenseBytesPerToken != m.DenseBytesPerToken() {
+		t.Errorf("Inspect DenseBytesPerToken %d, loaded model %d (%v)", info.DenseBytesPerToken, m.DenseBytesPerToken(), err)
+	}
 	if m.ChatTemplate == "" || !strings.Contains(m.ChatTemplate, "<|im_start|>") {
 		t.Errorf("chat template %q", m.ChatTemplate)
 	}

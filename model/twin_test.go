@@ -244,3 +244,58 @@ func TestTwinQwen2(t *testing.T) {
 	}
 	checkAgainstTwin(t, path, []int{1, 403, 407, 261, 378, 350, 263, 289, 285, 311})
 }
+
+// rewriteStories writes stories260K.gguf with its KV passed through edit (return false to drop
+// a key) to a temp file.
+func rewriteStories(t *testing.T, edit func(e *gguf.KV) bool) string {
+	t.Helper()
+	f, err := gguf.Open(testenv.Path(t, "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var kv []gguf.KV
+	for _, e := range f.KV {
+		if edit(&e) {
+			kv = append(kv, e)
+		}
+	}
+	var tensors []gguf.WriteTensor
+	for _, ti := range f.Tensors {
+		tensors = append(tensors, gguf.WriteTensor{Name: ti.Name, Type: ti.Type, Shape: ti.Shape, Data: ti.Data})
+	}
+	path := filepath.Join(t.TempDir(), "edited.gguf")
+	if err := gguf.WriteFile(path, kv, tensors, 0); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(e *gguf.KV) bool
+		want string
+	}{
+		{"arch", func(e *gguf.KV) bool {
+			if e.Key == "general.architecture" {
+				*e = gguf.String(e.Key, "gpt2")
+			}
+			return true
+		}, `architecture "gpt2" is not supported`},
+		{"no tokenizer", func(e *gguf.KV) bool { return !strings.HasPrefix(e.Key, "tokenizer.") }, "no tokenizer metadata"},
+		{"no layers key", func(e *gguf.KV) bool { return e.Key != "llama.block_count" }, "key llama.block_count missing"},
+		{"wrong ffn", func(e *gguf.KV) bool {
+			if e.Key == "llama.feed_forward_length" {
+				*e = gguf.Uint32(e.Key, 200)
+			}
+			return true
+		}, "tensor blk.0.ffn_gate.weight has shape [172 64], want [200 64]"},
+	} {
+		path := rewriteStories(t, c.edit)
+		_, err := Load(path, LoadOptions{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Load error %v, want %q", c.name, err, c.want)
+		}
+	}
+}
