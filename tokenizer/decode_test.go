@@ -109,3 +109,26 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentEncode: one Tokenizer used from several goroutines gives the same ids.
+func TestConcurrentEncode(t *testing.T) {
+	tok := smolHF(t)
+	text := readPrefix(t, "tinystories_valid_first1000.txt", 50000)
+	want := tok.Encode(text, false, false)
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			got := tok.Encode(text, false, false)
+			if len(got) != len(want) || firstDiff(got, want) >= 0 {
+				errs <- "concurrent Encode differs"
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}
