@@ -38,22 +38,14 @@ func (s *State) attnWorker(w int) {
 		att := scores[:p+1]
 		// scores[j] = q·k_j / sqrt(hd)
 		for j := range att {
-			k := kc[j*kvdim+koff:][:hd]
-			var dot float32
-			for i, qi := range q {
-				dot += qi * k[i]
-			}
-			att[j] = dot * scale
+			att[j] = dot(q, kc[j*kvdim+koff:][:hd]) * scale
 		}
 		softmax(att)
 		// out = Σ_j att[j] v_j
 		out := s.att[t*qdim+h*hd:][:hd]
 		clear(out)
 		for j, a := range att {
-			v := vc[j*kvdim+koff:][:hd]
-			for i, vi := range v {
-				out[i] += a * vi
-			}
+			axpy(out, a, vc[j*kvdim+koff:][:hd])
 		}
 	}
 }
@@ -73,5 +65,37 @@ func softmax(x []float32) {
 	inv := 1 / sum
 	for i := range x {
 		x[i] *= inv
+	}
+}
+
+// dot returns Σ a[i]*b[i] (len(b) >= len(a)) with four partial sums (fixed order).
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// axpy sets y[i] += a*x[i] (len(x) >= len(y)).
+func axpy(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	i := 0
+	for ; i+4 <= len(y); i += 4 {
+		y[i] += a * x[i]
+		y[i+1] += a * x[i+1]
+		y[i+2] += a * x[i+2]
+		y[i+3] += a * x[i+3]
+	}
+	for ; i < len(y); i++ {
+		y[i] += a * x[i]
 	}
 }
