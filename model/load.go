@@ -29,7 +29,7 @@ func (m *Matrix) Bytes() int64 {
 	return int64(len(m.F32)) * 4
 }
 
-// Row writes row r as float32 into dst (len Cols).
+// row writes row r as float32 into dst (len Cols).
 func (m *Matrix) row(r int, dst []float32) {
 	if m.F16 != nil {
 		sparse.F16ToF32Slice(dst, m.F16[r*m.Cols:(r+1)*m.Cols])

@@ -11,54 +11,16 @@ import (
 	"github.com/qsparse/qsparse/tokenizer"
 )
 
-// ggufVocab builds a tokenizer.Vocab from the GGUF tokenizer.ggml.* keys and returns the chat
-// template (tokenizer.chat_template, "" if absent).
+// ggufVocab builds a tokenizer.Vocab from the GGUF tokenizer.ggml.* keys (with llama.cpp's
+// defaults, see tokenizer.VocabFromGGUF) and returns the chat template (tokenizer.chat_template,
+// "" if absent).
 func ggufVocab(f *gguf.File, name string) (*tokenizer.Vocab, string, error) {
-	v := &tokenizer.Vocab{BOS: -1, EOS: -1, UNK: -1, PAD: -1, EOT: -1}
-	var ok bool
-	if v.Model, ok = f.String("tokenizer.ggml.model"); !ok {
+	if _, ok := f.String("tokenizer.ggml.model"); !ok {
 		return nil, "", fmt.Errorf("model %s: the GGUF has no tokenizer metadata (tokenizer.ggml.model); re-convert it with llama.cpp's convert_hf_to_gguf.py, or load the Hugging Face folder", name)
 	}
-	v.Pre, _ = f.String("tokenizer.ggml.pre")
-	if v.Tokens, ok = f.Strings("tokenizer.ggml.tokens"); !ok || len(v.Tokens) == 0 {
-		return nil, "", fmt.Errorf("model %s: the GGUF has no tokenizer.ggml.tokens", name)
-	}
-	n := len(v.Tokens)
-	if sc, ok := f.Float32s("tokenizer.ggml.scores"); ok {
-		if len(sc) != n {
-			return nil, "", fmt.Errorf("model %s: tokenizer.ggml.scores has %d values for %d tokens", name, len(sc), n)
-		}
-		v.Scores = sc
-	}
-	if tt, ok := f.Int32s("tokenizer.ggml.token_type"); ok {
-		if len(tt) != n {
-			return nil, "", fmt.Errorf("model %s: tokenizer.ggml.token_type has %d values for %d tokens", name, len(tt), n)
-		}
-		v.Types = tt
-	}
-	v.Merges, _ = f.Strings("tokenizer.ggml.merges")
-	for _, id := range []struct {
-		key string
-		dst *int
-	}{{"bos_token_id", &v.BOS}, {"eos_token_id", &v.EOS}, {"unknown_token_id", &v.UNK},
-		{"padding_token_id", &v.PAD}, {"eot_token_id", &v.EOT}} {
-		if u, ok := f.Uint("tokenizer.ggml." + id.key); ok {
-			if u < uint64(n) { // llama.cpp ignores out-of-range ids (0xFFFFFFFF means none)
-				*id.dst = int(u)
-			}
-		}
-	}
-	// Defaults as llama.cpp: SentencePiece adds BOS and a space prefix; byte-level BPE neither.
-	spm := v.Model == "llama"
-	v.AddBOS, v.AddSpacePrefix = spm, spm
-	if b, ok := f.Bool("tokenizer.ggml.add_bos_token"); ok {
-		v.AddBOS = b
-	}
-	if b, ok := f.Bool("tokenizer.ggml.add_eos_token"); ok {
-		v.AddEOS = b
-	}
-	if b, ok := f.Bool("tokenizer.ggml.add_space_prefix"); ok {
-		v.AddSpacePrefix = b
+	v, err := tokenizer.VocabFromGGUF(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("model %s: %w", name, err)
 	}
 	tmpl, _ := f.String("tokenizer.chat_template")
 	return v, tmpl, nil
