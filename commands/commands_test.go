@@ -266,3 +266,23 @@ func TestBadModels(t *testing.T) {
 		}
 	}
 }
+
+// TestRunChatSmolLM2: the ChatML template with SmolLM2's default system prompt, greedy, stopping
+// at <|im_end|>. llama-completion -no-cnv --temp 0 -fa off -ctk f32 -ctv f32 on the F16 and F32
+// conversions of this file, given the same rendered prompt, prints the same reply.
+func TestRunChatSmolLM2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the 135M-parameter SmolLM2")
+	}
+	mp := testenv.SmolLM2Path(t)
+	out, errs, err := runApp(t, "run", "--model", mp, "--chat", "-p", "What is the capital of France?", "-n", "24", "--temp", "0", "--ctx", "256")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errs)
+	}
+	if out != "The capital of France is Paris.\n" {
+		t.Errorf("reply %q, llama.cpp: %q", out, "The capital of France is Paris.\n")
+	}
+	if !strings.Contains(errs, "prompt eval: 37 tokens") {
+		t.Errorf("stderr:\n%s", errs)
+	}
+}
