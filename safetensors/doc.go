@@ -21,7 +21,10 @@
 // ParseConfig reads config.json for LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM,
 // fills the Hugging Face defaults and validates the dimensions.
 //
-// WriteFile and WriteSharded write files the way Hugging Face does (header padded with spaces to
+// Open maps one file; Parse does the same checks on bytes already in memory; OpenDir opens a
+// whole folder and exposes its tensors sorted by name.
+//
+// WriteFile, WriteSharded and Encode (to an io.Writer) write files the way Hugging Face does (header padded with spaces to
 // a multiple of 8 bytes, tensors ordered by dtype size then name), atomically (temporary file in
 // the same folder, fsync, rename).
 package safetensors
