@@ -116,7 +116,9 @@ type proj struct {
 // sparsity site of a layer. Every projection of the forward pass goes through here: it is the
 // place where a top-K mask on in and a sparse kernel are to be inserted.
 func (s *State) project(site Site, layer int, in []float32, n int, ps ...proj) {
-	_, _ = site, layer // dense for now
+	if s.hook != nil {
+		s.hook(site, layer, in[:n*ps[0].w.Cols], n)
+	}
 	for _, p := range ps {
 		s.matmul(p.w, in, n, p.out)
 		if p.bias != nil {
@@ -126,6 +128,11 @@ func (s *State) project(site Site, layer int, in []float32, n int, ps ...proj) {
 		}
 	}
 }
+
+// SetHook installs fn (nil removes it) to be called with the input of every sparsity site
+// ([n][SiteDim] values, read-only, valid only during the call) before its projections run:
+// the way calibration observes activations.
+func (s *State) SetHook(fn func(site Site, layer int, in []float32, n int)) { s.hook = fn }
 
 // matmul computes out[t][r] = Σ_c in[t][c]·W[r][c] for n tokens: GEMV for one token, GEMM for
 // more.

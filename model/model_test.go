@@ -225,3 +225,25 @@ func TestSampler(t *testing.T) {
 		}
 	}
 }
+
+func TestSiteHook(t *testing.T) {
+	m := loadStories(t, LoadOptions{})
+	st := m.NewState(32)
+	type call struct {
+		site     Site
+		layer, n int
+	}
+	var calls []call
+	st.SetHook(func(site Site, layer int, in []float32, n int) {
+		if len(in) != n*m.Spec.SiteDim(site) {
+			t.Errorf("%v layer %d: %d values for %d tokens", site, layer, len(in), n)
+		}
+		calls = append(calls, call{site, layer, n})
+	})
+	if err := st.Forward([]int{1, 2, 3}, 0, make([]float32, m.Spec.Vocab)); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 4*m.Spec.NLayers || calls[5] != (call{AttnOut, 1, 3}) {
+		t.Fatalf("calls %v", calls)
+	}
+}

@@ -115,6 +115,33 @@ func (s Site) String() string {
 	return fmt.Sprintf("Site(%d)", int(s))
 }
 
+// SiteDim returns the width of a site's input: Dim for AttnIn and MLPIn, QDim for AttnOut,
+// FFNDim for MLPDown.
+func (s *Spec) SiteDim(site Site) int {
+	switch site {
+	case AttnOut:
+		return s.QDim()
+	case MLPDown:
+		return s.FFNDim
+	}
+	return s.Dim
+}
+
+// SiteTensors returns the per-layer tensor suffixes of the matrices that read a site's input.
+func SiteTensors(site Site) []string {
+	switch site {
+	case AttnIn:
+		return []string{AttnQ, AttnK, AttnV}
+	case AttnOut:
+		return []string{AttnOutput}
+	case MLPIn:
+		return []string{FFNGate, FFNUp}
+	case MLPDown:
+		return []string{FFNDown}
+	}
+	return nil
+}
+
 // ParseSite is the inverse of Site.String.
 func ParseSite(name string) (Site, error) {
 	for s := AttnIn; s < NumSites; s++ {

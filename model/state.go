@@ -29,6 +29,8 @@ type State struct {
 	// current attention call (see attention); attnFn is the method value, made once
 	attnLayer, attnPos, attnN, attnWorkers int
 	attnFn                                 func(int)
+
+	hook func(site Site, layer int, in []float32, n int) // see SetHook
 }
 
 // NewState allocates a State whose KV cache holds ctx positions. ctx <= 0 means the LoadOptions
