@@ -56,12 +56,13 @@ const (
 )
 
 // VocabFromHF builds a vocabulary from a Hugging Face tokenizer.json and (optionally, may be nil)
-// tokenizer_config.json. Supported: model type BPE, byte-level (SmolLM2, Llama-3, Qwen2, GPT-2 style
-// pre-tokenizers) or SentencePiece-style with byte_fallback (Llama-2 style; scores follow merge
-// order). Added tokens marked special (or looking special, as the converter decides) become
-// control tokens, others user-defined. BOS / EOS / UNK / PAD and add_bos_token / add_eos_token
-// come from tokenizer_config.json, else from a TemplateProcessing post-processor, else llama.cpp's
-// defaults.
+// tokenizer_config.json. Supported: model type BPE, byte-level (SmolLM2, Llama-3, Qwen2, GPT-2
+// style pre-tokenizers) or SentencePiece-style with byte_fallback (Llama-2 style; scores follow
+// merge order). Added tokens marked special (or looking special, as the converter decides)
+// become control tokens, others user-defined. BOS / EOS / UNK / PAD and add_bos_token /
+// add_eos_token come from tokenizer_config.json, else from a TemplateProcessing post-processor,
+// else llama.cpp's defaults (add_bos per pre-tokenizer; SentencePiece ids 1 / 2 / 0). Byte-level
+// special ids named nowhere are -1 (config.json is not read).
 func VocabFromHF(tokenizerJSON, tokenizerConfigJSON []byte) (*Vocab, error) {
 	var tj hfTokenizer
 	if err := json.Unmarshal(tokenizerJSON, &tj); err != nil {
@@ -167,7 +168,9 @@ func VocabFromHF(tokenizerJSON, tokenizerConfigJSON []byte) (*Vocab, error) {
 			return nil, err
 		}
 		v.Pre = pre
-		v.BOS, v.EOS = 11, 11
+		// llama.cpp's BOS = EOS = 11 default would be an arbitrary token here: the converter takes
+		// these ids from the tokenizer files (or config.json, which is not read here), so
+		// without them there is none.
 		pi, _ := lookupPre(pre)
 		v.AddBOS = pi.addBOS
 	}
