@@ -13,22 +13,19 @@ func BenchmarkTopK(b *testing.B) {
 		x := genVec(rand.New(rand.NewPCG(1, 2)), d, 0)
 		idx := make([]int32, 0, d)
 		b.Run(fmt.Sprintf("d%d/k50%%", d), func(b *testing.B) {
-			for b.Loop() {
-				TopK(idx, x, d/2)
-			}
+			measure(b, func() { TopK(idx, x, d/2) }, nil)
 		})
 	}
 	x := genVec(rand.New(rand.NewPCG(1, 2)), 4096, 0)
 	idx := make([]int32, 0, 4096)
 	b.Run("BlockTopN/d4096/8:16", func(b *testing.B) {
-		for b.Loop() {
-			BlockTopN(idx, x, 8, 16)
-		}
+		measure(b, func() { BlockTopN(idx, x, 8, 16) }, nil)
 	})
 }
 
-// BenchmarkSparseGemv: sparse GEMV over the column-major packs on 2 threads; SetBytes is the
-// weight bytes actually streamed (active columns only), so MB/s is the streamed bandwidth.
+// BenchmarkSparseGemv: sparse GEMV over the column-major packs on 2 threads. SetBytes is the
+// weight bytes actually streamed (active columns only), so MB/s is the streamed bandwidth;
+// Gweights/s counts weights covered (active columns × rows) per second.
 func BenchmarkSparseGemv(b *testing.B) {
 	p := NewPool(benchThreads)
 	defer p.Close()
@@ -42,18 +39,16 @@ func BenchmarkSparseGemv(b *testing.B) {
 		for _, sp := range benchSparsities {
 			k := KeepCount(cols, float64(sp)/100)
 			idx := TopK(nil, x, k)
+			gw := func(b *testing.B) func(float64) {
+				return func(sec float64) { b.ReportMetric(float64(k)*float64(rows)/sec/1e9, "Gweights/s") }
+			}
 			b.Run(fmt.Sprintf("F16/%dx%d/s%d", rows, cols, sp), func(b *testing.B) {
 				b.SetBytes(int64(k) * int64(pk.Stride) * 2)
-				for b.Loop() {
-					p.SparseGemvF16(y, pk, x, idx)
-				}
+				measure(b, func() { p.SparseGemvF16(y, pk, x, idx) }, gw(b))
 			})
 			b.Run(fmt.Sprintf("Ternary/%dx%d/s%d", rows, cols, sp), func(b *testing.B) {
 				b.SetBytes(int64(k) * int64(tp.Words) * 16)
-				for b.Loop() {
-					p.SparseGemvTernary(y, tp, x, idx)
-				}
-				b.ReportMetric(float64(k)*float64(rows)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gweights/s")
+				measure(b, func() { p.SparseGemvTernary(y, tp, x, idx) }, gw(b))
 			})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // Top-K selection. The key of x_i is its magnitude: the float32 bits of |x_i| (sign cleared),
@@ -39,39 +40,84 @@ func TopK(idx []int32, x []float32, k int) []int32 {
 	if cap(idx) < k {
 		idx = make([]int32, 0, k)
 	}
-	lo, hi, need, whole := radixThreshold(x, k)
+	lo, hi, need, whole := radixThreshold(x, k, idx[:cap(idx)])
 	return emitAbove(idx, x, lo, hi, need, whole, k)
 }
 
 // radixThreshold finds the selection threshold for the k largest keys. It returns lo, hi and
 // need: every key >= hi is selected, and among keys in [lo, hi) the first need (lowest index)
 // are selected; whole reports that need equals the count of keys in [lo, hi).
-func radixThreshold(src []float32, k int) (lo, hi uint64, need int, whole bool) {
+// scratch (idx's storage) holds the candidate keys when they fit.
+func radixThreshold(src []float32, k int, scratch []int32) (lo, hi uint64, need int, whole bool) {
 	var hist [2048]int32
-	// digits: bits 30..20, 19..9, 8..0
-	shifts := [3]uint{20, 9, 0}
-	widths := [3]uint{11, 11, 9}
-	var prefix uint32 // selected high bits so far
 	need = k
-	for p := 0; p < 3; p++ {
-		sh, wd := shifts[p], widths[p]
+	// digit 1: bits 30..20 of every key. Neighbouring values often share a bucket, so four
+	// interleaved sub-histograms keep the increments from waiting on each other.
+	if len(src) >= 2048 && len(src) < 1<<16 {
+		var sub [4][2048]uint16
+		i := 0
+		for ; i+4 <= len(src); i += 4 {
+			sub[0][absKey(src[i])>>20]++
+			sub[1][absKey(src[i+1])>>20]++
+			sub[2][absKey(src[i+2])>>20]++
+			sub[3][absKey(src[i+3])>>20]++
+		}
+		for ; i < len(src); i++ {
+			sub[0][absKey(src[i])>>20]++
+		}
+		for b := range hist {
+			hist[b] = int32(sub[0][b]) + int32(sub[1][b]) + int32(sub[2][b]) + int32(sub[3][b])
+		}
+	} else {
+		for _, v := range src {
+			hist[absKey(v)>>20]++
+		}
+	}
+	b := 2047
+	for ; b > 0; b-- {
+		c := int(hist[b])
+		if c >= need {
+			break
+		}
+		need -= c
+	}
+	prefix := uint32(b)
+	if int(hist[b]) == need {
+		return uint64(prefix) << 20, uint64(prefix+1) << 20, need, true
+	}
+	// gather the keys of that bucket (few, usually) so the later digits scan only them
+	var cand []uint32 // nil: too many to keep, the digits below rescan src
+	if nc := int(hist[b]); nc < len(scratch) {
+		cand = unsafe.Slice((*uint32)(unsafe.Pointer(&scratch[0])), nc+1)
+		// branch-free gather: write every key, advance only past those in the bucket
+		n := 0
+		for _, v := range src {
+			key := absKey(v)
+			cand[n] = key
+			n += b2i(key>>20 == prefix)
+		}
+		cand = cand[:n]
+	}
+	// digits 2 and 3: bits 19..9, 8..0
+	for _, d := range [2][2]uint{{9, 11}, {0, 9}} {
+		sh, wd := d[0], d[1]
 		nb := 1 << wd
 		h := hist[:nb]
 		clear(h)
-		top := sh + wd // bits >= top must equal prefix
-		if p == 0 {
-			for _, v := range src {
-				h[absKey(v)>>sh]++
-			}
-		} else {
-			for _, v := range src {
-				key := absKey(v)
+		top := sh + wd
+		if cand != nil {
+			for _, key := range cand {
 				if key>>top == prefix {
 					h[(key>>sh)&uint32(nb-1)]++
 				}
 			}
+		} else {
+			for _, v := range src {
+				if key := absKey(v); key>>top == prefix {
+					h[(key>>sh)&uint32(nb-1)]++
+				}
+			}
 		}
-		// walk buckets from the top until need is reached
 		b := nb - 1
 		for ; b > 0; b-- {
 			c := int(h[b])
@@ -83,8 +129,8 @@ func radixThreshold(src []float32, k int) (lo, hi uint64, need int, whole bool) 
 		prefix = prefix<<wd | uint32(b)
 		lo = uint64(prefix) << sh
 		hi = uint64(prefix+1) << sh
-		if int(h[b]) == need || sh == 0 {
-			return lo, hi, need, int(h[b]) == need
+		if int(h[b]) == need {
+			return lo, hi, need, true
 		}
 	}
 	return lo, hi, need, false
@@ -94,16 +140,13 @@ func radixThreshold(src []float32, k int) (lo, hi uint64, need int, whole bool) 
 func emitAbove(idx []int32, src []float32, lo, hi uint64, need int, whole bool, k int) []int32 {
 	idx = idx[:k]
 	n := 0
-	// fast path: the whole [lo, hi) bucket is taken, i.e. every key >= lo
-	if whole {
+	if whole { // every key >= lo is selected: branch-free compress
 		l := uint32(lo)
 		for i, v := range src {
-			idx[n] = int32(i)
-			if absKey(v) >= l {
-				n++
-				if n == k {
-					break
-				}
+			idx[n] = int32(i) // n < k here; overwritten until a survivor keeps it
+			n += b2i(absKey(v) >= l)
+			if n == k {
+				break
 			}
 		}
 		return idx[:k]
@@ -205,4 +248,13 @@ func Mask(dst, x []float32, idx []int32) {
 		prev = int(c) + 1
 	}
 	clear(dst[prev:])
+}
+
+// b2i is 1 for true, 0 for false; the compiler makes it a SETcc, not a branch.
+func b2i(b bool) int {
+	var i int
+	if b {
+		i = 1
+	}
+	return i
 }
