@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -263,5 +264,53 @@ func TestWriteErrors(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("failed writes left %d files", len(ents))
+	}
+}
+
+// The Hugging Face cache stores snapshot files as symlinks into a blobs folder.
+func TestOpenDirSymlinks(t *testing.T) {
+	root := t.TempDir()
+	blobs := filepath.Join(root, "blobs")
+	snap := filepath.Join(root, "snapshots", "abc")
+	for _, d := range []string{blobs, snap} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, want := sampleTensors(t)
+	if err := WriteFile(filepath.Join(blobs, "w"), in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(blobs, "c"), []byte(tinyConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, blob := range map[string]string{SingleFile: "w", ConfigFile: "c"} {
+		if err := os.Symlink(filepath.Join("..", "..", "blobs", blob), filepath.Join(snap, name)); err != nil {
+			t.Skip("no symlinks:", err)
+		}
+	}
+	d, err := OpenDir(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	checkTensors(t, d.Tensors, d.Tensor, in, want)
+}
+
+// The reference serialization from the upstream safetensors test suite.
+func TestParseReferenceBytes(t *testing.T) {
+	b := []byte("\x59\x00\x00\x00\x00\x00\x00\x00" +
+		`{"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]},"__metadata__":{"foo":"bar"}}` +
+		"\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x00\x00\xff\xff\xff\xff")
+	f, err := Parse("ref", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, ok := f.Tensor("test")
+	if !ok || tt.DType != I32 || !slices.Equal(tt.Shape, []int{2, 2}) || f.Metadata["foo"] != "bar" || f.HeaderSize != 0x59 {
+		t.Fatalf("parsed %+v", f)
+	}
+	if v, err := tt.Float32s(); err != nil || !slices.Equal(v, []float32{1, 2, 3, -1}) {
+		t.Errorf("values %v, %v", v, err)
 	}
 }
