@@ -1,10 +1,89 @@
-// Package sparse holds qsparse's CPU kernels: dense GEMV/GEMM over fp16 and float32 weights,
-// top-K activation selection, column-major weight packs and sparse GEMV over them.
+// Package sparse holds qsparse's CPU kernels: top-K activation selection, column-major weight
+// packs, sparse GEMV over them, and dense GEMV/GEMM over fp16 and float32 weights.
 //
-// Dense layout: matrices are row-major [rows=out_features][cols=in_features], as in GGUF and HF.
-// fp16 weights are IEEE binary16 bits in []uint16.
+// # Why
 //
-// Backends: "purego" (always), "avx2" (AVX2+FMA+F16C) and "avx512" (AVX-512 F/BW/VL) on amd64,
-// chosen at start-up with golang.org/x/sys/cpu; QSPARSE_KERNEL=purego|avx2|avx512 forces one,
-// Backend() reports it. The -tags purego build has only the pure-Go kernels.
+// Decoding one token is bound by the bytes of weights it reads. With top-K activation
+// sparsity (Q-Sparse, TEAL) only the weight columns whose input survives matter: y = Σ over
+// active i of x_i·W[:, i]. Stored column-major, each active column is one contiguous run, so a
+// token at 50% sparsity streams half the bytes.
+//
+// # Dense layout and API
+//
+// Matrices are row-major [rows=out_features][cols=in_features] as in GGUF and HF; fp16
+// weights are IEEE binary16 bits in []uint16.
+//
+//	GemvF32(y, w, x, rows, cols)        y[r] = Σ_c w[r*cols+c]*x[c]
+//	GemvF16(y, w16, x, rows, cols)
+//	GemmF32(y, x, w, n, rows, cols)     y[t*rows+r] = Σ_c x[t*cols+c]*w[r*cols+c]
+//	GemmF16(y, x, w16, n, rows, cols)
+//
+// The functions run on the calling goroutine; a Pool (NewPool(threads)) runs the same
+// operations split over persistent workers (output rows for GEMV; blocks of rows × tokens for
+// GEMM) and Run(n, fn) as a generic parallel for. Pool calls do not allocate in steady state,
+// and every output element is computed by one thread in a fixed order over work items whose
+// boundaries depend only on the shapes, so results are bit-identical for any thread count.
+//
+// GEMM is blocked for the caches and registers: work items of up to 240 rows (≈192 KiB of
+// fp16 weights, in L2) × 64 tokens; inside an item, register tiles of 4 tokens × 3 rows
+// (AVX-512: 12 zmm accumulators) or 4 × 2 (AVX2), each accumulator a dot product over 16 (8)
+// columns at a time, reduced at the end of the tile; rows longer than 1536 columns are cut in
+// k-blocks of 512 so a 4-token activation tile stays in L1.
+//
+// # Top-K selection
+//
+//	TopK(idx, x, k) []int32                 k largest |x_i|, ascending indices
+//	TopKWeighted(idx, x, s, k, scratch)     k largest |x_i|·s_i (s: per-channel weight norms)
+//	BlockTopN(idx, x, n, m)                 n largest |x_i| of every m consecutive channels
+//	KeepCount(d, sparsity), Gather(vals, x, idx), Mask(dst, x, idx)
+//
+// The key of x_i is the bits of |x_i| (sign cleared), which order like magnitudes; +0 and -0
+// tie and NaN ranks above +Inf. Ties are broken by the lower index, so the selection is a pure
+// function of x and k. TopK is O(d): a radix select over 11+11+9-bit digits of the key (the
+// later digits only over the candidates of the threshold bucket, stopping as soon as a bucket
+// is taken whole) finds the threshold, then one branch-free pass writes the survivors.
+//
+// # Pack layouts
+//
+// F16Cols (PackF16Cols, PackF16ColsFromF32): fp16, column-major. Column c — all output rows of
+// input channel c — is Data[c*Stride : c*Stride+Rows], contiguous; Stride is Rows rounded up
+// to a multiple of 64 (PadRows) and the padding rows are zero, so every column starts on a
+// 128-byte boundary and kernels never handle a row tail.
+//
+// TernaryCols (PackTernary, QuantizeTernary): W[r][c] = t[r][c]·scale with t in {-1, 0, +1}
+// and a per-tensor (len(Scale) == 1) or per-column (len(Scale) == Cols) scale. Column-major
+// bit planes: column c owns 2·Words uint64 words, Words = ceil(Rows/64): the plus plane
+// Planes[c*2*Words : c*2*Words+Words] (bit r%64 of word r/64 set when t = +1) followed by the
+// minus plane (t = -1). Bit planes rather than packed 2-bit codes: both cost 2 bits per weight,
+// but with AVX-512 a 16-bit plane word is itself an opmask (KMOVW), so applying a column to 16
+// rows takes one merge-masked add and one merge-masked subtract with no decoding, where 2-bit
+// codes need shifts, masks and compares per 16 lanes first. A per-tensor scale is applied once
+// to the finished sums; per-column scales are folded into the gathered inputs.
+//
+// # Sparse GEMV
+//
+//	SparseGemvF16(y, w *F16Cols, x, idx)           y[r] = Σ_j x[idx[j]]·W[r][idx[j]]
+//	SparseGemvTernary(y, w *TernaryCols, x, idx)
+//	(*Pool).SparseGemvF16 / SparseGemvTernary       output rows split across threads
+//	(*Pool).SparseGemvF16Multi(ys, ws, x, idx)      several matrices, one input, one mask
+//	(*Pool).SparseGemvTernaryMulti(ys, ws, x, idx)  (q/k/v; gate/up) in one parallel job
+//
+// Only the listed columns are read. Rows are processed in chunks of at most 2048 (a float32
+// accumulator block that stays in L1); within a chunk the active columns are taken four at a
+// time, each column a sequential run. Every row's sum runs over idx in order, so results do
+// not depend on the thread count. Ternary results are exact: the same sequence of float32
+// additions and subtractions on every backend.
+//
+// # Backends
+//
+// "purego" (always available), "avx2" (AVX2+FMA+F16C) and "avx512" (AVX-512 F/BW/VL) on
+// amd64. The amd64 kernels are generated with avo by the program in _asm (its own go.mod):
+//
+//	cd sparse/_asm && go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg sparse
+//
+// Each generated stub's doc comment is the pure-Go loop it replaces. The best backend the CPU
+// supports (golang.org/x/sys/cpu; GODEBUG=cpu.avx512f=off and similar are honoured) is chosen at
+// start-up; QSPARSE_KERNEL=purego|avx2|avx512 forces one, Backend() reports the one in use, and
+// SetBackend switches (tests and benchmarks). Building with -tags purego, or on another
+// architecture, leaves only the pure-Go kernels.
 package sparse
