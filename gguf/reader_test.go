@@ -1,6 +1,9 @@
 package gguf
 
 import (
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/qsparse/qsparse/internal/testenv"
@@ -77,6 +80,9 @@ func TestSmolLM2(t *testing.T) {
 	counts := map[Type]int{}
 	for _, ti := range f.Tensors {
 		counts[ti.Type]++
+		if ti.Type != Q4_1 && ti.Type != F32 {
+			t.Logf("tensor %s is %s %v", ti.Name, ti.Type, ti.Shape)
+		}
 	}
 	t.Logf("%d tensors, types %v", len(f.Tensors), counts)
 	for _, ti := range f.Tensors {
@@ -96,5 +102,61 @@ func TestSmolLM2(t *testing.T) {
 		if err := ti.DequantizeRows(dst, int(ti.Rows())-n, n); err != nil {
 			t.Errorf("%s: %v", ti.Name, err)
 		}
+	}
+}
+
+// TestOpenDoesNotReadData checks that opening the 98 MB SmolLM2 allocates only metadata.
+func TestOpenDoesNotReadData(t *testing.T) {
+	path := testenv.SmolLM2Path(t)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	f, err := Open(path)
+	runtime.ReadMemStats(&ms1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	alloc := ms1.TotalAlloc - ms0.TotalAlloc
+	t.Logf("Open allocated %d bytes for a %d-byte file", alloc, f.Size)
+	if alloc > uint64(f.Size)/8 {
+		t.Errorf("Open allocated %d bytes for a %d-byte file: tensor data read into the heap?", alloc, f.Size)
+	}
+}
+
+func TestVersion2AndRows(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "v.gguf")
+	if err := WriteFile(p, allValueKVs(), testTensors(), 0); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	b[4] = 2
+	p2 := filepath.Join(dir, "v2.gguf")
+	os.WriteFile(p2, b, 0o644)
+	f, err := Open(p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Version != 2 || len(f.Tensors) != 5 {
+		t.Fatalf("version %d, %d tensors", f.Version, len(f.Tensors))
+	}
+	ti, _ := f.Tensor("a.f32")
+	if ti.Rows() != 4 || ti.Cols() != 64 || ti.NumElements() != 256 || ti.Bytes() != 1024 {
+		t.Errorf("rows %d cols %d n %d bytes %d", ti.Rows(), ti.Cols(), ti.NumElements(), ti.Bytes())
+	}
+	for _, c := range [][2]int{{-1, 1}, {0, 5}, {4, 1}, {3, 2}} {
+		if err := ti.DequantizeRows(make([]float32, c[1]*64), c[0], c[1]); err == nil {
+			t.Errorf("rows %v accepted", c)
+		}
+	}
+	if err := ti.DequantizeRows(make([]float32, 63), 0, 1); err == nil {
+		t.Error("short dst accepted")
+	}
+	if err := ti.Dequantize(make([]float32, 255)); err == nil {
+		t.Error("short dst accepted")
+	}
+	if _, ok := f.Tensor("nope"); ok {
+		t.Error("missing tensor found")
 	}
 }
