@@ -4,8 +4,9 @@ package model
 const maxBatch = 512
 
 // State is one decoding session: the float32 KV cache and every scratch buffer of the forward
-// pass, all allocated once by NewState. A State is not safe for concurrent use, and States of
-// one Model share its thread pool, so run one Forward at a time per Model.
+// pass, all allocated once by NewState. A State is not safe for concurrent use. States of one
+// Model share its thread pool: Forward calls on different States may run concurrently, but their
+// kernels are serialised by the pool.
 type State struct {
 	m     *Model
 	ctx   int // KV cache capacity in positions
