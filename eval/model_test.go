@@ -75,3 +75,35 @@ func TestPerplexityStories260K(t *testing.T) {
 		t.Errorf("%d progress calls, want 60", n)
 	}
 }
+
+// TestPerplexitySmolLM2 compares the first two 512-token chunks of wiki.test.raw with
+// llama-perplexity -c 512 -b 512 -fa off -ctk f32 -ctv f32 on the F16 conversion of the same
+// Q4_1 file (our default load converts Q4_1 to F16): [1]12.9550,[2]21.3708.
+func TestPerplexitySmolLM2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the 135M-parameter SmolLM2")
+	}
+	mp := testenv.SmolLM2Path(t)
+	text, err := os.ReadFile(testenv.Path(t, "wiki.test.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(mp, model.LoadOptions{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// The first 20,000 bytes tokenize like the start of the whole file (the cut is far past
+	// the 1,024 tokens used).
+	tokens := Tokenize(m, string(text[:20000]))
+	r, err := Perplexity(context.Background(), m, tokens, PPLOptions{Ctx: 512, Chunks: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s %s %s", FormatRunning(1, r.Running[0]), FormatRunning(2, r.Running[1]), FormatFinal(r))
+	for i, want := range []float64{12.9550, 21.3708} {
+		if math.Abs(r.Running[i]-want)/want > 0.0005 {
+			t.Errorf("[%d] = %.4f, llama.cpp %.4f", i+1, r.Running[i], want)
+		}
+	}
+}
