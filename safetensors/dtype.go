@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/x448/float16"
 )
@@ -101,6 +102,11 @@ func mulCheck(a, b uint64) (uint64, bool) {
 	return c, c/b == a
 }
 
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
 var (
 	f16Once  sync.Once
 	f16Table []float32
@@ -131,6 +137,11 @@ func (t Tensor) Float32(dst []float32) error {
 	b := t.Data
 	switch t.DType {
 	case F32:
+		if littleEndian && n > 0 {
+			// Same bytes on a little-endian host: copy into dst viewed as bytes.
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*n), b)
+			break
+		}
 		for i := range dst {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
