@@ -37,6 +37,7 @@ type Progress struct {
 	Chunk   int     // 1-based index of the chunk just finished
 	Chunks  int     // total chunks in this run
 	PPL     float64 // running perplexity over all chunks so far
+	KLD     float64 // running mean KL divergence (KLDivergenceWith only)
 	Tokens  int     // tokens scored so far
 	Elapsed time.Duration
 }
@@ -87,57 +88,101 @@ func NumChunks(n int, opts PPLOptions) int {
 // negative log-likelihood from a float64 log-softmax. tokens is not modified. The context is
 // checked between forward calls; on cancellation the error wraps ctx.Err().
 func PerplexityWith(ctx context.Context, st Forwarder, tokens []int, opts PPLOptions) (*PPLResult, error) {
+	res := &PPLResult{Ctx: opts.Ctx}
+	var nll, nll2 float64
+	count := 0
+	start := time.Now()
+	nChunk, err := scoreChunks(ctx, "perplexity", []Forwarder{st}, tokens, opts,
+		func(rows [][]float32, target int) {
+			v := -logSoftmax(rows[0], target)
+			nll += v
+			nll2 += v * v
+			count++
+		},
+		func(chunk, nChunk int) {
+			running := math.Exp(nll / float64(count))
+			res.Running = append(res.Running, running)
+			if opts.Progress != nil {
+				opts.Progress(Progress{Chunk: chunk, Chunks: nChunk, PPL: running, Tokens: count, Elapsed: time.Since(start)})
+			}
+		})
+	if err != nil {
+		return nil, err
+	}
+	res.Chunks = nChunk
+	res.Seconds = time.Since(start).Seconds()
+	res.PPL, res.Err, res.MeanNLL = pplStats(nll, nll2, count)
+	res.Tokens = count
+	return res, nil
+}
+
+// pplStats returns exp(mean nll) and llama.cpp's error estimate from the sums of nll and nll².
+func pplStats(nll, nll2 float64, count int) (ppl, perr, mean float64) {
+	mean = nll / float64(count)
+	ppl = math.Exp(mean)
+	if v := nll2/float64(count) - mean*mean; v > 0 && count > 1 {
+		perr = ppl * math.Sqrt(v/float64(count-1))
+	}
+	return ppl, perr, mean
+}
+
+// scoreChunks runs the llama-perplexity chunk loop over every state in sts in lockstep (same
+// tokens, same batches) and calls score for each scored position in order with the logits row
+// of each state and the token that follows; done is called after each chunk (1-based).
+func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int, opts PPLOptions,
+	score func(rows [][]float32, target int), done func(chunk, nChunk int)) (int, error) {
 	nctx := opts.Ctx
 	if nctx < 4 {
-		return nil, fmt.Errorf("perplexity: context %d is too small (need at least 4)", nctx)
+		return 0, fmt.Errorf("%s: context %d is too small (need at least 4)", what, nctx)
 	}
 	if opts.Vocab <= 0 {
-		return nil, fmt.Errorf("perplexity: vocabulary size %d is invalid", opts.Vocab)
+		return 0, fmt.Errorf("%s: vocabulary size %d is invalid", what, opts.Vocab)
 	}
 	if err := CheckTokens(len(tokens), nctx); err != nil {
-		return nil, fmt.Errorf("perplexity: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
-	for i, t := range tokens[:NumChunks(len(tokens), opts)*nctx] {
+	nChunk := NumChunks(len(tokens), opts)
+	for i, t := range tokens[:nChunk*nctx] {
 		if t < 0 || t >= opts.Vocab {
-			return nil, fmt.Errorf("perplexity: token %d at index %d is outside the vocabulary (size %d)", t, i, opts.Vocab)
+			return 0, fmt.Errorf("%s: token %d at index %d is outside the vocabulary (size %d)", what, t, i, opts.Vocab)
 		}
 	}
 	if opts.BOS >= opts.Vocab {
-		return nil, fmt.Errorf("perplexity: BOS id %d is outside the vocabulary (size %d)", opts.BOS, opts.Vocab)
+		return 0, fmt.Errorf("%s: BOS id %d is outside the vocabulary (size %d)", what, opts.BOS, opts.Vocab)
 	}
 	batch := opts.Batch
 	if batch <= 0 || batch > nctx {
 		batch = nctx
 	}
-	nChunk := NumChunks(len(tokens), opts)
 	first := nctx / 2
 	vocab := opts.Vocab
 
 	// As llama.cpp, logits are computed only for positions >= first: a batch straddling first is
 	// run as two Forward calls, the part before first asking for the last token's logits only.
-	logits := make([]float32, min(batch, nctx-first)*vocab)
+	logits := make([][]float32, len(sts))
+	for i := range logits {
+		logits[i] = make([]float32, min(batch, nctx-first)*vocab)
+	}
+	rows := make([][]float32, len(sts))
 	buf := make([]int, batch)
-
-	res := &PPLResult{Ctx: nctx, Chunks: nChunk, Running: make([]float64, 0, nChunk)}
-	var nll, nll2 float64
-	count := 0
-	start := time.Now()
 	forward := func(chunk, p0, n int, all bool) error {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("perplexity: stopped at chunk %d of %d: %w", chunk+1, nChunk, err)
-		}
 		base := chunk * nctx
 		toks := buf[:n]
-		copy(toks, tokens[base+p0:base+p0+n])
-		if p0 == 0 && opts.BOS >= 0 {
-			toks[0] = opts.BOS
-		}
-		out := logits[:vocab]
-		if all {
-			out = logits[:n*vocab]
-		}
-		if err := st.Forward(toks, p0, out); err != nil {
-			return fmt.Errorf("perplexity: chunk %d of %d, positions %d..%d: %w", chunk+1, nChunk, p0, p0+n-1, err)
+		for si, st := range sts {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("%s: stopped at chunk %d of %d: %w", what, chunk+1, nChunk, err)
+			}
+			copy(toks, tokens[base+p0:base+p0+n]) // a Forwarder may not keep or change them, but be safe
+			if p0 == 0 && opts.BOS >= 0 {
+				toks[0] = opts.BOS
+			}
+			out := logits[si][:vocab]
+			if all {
+				out = logits[si][:n*vocab]
+			}
+			if err := st.Forward(toks, p0, out); err != nil {
+				return fmt.Errorf("%s: chunk %d of %d, positions %d..%d: %w", what, chunk+1, nChunk, p0, p0+n-1, err)
+			}
 		}
 		if !all {
 			return nil
@@ -147,46 +192,36 @@ func PerplexityWith(ctx context.Context, st Forwarder, tokens []int, opts PPLOpt
 			if p >= nctx-1 {
 				break // the last position predicts nothing inside the chunk
 			}
-			v := -logSoftmax(out[k*vocab:(k+1)*vocab], tokens[base+p+1])
-			nll += v
-			nll2 += v * v
+			for si := range sts {
+				rows[si] = logits[si][k*vocab : (k+1)*vocab]
+			}
+			score(rows, tokens[base+p+1])
 		}
 		return nil
 	}
 	for i := 0; i < nChunk; i++ {
-		st.Reset()
+		for _, st := range sts {
+			st.Reset()
+		}
 		for b0 := 0; b0 < nctx; b0 += batch {
 			n := min(batch, nctx-b0)
 			if b0 < first {
 				m := min(n, first-b0)
 				if err := forward(i, b0, m, false); err != nil {
-					return nil, err
+					return 0, err
 				}
 				if m < n {
 					if err := forward(i, first, n-m, true); err != nil {
-						return nil, err
+						return 0, err
 					}
 				}
 			} else if err := forward(i, b0, n, true); err != nil {
-				return nil, err
+				return 0, err
 			}
 		}
-		count += nctx - 1 - first
-		running := math.Exp(nll / float64(count))
-		res.Running = append(res.Running, running)
-		if opts.Progress != nil {
-			opts.Progress(Progress{Chunk: i + 1, Chunks: nChunk, PPL: running, Tokens: count, Elapsed: time.Since(start)})
-		}
+		done(i+1, nChunk)
 	}
-	res.Seconds = time.Since(start).Seconds()
-	res.Tokens = count
-	mean := nll / float64(count)
-	res.MeanNLL = mean
-	res.PPL = math.Exp(mean)
-	if v := nll2/float64(count) - mean*mean; v > 0 && count > 1 {
-		res.Err = res.PPL * math.Sqrt(v/float64(count-1))
-	}
-	return res, nil
+	return nChunk, nil
 }
 
 // logSoftmax returns log p(tok) under softmax(logits), as llama.cpp's log_softmax: the maximum

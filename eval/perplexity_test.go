@@ -18,6 +18,7 @@ type fakeLM struct {
 	calls  int
 	cancel func()
 	after  int
+	salt   float64 // perturbs the logits (a "sparse" variant of the same model)
 }
 
 func (f *fakeLM) Reset() { f.prev = map[int]int{} }
@@ -27,7 +28,7 @@ func (f *fakeLM) logit(p, tok, v int) float32 {
 	if t, ok := f.prev[p-1]; ok {
 		prev = t
 	}
-	return float32(math.Sin(float64(tok*31+v*7+prev*13+p)) * 3)
+	return float32(math.Sin(float64(tok*31+v*7+prev*13+p))*3 + f.salt*math.Cos(float64(v*5+tok)))
 }
 
 func (f *fakeLM) Forward(tokens []int, pos int, logits []float32) error {

@@ -20,6 +20,10 @@ type Row struct {
 	Tokens   int     `json:"tokens"` // tokens scored
 	Chunks   int     `json:"chunks"`
 	Seconds  float64 `json:"seconds"`
+	// Against a base model (KLDivergenceWith); zero when not compared.
+	KLD     float64 `json:"kld,omitempty"`      // mean KL(base || this), nats
+	KLDErr  float64 `json:"kld_err,omitempty"`  // standard error
+	SameTop float64 `json:"same_top,omitempty"` // fraction of positions with the base's top token
 	// Running is the running perplexity after each chunk (omitted from tables).
 	Running []float64 `json:"running_ppl,omitempty"`
 }
@@ -28,6 +32,12 @@ type Row struct {
 func RowFromPPL(label string, sparsity float64, r *PPLResult) Row {
 	return Row{Label: label, Sparsity: sparsity, PPL: r.PPL, Err: r.Err, MeanNLL: r.MeanNLL,
 		Tokens: r.Tokens, Chunks: r.Chunks, Seconds: r.Seconds, Running: r.Running}
+}
+
+// RowFromKL makes a Row from a comparison with a base model (the row describes the test model).
+func RowFromKL(label string, sparsity float64, r *KLResult) Row {
+	return Row{Label: label, Sparsity: sparsity, PPL: r.PPL, Err: r.Err, MeanNLL: r.MeanNLL,
+		Tokens: r.Tokens, Chunks: r.Chunks, Seconds: r.Seconds, KLD: r.KLD, KLDErr: r.KLDErr, SameTop: r.SameTop}
 }
 
 // Report is a perplexity evaluation of one model on one text: one row per configuration.
@@ -52,18 +62,30 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as a text table, one line per row.
 func (r *Report) WriteTable(w io.Writer) error {
-	t := tablewriter.NewWriter(w)
-	t.Header("config", "sparsity", "ppl", "+/-", "mean nll", "tokens", "chunks", "seconds")
+	kl := false
 	for _, row := range r.Rows {
-		if err := t.Append(row.Label,
-			strconv.FormatFloat(row.Sparsity*100, 'f', 1, 64)+"%",
+		kl = kl || row.SameTop > 0
+	}
+	t := tablewriter.NewWriter(w)
+	header := []any{"config", "sparsity", "ppl", "+/-", "mean nll", "tokens", "chunks", "seconds"}
+	if kl {
+		header = append(header, "kld", "same top")
+	}
+	t.Header(header...)
+	for _, row := range r.Rows {
+		cells := []any{row.Label,
+			strconv.FormatFloat(row.Sparsity*100, 'f', 1, 64) + "%",
 			fmt.Sprintf("%.4f", row.PPL),
 			fmt.Sprintf("%.5f", row.Err),
 			fmt.Sprintf("%.6f", row.MeanNLL),
 			strconv.Itoa(row.Tokens),
 			strconv.Itoa(row.Chunks),
 			fmt.Sprintf("%.2f", row.Seconds),
-		); err != nil {
+		}
+		if kl {
+			cells = append(cells, fmt.Sprintf("%.6f ± %.6f", row.KLD, row.KLDErr), fmt.Sprintf("%.3f%%", row.SameTop*100))
+		}
+		if err := t.Append(cells...); err != nil {
 			return fmt.Errorf("eval: table: %w", err)
 		}
 	}

@@ -1,0 +1,131 @@
+package eval
+
+import (
+	"context"
+	"math"
+	"slices"
+	"time"
+)
+
+// KLResult compares a test model (e.g. a sparse one) with a base model (dense) on the same
+// chunks, as llama-perplexity --kl-divergence does: perplexity of both, the KL divergence
+// KL(base || test) of the next-token distributions, and how often their top tokens agree.
+type KLResult struct {
+	PPL         float64 `json:"ppl"` // test model
+	Err         float64 `json:"ppl_err"`
+	MeanNLL     float64 `json:"mean_nll"`
+	BasePPL     float64 `json:"base_ppl"`
+	BaseErr     float64 `json:"base_ppl_err"`
+	BaseMeanNLL float64 `json:"base_mean_nll"`
+	KLD         float64 `json:"kld"`     // mean KL(base || test), nats
+	KLDErr      float64 `json:"kld_err"` // standard error of the mean
+	KLDMedian   float64 `json:"kld_median"`
+	KLD99       float64 `json:"kld_p99"`
+	KLDMax      float64 `json:"kld_max"`
+	SameTop     float64 `json:"same_top"`     // fraction of positions whose argmax agrees
+	SameTopErr  float64 `json:"same_top_err"` // standard error
+	Tokens      int     `json:"tokens"`
+	Chunks      int     `json:"chunks"`
+	Ctx         int     `json:"ctx"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// KLDivergenceWith runs the llama-perplexity chunk loop (see PerplexityWith) over base and test
+// in lockstep and compares their distributions at every scored position. Progress reports the
+// test model's running perplexity and the running mean KLD.
+func KLDivergenceWith(ctx context.Context, base, test Forwarder, tokens []int, opts PPLOptions) (*KLResult, error) {
+	res := &KLResult{Ctx: opts.Ctx}
+	var nll, nll2, bnll, bnll2, kld, kld2 float64
+	var klds []float64
+	same, count := 0, 0
+	var lpb, lpt []float64
+	start := time.Now()
+	nChunk, err := scoreChunks(ctx, "kl-divergence", []Forwarder{base, test}, tokens, opts,
+		func(rows [][]float32, target int) {
+			b, t := rows[0], rows[1]
+			if lpb == nil {
+				lpb, lpt = make([]float64, len(b)), make([]float64, len(b))
+			}
+			logSoftmaxAll(lpb, b)
+			logSoftmaxAll(lpt, t)
+			var kl float64
+			for i := range b {
+				if p := math.Exp(lpb[i]); p > 0 {
+					kl += p * (lpb[i] - lpt[i])
+				}
+			}
+			kl = max(kl, 0)
+			kld += kl
+			kld2 += kl * kl
+			klds = append(klds, kl)
+			v := -lpb[target]
+			bnll += v
+			bnll2 += v * v
+			v = -lpt[target]
+			nll += v
+			nll2 += v * v
+			if argmax(b) == argmax(t) {
+				same++
+			}
+			count++
+		},
+		func(chunk, nChunk int) {
+			if opts.Progress != nil {
+				opts.Progress(Progress{Chunk: chunk, Chunks: nChunk, PPL: math.Exp(nll / float64(count)),
+					KLD: kld / float64(count), Tokens: count, Elapsed: time.Since(start)})
+			}
+		})
+	if err != nil {
+		return nil, err
+	}
+	n := float64(count)
+	res.Chunks, res.Tokens, res.Seconds = nChunk, count, time.Since(start).Seconds()
+	res.PPL, res.Err, res.MeanNLL = pplStats(nll, nll2, count)
+	res.BasePPL, res.BaseErr, res.BaseMeanNLL = pplStats(bnll, bnll2, count)
+	res.KLD = kld / n
+	if v := kld2/n - res.KLD*res.KLD; v > 0 && count > 1 {
+		res.KLDErr = math.Sqrt(v / (n - 1))
+	}
+	slices.Sort(klds)
+	res.KLDMedian = quantile(klds, 0.5)
+	res.KLD99 = quantile(klds, 0.99)
+	res.KLDMax = klds[len(klds)-1]
+	res.SameTop = float64(same) / n
+	if count > 1 {
+		res.SameTopErr = math.Sqrt(res.SameTop * (1 - res.SameTop) / (n - 1))
+	}
+	return res, nil
+}
+
+// logSumExp returns log Σ exp(x_i - max x).
+func logSumExp(x []float32) float64 {
+	mx := x[argmax(x)]
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v - mx))
+	}
+	return math.Log(s)
+}
+
+// logSoftmaxAll writes log softmax(x) into dst (float64).
+func logSoftmaxAll(dst []float64, x []float32) {
+	mx := x[argmax(x)]
+	l := logSumExp(x)
+	for i, v := range x {
+		dst[i] = float64(v-mx) - l
+	}
+}
+
+// quantile returns the q-quantile of sorted x by linear interpolation.
+func quantile(x []float64, q float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	pos := q * float64(len(x)-1)
+	i := int(pos)
+	if i >= len(x)-1 {
+		return x[len(x)-1]
+	}
+	f := pos - float64(i)
+	return x[i]*(1-f) + x[i+1]*f
+}
