@@ -71,7 +71,7 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 
 		// Attention block: xb = RMSNorm(x); q,k,v = xb·Wᵀ (+bias); RoPE(q,k); attention; o_proj.
 		rmsNorm(xb, x, L.AttnNorm, n, dim, eps)
-		s.project(AttnIn, l, xb, n,
+		s.project(AttnIn, l, xb, n, L.QKV,
 			proj{L.Q, L.QBias, q},
 			proj{L.K, L.KBias, k},
 			proj{L.V, L.VBias, v})
@@ -81,16 +81,16 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 			ropeRotateHalf(k[t*kvdim:(t+1)*kvdim], sp.NKVHeads, sp.HeadDim, c, si)
 		}
 		s.attention(l, pos, n) // att = softmax(q·Kᵀ/√hd)·V, causal, GQA
-		s.project(AttnOut, l, att, n, proj{L.O, nil, xb2})
+		s.project(AttnOut, l, att, n, nil, proj{L.O, nil, xb2})
 		addTo(x, xb2) // residual
 
 		// MLP block: xb = RMSNorm(x); hb = SiLU(xb·Wgateᵀ) * (xb·Wupᵀ); x += hb·Wdownᵀ.
 		rmsNorm(xb, x, L.FFNNorm, n, dim, eps)
-		s.project(MLPIn, l, xb, n,
+		s.project(MLPIn, l, xb, n, L.GateUp,
 			proj{L.Gate, nil, hb},
 			proj{L.Up, nil, hb2})
 		swiGLU(hb, hb2)
-		s.project(MLPDown, l, hb, n, proj{L.Down, nil, xb2})
+		s.project(MLPDown, l, hb, n, nil, proj{L.Down, nil, xb2})
 		addTo(x, xb2) // residual
 	}
 	if logits == nil {
@@ -114,13 +114,30 @@ type proj struct {
 
 // project applies the projections ps, which share one input in ([n][cols]), for the given
 // sparsity site of a layer. Every projection of the forward pass goes through here: it is the
-// place where a top-K mask on in and a sparse kernel are to be inserted.
-func (s *State) project(site Site, layer int, in []float32, n int, ps ...proj) {
+// place where a top-K mask on in and a sparse kernel are to be inserted. fused, when not nil, is
+// the matrices of ps stacked in one (see Layer.QKV): one kernel call instead of len(ps), its
+// output rows then scattered to the ps' outputs.
+func (s *State) project(site Site, layer int, in []float32, n int, fused *Matrix, ps ...proj) {
 	if s.hook != nil {
 		s.hook(site, layer, in[:n*ps[0].w.Cols], n)
 	}
+	if fused != nil && fuseProjections {
+		out := s.fused[:n*fused.Rows] // [n][fused.Rows]
+		s.matmul(fused, in, n, out)
+		for t := range n {
+			row := out[t*fused.Rows : (t+1)*fused.Rows]
+			for _, p := range ps {
+				r := p.w.Rows
+				copy(p.out[t*r:(t+1)*r], row[:r])
+				row = row[r:]
+			}
+		}
+	} else {
+		for _, p := range ps {
+			s.matmul(p.w, in, n, p.out)
+		}
+	}
 	for _, p := range ps {
-		s.matmul(p.w, in, n, p.out)
 		if p.bias != nil {
 			for t := range n {
 				addTo(p.out[t*p.w.Rows:(t+1)*p.w.Rows], p.bias)
@@ -128,6 +145,9 @@ func (s *State) project(site Site, layer int, in []float32, n int, ps ...proj) {
 		}
 	}
 }
+
+// fuseProjections selects the fused q/k/v and gate/up kernel calls (tests compare both).
+var fuseProjections = true
 
 // SetHook installs fn (nil removes it) to be called with the input of every sparsity site
 // ([n][SiteDim] values, read-only, valid only during the call) before its projections run:

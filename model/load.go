@@ -54,6 +54,9 @@ type Layer struct {
 	Gate, Up            *Matrix   // [FFNDim][Dim]
 	Down                *Matrix   // [Dim][FFNDim]
 	QBias, KBias, VBias []float32
+	// QKV is Q, K and V stacked ([QDim+2*KVDim][Dim]) and GateUp is Gate and Up stacked
+	// ([2*FFNDim][Dim]): the same storage as the separate matrices, for one fused projection.
+	QKV, GateUp *Matrix
 }
 
 // Weights are all the model's tensors in canonical layout.
@@ -229,18 +232,36 @@ func (m *Model) loadWeights(src source, threads int) error {
 	f16 := m.WeightType == "f16"
 	var jobs []convJob
 	const chunkElems = 1 << 16
-	mat := func(name string, rows, cols int, permute bool) *Matrix {
+	// view returns rows [r0, r0+rows) of m as a Matrix sharing its storage.
+	view := func(m *Matrix, r0, rows int) *Matrix {
+		v := &Matrix{Rows: rows, Cols: m.Cols}
+		if m.F16 != nil {
+			v.F16 = m.F16[r0*m.Cols : (r0+rows)*m.Cols]
+		} else {
+			v.F32 = m.F32[r0*m.Cols : (r0+rows)*m.Cols]
+		}
+		return v
+	}
+	alloc := func(rows, cols int) *Matrix {
 		w := &Matrix{Rows: rows, Cols: cols}
 		if f16 {
 			w.F16 = make([]uint16, rows*cols)
 		} else {
 			w.F32 = make([]float32, rows*cols)
 		}
+		return w
+	}
+	// fill queues the conversion of tensor name into w.
+	fill := func(name string, w *Matrix, permute bool) *Matrix {
+		rows, cols := w.Rows, w.Cols
 		step := max(1, chunkElems/cols)
 		for r := 0; r < rows; r += step {
 			jobs = append(jobs, convJob{name, w, r, min(step, rows-r), permute})
 		}
 		return w
+	}
+	mat := func(name string, rows, cols int, permute bool) *Matrix {
+		return fill(name, alloc(rows, cols), permute)
 	}
 	vec := func(name string, n int) ([]float32, error) {
 		v := make([]float32, n)
@@ -272,12 +293,16 @@ func (m *Model) loadWeights(src source, threads int) error {
 	for l := range W.Layers {
 		L := &W.Layers[l]
 		n := func(s string) string { return LayerName(l, s) }
-		L.Q = mat(n(AttnQ), sp.QDim(), sp.Dim, perm)
-		L.K = mat(n(AttnK), sp.KVDim(), sp.Dim, perm)
-		L.V = mat(n(AttnV), sp.KVDim(), sp.Dim, false)
+		// q, k, v are stacked in one allocation (L.QKV), gate and up in another (L.GateUp).
+		q, kv := sp.QDim(), sp.KVDim()
+		L.QKV = alloc(q+2*kv, sp.Dim)
+		L.Q = fill(n(AttnQ), view(L.QKV, 0, q), perm)
+		L.K = fill(n(AttnK), view(L.QKV, q, kv), perm)
+		L.V = fill(n(AttnV), view(L.QKV, q+kv, kv), false)
 		L.O = mat(n(AttnOutput), sp.Dim, sp.QDim(), false)
-		L.Gate = mat(n(FFNGate), sp.FFNDim, sp.Dim, false)
-		L.Up = mat(n(FFNUp), sp.FFNDim, sp.Dim, false)
+		L.GateUp = alloc(2*sp.FFNDim, sp.Dim)
+		L.Gate = fill(n(FFNGate), view(L.GateUp, 0, sp.FFNDim), false)
+		L.Up = fill(n(FFNUp), view(L.GateUp, sp.FFNDim, sp.FFNDim), false)
 		L.Down = mat(n(FFNDown), sp.Dim, sp.FFNDim, false)
 		if L.AttnNorm, err = vec(n(AttnNorm), sp.Dim); err != nil {
 			return err

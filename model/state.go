@@ -15,15 +15,16 @@ type State struct {
 	keyCache []float32 // [NLayers][ctx][KVDim]
 	valCache []float32 // [NLayers][ctx][KVDim]
 
-	x   []float32 // [batch][Dim] residual stream
-	xb  []float32 // [batch][Dim] normed input of attention / MLP
-	xb2 []float32 // [batch][Dim] output of o_proj / down_proj
-	q   []float32 // [batch][QDim]
-	att []float32 // [batch][QDim] attention output (input of o_proj)
-	hb  []float32 // [batch][FFNDim] gate, then SiLU(gate)*up
-	hb2 []float32 // [batch][FFNDim] up
-	cos []float32 // [batch][HeadDim/2]
-	sin []float32 // [batch][HeadDim/2]
+	x     []float32 // [batch][Dim] residual stream
+	xb    []float32 // [batch][Dim] normed input of attention / MLP
+	xb2   []float32 // [batch][Dim] output of o_proj / down_proj
+	q     []float32 // [batch][QDim]
+	att   []float32 // [batch][QDim] attention output (input of o_proj)
+	hb    []float32 // [batch][FFNDim] gate, then SiLU(gate)*up
+	hb2   []float32 // [batch][FFNDim] up
+	fused []float32 // [batch][max(QDim+2*KVDim, 2*FFNDim)] output of a fused projection
+	cos   []float32 // [batch][HeadDim/2]
+	sin   []float32 // [batch][HeadDim/2]
 
 	scores []float32 // [threads][ctx] attention scratch, one row per worker
 
@@ -60,6 +61,7 @@ func (m *Model) NewState(ctx int) *State {
 		att:      make([]float32, b*sp.QDim()),
 		hb:       make([]float32, b*sp.FFNDim),
 		hb2:      make([]float32, b*sp.FFNDim),
+		fused:    make([]float32, b*max(sp.QDim()+2*sp.KVDim(), 2*sp.FFNDim)),
 		cos:      make([]float32, b*sp.HeadDim/2),
 		sin:      make([]float32, b*sp.HeadDim/2),
 		scores:   make([]float32, m.pool.Threads()*ctx),

@@ -260,3 +260,27 @@ func TestStoriesInspect(t *testing.T) {
 	}
 	t.Logf("params %d, dense bytes/token %d, file type %s, %d tensors", info.Params, info.DenseBytesPerToken, info.FileType, len(info.Tensors))
 }
+
+// TestFusedProjections checks the fused q/k/v and gate/up calls against separate ones.
+func TestFusedProjections(t *testing.T) {
+	m := loadStories(t, LoadOptions{WeightType: "f16"})
+	toks := []int{1, 400, 300, 200, 100, 50, 25, 12}
+	V := m.Spec.Vocab
+	run := func(fuse bool) []float32 {
+		defer func() { fuseProjections = true }()
+		fuseProjections = fuse
+		out := make([]float32, len(toks)*V+V)
+		st := m.NewState(32)
+		if err := st.Forward(toks, 0, out[:len(toks)*V]); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Forward([]int{9}, len(toks), out[len(toks)*V:]); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a, b := run(true), run(false)
+	for p := range len(toks) + 1 {
+		compareLogits(t, a[p*V:(p+1)*V], b[p*V:(p+1)*V], 1e-6, p)
+	}
+}
