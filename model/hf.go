@@ -168,6 +168,18 @@ func (s *hfSource) shape(name string) ([]int, bool) {
 
 func (s *hfSource) isF32(name string) bool { return s.byName[name].DType == safetensors.F32 }
 
+func (s *hfSource) f16Rows(name string, r0, n int) ([]byte, bool) {
+	t, ok := s.byName[name]
+	if !ok || t.DType != safetensors.F16 || len(t.Shape) == 0 || t.Shape[0] == 0 {
+		return nil, false
+	}
+	rb := t.NumElements() / t.Shape[0] * 2
+	if r0 < 0 || n < 0 || (r0+n)*rb > len(t.Data) {
+		return nil, false
+	}
+	return t.Data[r0*rb : (r0+n)*rb], true
+}
+
 func (s *hfSource) rows(name string, dst []float32, r0, n int) error {
 	t, ok := s.byName[name]
 	if !ok {

@@ -200,6 +200,18 @@ func (s *ggufSource) isF32(name string) bool {
 	return ok && t.Type == gguf.F32
 }
 
+func (s *ggufSource) f16Rows(name string, r0, n int) ([]byte, bool) {
+	t, ok := s.f.Tensor(name)
+	if !ok || t.Type != gguf.F16 || len(t.Shape) == 0 {
+		return nil, false
+	}
+	rb := int(t.Shape[0]) * 2
+	if r0 < 0 || n < 0 || (r0+n)*rb > len(t.Data) {
+		return nil, false
+	}
+	return t.Data[r0*rb : (r0+n)*rb], true
+}
+
 func (s *ggufSource) rows(name string, dst []float32, r0, n int) error {
 	t, ok := s.f.Tensor(name)
 	if !ok {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"runtime"
@@ -143,6 +144,9 @@ type source interface {
 	isF32(name string) bool          // stored as float32
 	// rows converts rows [r0, r0+n) of tensor name (a 1-D tensor is one row) to float32 in dst.
 	rows(name string, dst []float32, r0, n int) error
+	// f16Rows returns the raw little-endian bytes of rows [r0, r0+n) when the tensor is stored
+	// as IEEE fp16 (ok false otherwise).
+	f16Rows(name string, r0, n int) (raw []byte, ok bool)
 	// permutedQK reports whether q/k rows are stored in llama.cpp's permuted layout.
 	permutedQK() bool
 	vocab() (*tokenizer.Vocab, string, error) // tokenizer vocabulary and chat template
@@ -354,6 +358,23 @@ func (m *Model) loadWeights(src source, threads int) error {
 // convert runs one conversion job with scratch buf.
 func convert(src source, j *convJob, buf []float32, headDim int) error {
 	cols := j.dst.Cols
+	if j.dst.F16 != nil {
+		// F16 source to F16 weights: copy the bits, no conversion.
+		if raw, ok := src.f16Rows(j.name, j.r0, j.n); ok {
+			for i := range j.n {
+				r := j.r0 + i
+				if j.permute {
+					r = ggufRowToHF(r, headDim)
+				}
+				dst := j.dst.F16[r*cols : (r+1)*cols]
+				b := raw[i*cols*2 : (i+1)*cols*2]
+				for c := range dst {
+					dst[c] = binary.LittleEndian.Uint16(b[2*c:])
+				}
+			}
+			return nil
+		}
+	}
 	tmp := buf[:j.n*cols]
 	if err := src.rows(j.name, tmp, j.r0, j.n); err != nil {
 		return err

@@ -5,11 +5,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/qsparse/qsparse/gguf"
 	"github.com/qsparse/qsparse/internal/testenv"
+	"github.com/qsparse/qsparse/safetensors"
 )
 
 // refLogits is the slow, obvious twin of the forward pass: float64 throughout, one token at a
@@ -296,6 +298,85 @@ func TestLoadErrors(t *testing.T) {
 		_, err := Load(path, LoadOptions{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: Load error %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestF16Source checks that an F16 GGUF loads (bits copied) to the same weights and logits as
+// the F32 GGUF converted at load.
+func TestF16Source(t *testing.T) {
+	f, err := gguf.Open(testenv.Path(t, "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var tensors []gguf.WriteTensor
+	for _, ti := range f.Tensors {
+		wt := gguf.WriteTensor{Name: ti.Name, Type: ti.Type, Shape: ti.Shape, Data: ti.Data}
+		if len(ti.Shape) == 2 {
+			w := make([]float32, ti.NumElements())
+			if err := ti.Dequantize(w); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 2*len(w))
+			for i, v := range w {
+				binary.LittleEndian.PutUint16(b[2*i:], gguf.F32ToF16(v))
+			}
+			wt.Type, wt.Data = gguf.F16, b
+		}
+		tensors = append(tensors, wt)
+	}
+	path := filepath.Join(t.TempDir(), "f16.gguf")
+	if err := gguf.WriteFile(path, f.KV, tensors, 0); err != nil {
+		t.Fatal(err)
+	}
+	a := loadStories(t, LoadOptions{WeightType: "f16"})
+	b, err := Load(path, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.WeightType != "f16" {
+		t.Fatalf("auto weight type of an F16 GGUF = %s", b.WeightType)
+	}
+	for _, ts := range a.Spec.Tensors() {
+		if ts.Matrix && !slices.Equal(a.W.Matrix(ts.Name).F16, b.W.Matrix(ts.Name).F16) {
+			t.Fatalf("%s differs", ts.Name)
+		}
+	}
+}
+
+func TestHFSourceF16Rows(t *testing.T) {
+	// 4 rows of 3 fp16 values 0..11: f16Rows and rows agree, and convert un-permutes both ways.
+	data := make([]byte, 24)
+	for i := range 12 {
+		binary.LittleEndian.PutUint16(data[2*i:], gguf.F32ToF16(float32(i)))
+	}
+	src := &hfSource{byName: map[string]safetensors.Tensor{"w": {Name: "w", DType: safetensors.F16, Shape: []int{4, 3}, Data: data}}}
+	raw, ok := src.f16Rows("w", 1, 2)
+	if !ok || len(raw) != 12 || binary.LittleEndian.Uint16(raw) != gguf.F32ToF16(3) {
+		t.Fatalf("f16Rows = %v, %v", raw, ok)
+	}
+	f32 := make([]float32, 6)
+	if err := src.rows("w", f32, 1, 2); err != nil || f32[0] != 3 || f32[5] != 8 {
+		t.Fatalf("rows = %v, %v", f32, err)
+	}
+	for _, perm := range []bool{false, true} {
+		m16 := &Matrix{Rows: 4, Cols: 3, F16: make([]uint16, 12)}
+		m32 := &Matrix{Rows: 4, Cols: 3, F32: make([]float32, 12)}
+		buf := make([]float32, 12)
+		for _, m := range []*Matrix{m16, m32} {
+			if err := convert(src, &convJob{"w", m, 0, 4, perm}, buf, 4); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 12 {
+			if gguf.F16ToF32(m16.F16[i]) != m32.F32[i] {
+				t.Fatalf("permute %v: element %d: f16 %v f32 %v", perm, i, gguf.F16ToF32(m16.F16[i]), m32.F32[i])
+			}
+		}
+		if perm && m32.F32[3] != 6 { // HF row 1 = GGUF row 2 (head dim 4)
+			t.Fatalf("permuted: %v", m32.F32)
 		}
 	}
 }
