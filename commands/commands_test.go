@@ -15,7 +15,6 @@ import (
 	"github.com/qsparse/qsparse/eval"
 	"github.com/qsparse/qsparse/gguf"
 	"github.com/qsparse/qsparse/internal/testenv"
-	"github.com/qsparse/qsparse/model"
 )
 
 // refGreedy is llama-completion -m stories260K.gguf -p "Once upon a time" -n 64 --temp 0 -c 256
@@ -38,12 +37,13 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var info model.Info
+	var info inspectJSON
 	if err := json.Unmarshal([]byte(out), &info); err != nil {
 		t.Fatalf("inspect --json: %v\n%s", err, out)
 	}
-	if info.Spec.Arch != "llama" || info.Spec.Dim != 64 || info.Spec.NLayers != 5 || info.Spec.Vocab != 512 ||
-		info.Tokenizer != "llama" || info.VocabSize != 512 || len(info.Tensors) == 0 || info.Params == 0 {
+	if info.Arch != "llama" || info.Dim != 64 || info.Layers != 5 || info.Vocab != 512 || info.KVHeads != 4 ||
+		info.Tokenizer != "llama" || info.TokenizerVocab != 512 || len(info.Tensors) != 48 || info.Params != 292800 ||
+		info.ChatTemplate || info.FileType != "F32" || info.Tensors[0].Name != "token_embd.weight" {
 		t.Fatalf("inspect --json: %+v", info)
 	}
 	out, _, err = runApp(t, "inspect", mp)

@@ -35,7 +35,7 @@ func runInspect(c *cli.Context) error {
 	}
 	w := stdout(c)
 	if c.Bool("json") {
-		return writeJSON(w, info)
+		return writeJSON(w, newInspectJSON(info))
 	}
 	return writeInfo(w, info)
 }
@@ -114,4 +114,61 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.2f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// inspectJSON is the --json schema of inspect (snake_case, stable).
+type inspectJSON struct {
+	Path               string       `json:"path"`
+	Format             string       `json:"format"`
+	Arch               string       `json:"arch"`
+	Name               string       `json:"name"`
+	FileType           string       `json:"file_type"`
+	Params             int64        `json:"params"`
+	TensorBytes        int64        `json:"tensor_bytes"`
+	Dim                int          `json:"dim"`
+	Layers             int          `json:"layers"`
+	Heads              int          `json:"heads"`
+	KVHeads            int          `json:"kv_heads"`
+	HeadDim            int          `json:"head_dim"`
+	FFNDim             int          `json:"ffn_dim"`
+	Vocab              int          `json:"vocab"`
+	Context            int          `json:"context"`
+	RopeTheta          float64      `json:"rope_theta"`
+	RopeScaling        string       `json:"rope_scaling,omitempty"`
+	RopeScalingFactor  float64      `json:"rope_scaling_factor,omitempty"`
+	NormEps            float64      `json:"norm_eps"`
+	TiedEmbeddings     bool         `json:"tied_embeddings"`
+	QKVBias            bool         `json:"qkv_bias"`
+	Tokenizer          string       `json:"tokenizer"`
+	TokenizerVocab     int          `json:"tokenizer_vocab"`
+	ChatTemplate       bool         `json:"chat_template"`
+	DenseBytesPerToken int64        `json:"dense_bytes_per_token"`
+	Tensors            []tensorJSON `json:"tensors"`
+}
+
+type tensorJSON struct {
+	Name  string `json:"name"`
+	Shape []int  `json:"shape"` // outermost first
+	Type  string `json:"type"`
+	Bytes int64  `json:"bytes"`
+}
+
+func newInspectJSON(info *model.Info) *inspectJSON {
+	s := &info.Spec
+	j := &inspectJSON{
+		Path: info.Path, Format: info.Format, Arch: s.Arch, Name: s.Name, FileType: info.FileType,
+		Params: info.Params, Dim: s.Dim, Layers: s.NLayers, Heads: s.NHeads, KVHeads: s.NKVHeads,
+		HeadDim: s.HeadDim, FFNDim: s.FFNDim, Vocab: s.Vocab, Context: s.CtxLen, RopeTheta: s.RopeTheta,
+		NormEps: s.NormEps, TiedEmbeddings: s.TiedEmbeddings, QKVBias: s.QKVBias,
+		Tokenizer: info.Tokenizer, TokenizerVocab: info.VocabSize, ChatTemplate: info.HasChatTemplate,
+		DenseBytesPerToken: info.DenseBytesPerToken, Tensors: make([]tensorJSON, 0, len(info.Tensors)),
+	}
+	if s.RopeScaling.Type != "" && s.RopeScaling.Type != "none" {
+		j.RopeScaling, j.RopeScalingFactor = s.RopeScaling.Type, s.RopeScaling.Factor
+	}
+	for _, t := range info.Tensors {
+		j.TensorBytes += t.Bytes
+		j.Tensors = append(j.Tensors, tensorJSON{Name: t.Name, Shape: t.Shape, Type: t.Type, Bytes: t.Bytes})
+	}
+	return j
 }
