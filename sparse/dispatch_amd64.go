@@ -247,7 +247,7 @@ func (s *simd) sparseF16(acc []float32, w []uint16, stride int, idx []int32, val
 }
 
 func (s *simd) sparseTernary(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32) {
-	n := len(acc)
+	n := len(acc) / 2 // plus sums, then minus sums
 	vals = vals[:len(idx)]
 	s.spTernary(&acc[0], n, &planes[0], words, wordOff, &idx[0], &vals[0], len(idx))
 }

@@ -607,12 +607,12 @@ func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32,
 // sparseTernaryAVX512 accumulates active ternary bit-plane columns (nrows a multiple of 64) with
 // opmask-merged adds and subtracts; it replaces:
 //
-//	for j := 0; j < nact; j++ {
+//	for j := 0; j < nact; j++ { // acc[:nrows] sums the +1 entries, acc[nrows:2*nrows] the -1 entries
 //		plus := planes[int(idx[j])*colWords*2+wordOff:]
 //		minus := plus[colWords:]
 //		for r := 0; r < nrows; r++ {
 //			if plus[r/64]>>(r%64)&1 != 0 { acc[r] += vals[j] }
-//			if minus[r/64]>>(r%64)&1 != 0 { acc[r] -= vals[j] }
+//			if minus[r/64]>>(r%64)&1 != 0 { acc[nrows+r] += vals[j] }
 //		}
 //	}
 //
@@ -621,12 +621,12 @@ func sparseTernaryAVX512(acc *float32, nrows int, planes *uint64, colWords int, 
 
 // sparseTernaryAVX2 accumulates active ternary bit-plane columns (nrows a multiple of 64); it replaces:
 //
-//	for j := 0; j < nact; j++ {
+//	for j := 0; j < nact; j++ { // acc[:nrows] sums the +1 entries, acc[nrows:2*nrows] the -1 entries
 //		plus := planes[int(idx[j])*colWords*2+wordOff:]
 //		minus := plus[colWords:]
 //		for r := 0; r < nrows; r++ {
 //			if plus[r/64]>>(r%64)&1 != 0 { acc[r] += vals[j] }
-//			if minus[r/64]>>(r%64)&1 != 0 { acc[r] -= vals[j] }
+//			if minus[r/64]>>(r%64)&1 != 0 { acc[nrows+r] += vals[j] }
 //		}
 //	}
 //

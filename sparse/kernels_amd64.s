@@ -4623,139 +4623,277 @@ sparseF16AVX512_done:
 	RET
 
 // func sparseTernaryAVX512(acc *float32, nrows int, planes *uint64, colWords int, wordOff int, idx *int32, vals *float32, nact int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512BW, AVX512F, MMX+
 TEXT ·sparseTernaryAVX512(SB), NOSPLIT, $0-64
-	MOVQ acc+0(FP), AX
-	MOVQ nrows+8(FP), CX
-	MOVQ colWords+24(FP), DX
-	SHLQ $0x03, DX
-	MOVQ wordOff+32(FP), BX
-	MOVQ planes+16(FP), SI
-	LEAQ (SI)(BX*8), SI
-	MOVQ idx+40(FP), BX
-	MOVQ vals+48(FP), DI
-	MOVQ nact+56(FP), R8
-	SHRQ $0x03, CX
-	XORQ R9, R9
+	MOVQ         nrows+8(FP), AX
+	SHRQ         $0x03, AX
+	MOVQ         colWords+24(FP), CX
+	SHLQ         $0x03, CX
+	MOVQ         wordOff+32(FP), DX
+	MOVQ         planes+16(FP), BX
+	LEAQ         (BX)(DX*8), BX
+	MOVQ         nrows+8(FP), DX
+	SHLQ         $0x02, DX
+	MOVQ         idx+40(FP), SI
+	MOVQ         vals+48(FP), DI
+	MOVL         $0x3f800000, R8
+	VPBROADCASTD R8, Z0
+	XORQ         R8, R8
 
-sparseTernaryAVX512_g2:
-	LEAQ         2(R9), R10
-	CMPQ         R10, R8
-	JG           sparseTernaryAVX512_g1
-	MOVLQSX      (BX)(R9*4), R10
-	IMULQ        DX, R10
+sparseTernaryAVX512_g4:
+	MOVQ    nact+56(FP), R9
+	LEAQ    4(R8), R10
+	CMPQ    R10, R9
+	JG      sparseTernaryAVX512_g4_end
+	LEAQ    12(R8), R10
+	CMPQ    R10, R9
+	JGE     sparseTernaryAVX512_g4_pfdone0
+	MOVLQSX (SI)(R10*4), R11
+	IMULQ   CX, R11
+	SHLQ    $0x01, R11
+	ADDQ    BX, R11
+	XORQ    R12, R12
+
+sparseTernaryAVX512_g4_pf0:
+	PREFETCHT0 (R11)(R12*1)
+	LEAQ       (R11)(CX*1), R10
+	PREFETCHT0 (R10)(R12*1)
+	ADDQ       $0x40, R12
+	CMPQ       R12, AX
+	JL         sparseTernaryAVX512_g4_pf0
+
+sparseTernaryAVX512_g4_pfdone0:
+	LEAQ    13(R8), R10
+	CMPQ    R10, R9
+	JGE     sparseTernaryAVX512_g4_pfdone1
+	MOVLQSX (SI)(R10*4), R11
+	IMULQ   CX, R11
+	SHLQ    $0x01, R11
+	ADDQ    BX, R11
+	XORQ    R12, R12
+
+sparseTernaryAVX512_g4_pf1:
+	PREFETCHT0 (R11)(R12*1)
+	LEAQ       (R11)(CX*1), R10
+	PREFETCHT0 (R10)(R12*1)
+	ADDQ       $0x40, R12
+	CMPQ       R12, AX
+	JL         sparseTernaryAVX512_g4_pf1
+
+sparseTernaryAVX512_g4_pfdone1:
+	LEAQ    14(R8), R10
+	CMPQ    R10, R9
+	JGE     sparseTernaryAVX512_g4_pfdone2
+	MOVLQSX (SI)(R10*4), R11
+	IMULQ   CX, R11
+	SHLQ    $0x01, R11
+	ADDQ    BX, R11
+	XORQ    R12, R12
+
+sparseTernaryAVX512_g4_pf2:
+	PREFETCHT0 (R11)(R12*1)
+	LEAQ       (R11)(CX*1), R10
+	PREFETCHT0 (R10)(R12*1)
+	ADDQ       $0x40, R12
+	CMPQ       R12, AX
+	JL         sparseTernaryAVX512_g4_pf2
+
+sparseTernaryAVX512_g4_pfdone2:
+	LEAQ    15(R8), R10
+	CMPQ    R10, R9
+	JGE     sparseTernaryAVX512_g4_pfdone3
+	MOVLQSX (SI)(R10*4), R9
+	IMULQ   CX, R9
+	SHLQ    $0x01, R9
+	ADDQ    BX, R9
+	XORQ    R11, R11
+
+sparseTernaryAVX512_g4_pf3:
+	PREFETCHT0 (R9)(R11*1)
+	LEAQ       (R9)(CX*1), R10
+	PREFETCHT0 (R10)(R11*1)
+	ADDQ       $0x40, R11
+	CMPQ       R11, AX
+	JL         sparseTernaryAVX512_g4_pf3
+
+sparseTernaryAVX512_g4_pfdone3:
+	MOVLQSX      (SI)(R8*4), R9
+	IMULQ        CX, R9
+	SHLQ         $0x01, R9
+	ADDQ         BX, R9
+	VBROADCASTSS (DI)(R8*4), Z1
+	MOVLQSX      4(SI)(R8*4), R10
+	IMULQ        CX, R10
 	SHLQ         $0x01, R10
-	ADDQ         SI, R10
-	VBROADCASTSS (DI)(R9*4), Z0
-	MOVLQSX      4(BX)(R9*4), R11
-	IMULQ        DX, R11
+	ADDQ         BX, R10
+	VBROADCASTSS 4(DI)(R8*4), Z2
+	MOVLQSX      8(SI)(R8*4), R11
+	IMULQ        CX, R11
 	SHLQ         $0x01, R11
-	ADDQ         SI, R11
-	VBROADCASTSS 4(DI)(R9*4), Z1
-	LEAQ         (R10)(DX*1), R12
-	LEAQ         (R11)(DX*1), R13
+	ADDQ         BX, R11
+	VBROADCASTSS 8(DI)(R8*4), Z3
+	MOVLQSX      12(SI)(R8*4), R12
+	IMULQ        CX, R12
+	SHLQ         $0x01, R12
+	ADDQ         BX, R12
+	VBROADCASTSS 12(DI)(R8*4), Z4
+	MOVQ         acc+0(FP), R13
 	XORQ         R14, R14
-	MOVQ         AX, R15
 
-sparseTernaryAVX512_r2:
-	CMPQ    R14, CX
-	JGE     sparseTernaryAVX512_r2done
-	VMOVUPS (R15), Z2
-	KMOVW   (R10)(R14*1), K1
-	KMOVW   (R12)(R14*1), K2
-	VADDPS  Z0, Z2, K1, Z2
-	VSUBPS  Z0, Z2, K2, Z2
-	KMOVW   (R11)(R14*1), K1
-	KMOVW   (R13)(R14*1), K2
-	VADDPS  Z1, Z2, K1, Z2
-	VSUBPS  Z1, Z2, K2, Z2
-	VMOVUPS Z2, (R15)
-	VMOVUPS 64(R15), Z2
-	KMOVW   2(R10)(R14*1), K1
-	KMOVW   2(R12)(R14*1), K2
-	VADDPS  Z0, Z2, K1, Z2
-	VSUBPS  Z0, Z2, K2, Z2
-	KMOVW   2(R11)(R14*1), K1
-	KMOVW   2(R13)(R14*1), K2
-	VADDPS  Z1, Z2, K1, Z2
-	VSUBPS  Z1, Z2, K2, Z2
-	VMOVUPS Z2, 64(R15)
-	VMOVUPS 128(R15), Z2
-	KMOVW   4(R10)(R14*1), K1
-	KMOVW   4(R12)(R14*1), K2
-	VADDPS  Z0, Z2, K1, Z2
-	VSUBPS  Z0, Z2, K2, Z2
-	KMOVW   4(R11)(R14*1), K1
-	KMOVW   4(R13)(R14*1), K2
-	VADDPS  Z1, Z2, K1, Z2
-	VSUBPS  Z1, Z2, K2, Z2
-	VMOVUPS Z2, 128(R15)
-	VMOVUPS 192(R15), Z2
-	KMOVW   6(R10)(R14*1), K1
-	KMOVW   6(R12)(R14*1), K2
-	VADDPS  Z0, Z2, K1, Z2
-	VSUBPS  Z0, Z2, K2, Z2
-	KMOVW   6(R11)(R14*1), K1
-	KMOVW   6(R13)(R14*1), K2
-	VADDPS  Z1, Z2, K1, Z2
-	VSUBPS  Z1, Z2, K2, Z2
-	VMOVUPS Z2, 192(R15)
-	ADDQ    $0x00000008, R14
-	ADDQ    $0x00000100, R15
-	JMP     sparseTernaryAVX512_r2
+sparseTernaryAVX512_g4_rows:
+	CMPQ        R14, AX
+	JGE         sparseTernaryAVX512_g4_next
+	VMOVUPS     (R13), Z5
+	VMOVUPS     (R13)(DX*1), Z6
+	VMOVUPS     64(R13), Z7
+	VMOVUPS     64(R13)(DX*1), Z8
+	VMOVUPS     128(R13), Z9
+	VMOVUPS     128(R13)(DX*1), Z10
+	VMOVUPS     192(R13), Z11
+	VMOVUPS     192(R13)(DX*1), Z12
+	KMOVQ       (R9), K1
+	KMOVQ       (R9)(CX*1), K2
+	VADDPS      Z1, Z5, K1, Z5
+	VFMADD231PS Z0, Z1, K2, Z6
+	KSHIFTRQ    $0x10, K1, K3
+	KSHIFTRQ    $0x10, K2, K4
+	VADDPS      Z1, Z7, K3, Z7
+	VFMADD231PS Z0, Z1, K4, Z8
+	KSHIFTRQ    $0x20, K1, K3
+	KSHIFTRQ    $0x20, K2, K4
+	VADDPS      Z1, Z9, K3, Z9
+	VFMADD231PS Z0, Z1, K4, Z10
+	KSHIFTRQ    $0x30, K1, K1
+	KSHIFTRQ    $0x30, K2, K2
+	VADDPS      Z1, Z11, K1, Z11
+	VFMADD231PS Z0, Z1, K2, Z12
+	KMOVQ       (R10), K1
+	KMOVQ       (R10)(CX*1), K2
+	VADDPS      Z2, Z5, K1, Z5
+	VFMADD231PS Z0, Z2, K2, Z6
+	KSHIFTRQ    $0x10, K1, K3
+	KSHIFTRQ    $0x10, K2, K4
+	VADDPS      Z2, Z7, K3, Z7
+	VFMADD231PS Z0, Z2, K4, Z8
+	KSHIFTRQ    $0x20, K1, K3
+	KSHIFTRQ    $0x20, K2, K4
+	VADDPS      Z2, Z9, K3, Z9
+	VFMADD231PS Z0, Z2, K4, Z10
+	KSHIFTRQ    $0x30, K1, K1
+	KSHIFTRQ    $0x30, K2, K2
+	VADDPS      Z2, Z11, K1, Z11
+	VFMADD231PS Z0, Z2, K2, Z12
+	KMOVQ       (R11), K1
+	KMOVQ       (R11)(CX*1), K2
+	VADDPS      Z3, Z5, K1, Z5
+	VFMADD231PS Z0, Z3, K2, Z6
+	KSHIFTRQ    $0x10, K1, K3
+	KSHIFTRQ    $0x10, K2, K4
+	VADDPS      Z3, Z7, K3, Z7
+	VFMADD231PS Z0, Z3, K4, Z8
+	KSHIFTRQ    $0x20, K1, K3
+	KSHIFTRQ    $0x20, K2, K4
+	VADDPS      Z3, Z9, K3, Z9
+	VFMADD231PS Z0, Z3, K4, Z10
+	KSHIFTRQ    $0x30, K1, K1
+	KSHIFTRQ    $0x30, K2, K2
+	VADDPS      Z3, Z11, K1, Z11
+	VFMADD231PS Z0, Z3, K2, Z12
+	KMOVQ       (R12), K1
+	KMOVQ       (R12)(CX*1), K2
+	VADDPS      Z4, Z5, K1, Z5
+	VFMADD231PS Z0, Z4, K2, Z6
+	KSHIFTRQ    $0x10, K1, K3
+	KSHIFTRQ    $0x10, K2, K4
+	VADDPS      Z4, Z7, K3, Z7
+	VFMADD231PS Z0, Z4, K4, Z8
+	KSHIFTRQ    $0x20, K1, K3
+	KSHIFTRQ    $0x20, K2, K4
+	VADDPS      Z4, Z9, K3, Z9
+	VFMADD231PS Z0, Z4, K4, Z10
+	KSHIFTRQ    $0x30, K1, K1
+	KSHIFTRQ    $0x30, K2, K2
+	VADDPS      Z4, Z11, K1, Z11
+	VFMADD231PS Z0, Z4, K2, Z12
+	VMOVUPS     Z5, (R13)
+	VMOVUPS     Z6, (R13)(DX*1)
+	VMOVUPS     Z7, 64(R13)
+	VMOVUPS     Z8, 64(R13)(DX*1)
+	VMOVUPS     Z9, 128(R13)
+	VMOVUPS     Z10, 128(R13)(DX*1)
+	VMOVUPS     Z11, 192(R13)
+	VMOVUPS     Z12, 192(R13)(DX*1)
+	ADDQ        $0x08, R9
+	ADDQ        $0x08, R10
+	ADDQ        $0x08, R11
+	ADDQ        $0x08, R12
+	ADDQ        $0x08, R14
+	ADDQ        $0x00000100, R13
+	JMP         sparseTernaryAVX512_g4_rows
 
-sparseTernaryAVX512_r2done:
-	ADDQ $0x00000002, R9
-	JMP  sparseTernaryAVX512_g2
+sparseTernaryAVX512_g4_next:
+	ADDQ $0x04, R8
+	JMP  sparseTernaryAVX512_g4
 
+sparseTernaryAVX512_g4_end:
 sparseTernaryAVX512_g1:
-	CMPQ         R9, R8
-	JGE          sparseTernaryAVX512_done
-	MOVLQSX      (BX)(R9*4), R10
-	IMULQ        DX, R10
-	SHLQ         $0x01, R10
-	ADDQ         SI, R10
-	LEAQ         (R10)(DX*1), R11
-	VBROADCASTSS (DI)(R9*4), Z0
-	XORQ         R12, R12
-	MOVQ         AX, R13
+	MOVQ         nact+56(FP), R9
+	LEAQ         1(R8), R10
+	CMPQ         R10, R9
+	JG           sparseTernaryAVX512_g1_end
+	MOVLQSX      (SI)(R8*4), R9
+	IMULQ        CX, R9
+	SHLQ         $0x01, R9
+	ADDQ         BX, R9
+	VBROADCASTSS (DI)(R8*4), Z1
+	MOVQ         acc+0(FP), R10
+	XORQ         R11, R11
 
-sparseTernaryAVX512_r1:
-	CMPQ    R12, CX
-	JGE     sparseTernaryAVX512_r1done
-	VMOVUPS (R13), Z1
-	KMOVW   (R10)(R12*1), K1
-	KMOVW   (R11)(R12*1), K2
-	VADDPS  Z0, Z1, K1, Z1
-	VSUBPS  Z0, Z1, K2, Z1
-	VMOVUPS Z1, (R13)
-	VMOVUPS 64(R13), Z1
-	KMOVW   2(R10)(R12*1), K1
-	KMOVW   2(R11)(R12*1), K2
-	VADDPS  Z0, Z1, K1, Z1
-	VSUBPS  Z0, Z1, K2, Z1
-	VMOVUPS Z1, 64(R13)
-	VMOVUPS 128(R13), Z1
-	KMOVW   4(R10)(R12*1), K1
-	KMOVW   4(R11)(R12*1), K2
-	VADDPS  Z0, Z1, K1, Z1
-	VSUBPS  Z0, Z1, K2, Z1
-	VMOVUPS Z1, 128(R13)
-	VMOVUPS 192(R13), Z1
-	KMOVW   6(R10)(R12*1), K1
-	KMOVW   6(R11)(R12*1), K2
-	VADDPS  Z0, Z1, K1, Z1
-	VSUBPS  Z0, Z1, K2, Z1
-	VMOVUPS Z1, 192(R13)
-	ADDQ    $0x00000008, R12
-	ADDQ    $0x00000100, R13
-	JMP     sparseTernaryAVX512_r1
+sparseTernaryAVX512_g1_rows:
+	CMPQ        R11, AX
+	JGE         sparseTernaryAVX512_g1_next
+	VMOVUPS     (R10), Z2
+	VMOVUPS     (R10)(DX*1), Z3
+	VMOVUPS     64(R10), Z4
+	VMOVUPS     64(R10)(DX*1), Z5
+	VMOVUPS     128(R10), Z6
+	VMOVUPS     128(R10)(DX*1), Z7
+	VMOVUPS     192(R10), Z8
+	VMOVUPS     192(R10)(DX*1), Z9
+	KMOVQ       (R9), K1
+	KMOVQ       (R9)(CX*1), K2
+	VADDPS      Z1, Z2, K1, Z2
+	VFMADD231PS Z0, Z1, K2, Z3
+	KSHIFTRQ    $0x10, K1, K3
+	KSHIFTRQ    $0x10, K2, K4
+	VADDPS      Z1, Z4, K3, Z4
+	VFMADD231PS Z0, Z1, K4, Z5
+	KSHIFTRQ    $0x20, K1, K3
+	KSHIFTRQ    $0x20, K2, K4
+	VADDPS      Z1, Z6, K3, Z6
+	VFMADD231PS Z0, Z1, K4, Z7
+	KSHIFTRQ    $0x30, K1, K1
+	KSHIFTRQ    $0x30, K2, K2
+	VADDPS      Z1, Z8, K1, Z8
+	VFMADD231PS Z0, Z1, K2, Z9
+	VMOVUPS     Z2, (R10)
+	VMOVUPS     Z3, (R10)(DX*1)
+	VMOVUPS     Z4, 64(R10)
+	VMOVUPS     Z5, 64(R10)(DX*1)
+	VMOVUPS     Z6, 128(R10)
+	VMOVUPS     Z7, 128(R10)(DX*1)
+	VMOVUPS     Z8, 192(R10)
+	VMOVUPS     Z9, 192(R10)(DX*1)
+	ADDQ        $0x08, R9
+	ADDQ        $0x08, R11
+	ADDQ        $0x00000100, R10
+	JMP         sparseTernaryAVX512_g1_rows
 
-sparseTernaryAVX512_r1done:
-	INCQ R9
+sparseTernaryAVX512_g1_next:
+	ADDQ $0x01, R8
 	JMP  sparseTernaryAVX512_g1
 
-sparseTernaryAVX512_done:
+sparseTernaryAVX512_g1_end:
 	VZEROUPPER
 	RET
 
@@ -4807,117 +4945,135 @@ TEXT ·sparseTernaryAVX2(SB), NOSPLIT, $0-64
 	MOVQ    vals+48(FP), DI
 	MOVQ    nact+56(FP), R8
 	LEAQ    (DX)(DX*1), R9
+	MOVQ    CX, R10
+	SHLQ    $0x02, R10
 	SHRQ    $0x03, CX
 	VMOVDQU ternaryBitsAVX2<>+0(SB), Y0
 	VMOVDQU ternaryBitsAVX2<>+32(SB), Y1
 	VMOVDQU ternaryBitsAVX2<>+64(SB), Y2
 	VMOVDQU ternaryBitsAVX2<>+96(SB), Y3
-	XORQ    R10, R10
+	XORQ    R11, R11
 
 sparseTernaryAVX2_g1:
-	CMPQ         R10, R8
+	CMPQ         R11, R8
 	JGE          sparseTernaryAVX2_done
-	MOVLQSX      (BX)(R10*4), R11
-	IMULQ        R9, R11
-	ADDQ         SI, R11
-	LEAQ         (R11)(DX*1), R12
-	VBROADCASTSS (DI)(R10*4), Y4
-	XORQ         R13, R13
-	MOVQ         AX, R14
+	MOVLQSX      (BX)(R11*4), R12
+	IMULQ        R9, R12
+	ADDQ         SI, R12
+	LEAQ         (R12)(DX*1), R13
+	VBROADCASTSS (DI)(R11*4), Y4
+	XORQ         R14, R14
+	MOVQ         AX, R15
 
 sparseTernaryAVX2_r1:
-	CMPQ         R13, CX
+	CMPQ         R14, CX
 	JGE          sparseTernaryAVX2_r1done
-	VPBROADCASTD (R11)(R13*1), Y5
-	VPBROADCASTD (R12)(R13*1), Y6
-	VMOVUPS      (R14), Y7
+	VPBROADCASTD (R12)(R14*1), Y5
+	VPBROADCASTD (R13)(R14*1), Y6
+	VMOVUPS      (R15), Y7
 	VPAND        Y0, Y5, Y8
 	VPCMPEQD     Y0, Y8, Y8
 	VANDPS       Y4, Y8, Y8
 	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, (R15)
+	VMOVUPS      (R15)(R10*1), Y7
 	VPAND        Y0, Y6, Y8
 	VPCMPEQD     Y0, Y8, Y8
 	VANDPS       Y4, Y8, Y8
-	VSUBPS       Y8, Y7, Y7
-	VMOVUPS      Y7, (R14)
-	VMOVUPS      32(R14), Y7
+	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, (R15)(R10*1)
+	VMOVUPS      32(R15), Y7
 	VPAND        Y1, Y5, Y8
 	VPCMPEQD     Y1, Y8, Y8
 	VANDPS       Y4, Y8, Y8
 	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 32(R15)
+	VMOVUPS      32(R15)(R10*1), Y7
 	VPAND        Y1, Y6, Y8
 	VPCMPEQD     Y1, Y8, Y8
 	VANDPS       Y4, Y8, Y8
-	VSUBPS       Y8, Y7, Y7
-	VMOVUPS      Y7, 32(R14)
-	VMOVUPS      64(R14), Y7
+	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 32(R15)(R10*1)
+	VMOVUPS      64(R15), Y7
 	VPAND        Y2, Y5, Y8
 	VPCMPEQD     Y2, Y8, Y8
 	VANDPS       Y4, Y8, Y8
 	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 64(R15)
+	VMOVUPS      64(R15)(R10*1), Y7
 	VPAND        Y2, Y6, Y8
 	VPCMPEQD     Y2, Y8, Y8
 	VANDPS       Y4, Y8, Y8
-	VSUBPS       Y8, Y7, Y7
-	VMOVUPS      Y7, 64(R14)
-	VMOVUPS      96(R14), Y7
+	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 64(R15)(R10*1)
+	VMOVUPS      96(R15), Y7
 	VPAND        Y3, Y5, Y5
 	VPCMPEQD     Y3, Y5, Y5
 	VANDPS       Y4, Y5, Y5
 	VADDPS       Y5, Y7, Y7
-	VPAND        Y3, Y6, Y5
-	VPCMPEQD     Y3, Y5, Y5
-	VANDPS       Y4, Y5, Y5
-	VSUBPS       Y5, Y7, Y7
-	VMOVUPS      Y7, 96(R14)
-	VPBROADCASTD 4(R11)(R13*1), Y5
-	VPBROADCASTD 4(R12)(R13*1), Y6
-	VMOVUPS      128(R14), Y7
+	VMOVUPS      Y7, 96(R15)
+	VMOVUPS      96(R15)(R10*1), Y5
+	VPAND        Y3, Y6, Y6
+	VPCMPEQD     Y3, Y6, Y6
+	VANDPS       Y4, Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 96(R15)(R10*1)
+	VPBROADCASTD 4(R12)(R14*1), Y5
+	VPBROADCASTD 4(R13)(R14*1), Y6
+	VMOVUPS      128(R15), Y7
 	VPAND        Y0, Y5, Y8
 	VPCMPEQD     Y0, Y8, Y8
 	VANDPS       Y4, Y8, Y8
 	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 128(R15)
+	VMOVUPS      128(R15)(R10*1), Y7
 	VPAND        Y0, Y6, Y8
 	VPCMPEQD     Y0, Y8, Y8
 	VANDPS       Y4, Y8, Y8
-	VSUBPS       Y8, Y7, Y7
-	VMOVUPS      Y7, 128(R14)
-	VMOVUPS      160(R14), Y7
+	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 128(R15)(R10*1)
+	VMOVUPS      160(R15), Y7
 	VPAND        Y1, Y5, Y8
 	VPCMPEQD     Y1, Y8, Y8
 	VANDPS       Y4, Y8, Y8
 	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 160(R15)
+	VMOVUPS      160(R15)(R10*1), Y7
 	VPAND        Y1, Y6, Y8
 	VPCMPEQD     Y1, Y8, Y8
 	VANDPS       Y4, Y8, Y8
-	VSUBPS       Y8, Y7, Y7
-	VMOVUPS      Y7, 160(R14)
-	VMOVUPS      192(R14), Y7
+	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 160(R15)(R10*1)
+	VMOVUPS      192(R15), Y7
 	VPAND        Y2, Y5, Y8
 	VPCMPEQD     Y2, Y8, Y8
 	VANDPS       Y4, Y8, Y8
 	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 192(R15)
+	VMOVUPS      192(R15)(R10*1), Y7
 	VPAND        Y2, Y6, Y8
 	VPCMPEQD     Y2, Y8, Y8
 	VANDPS       Y4, Y8, Y8
-	VSUBPS       Y8, Y7, Y7
-	VMOVUPS      Y7, 192(R14)
-	VMOVUPS      224(R14), Y7
+	VADDPS       Y8, Y7, Y7
+	VMOVUPS      Y7, 192(R15)(R10*1)
+	VMOVUPS      224(R15), Y7
 	VPAND        Y3, Y5, Y5
 	VPCMPEQD     Y3, Y5, Y5
 	VANDPS       Y4, Y5, Y5
 	VADDPS       Y5, Y7, Y7
-	VPAND        Y3, Y6, Y5
-	VPCMPEQD     Y3, Y5, Y5
-	VANDPS       Y4, Y5, Y5
-	VSUBPS       Y5, Y7, Y7
-	VMOVUPS      Y7, 224(R14)
-	ADDQ         $0x00000008, R13
-	ADDQ         $0x00000100, R14
+	VMOVUPS      Y7, 224(R15)
+	VMOVUPS      224(R15)(R10*1), Y5
+	VPAND        Y3, Y6, Y6
+	VPCMPEQD     Y3, Y6, Y6
+	VANDPS       Y4, Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 224(R15)(R10*1)
+	ADDQ         $0x00000008, R14
+	ADDQ         $0x00000100, R15
 	JMP          sparseTernaryAVX2_r1
 
 sparseTernaryAVX2_r1done:
-	INCQ R10
+	INCQ R11
 	JMP  sparseTernaryAVX2_g1
 
 sparseTernaryAVX2_done:

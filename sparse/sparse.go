@@ -21,9 +21,12 @@ func sparseF16Generic(acc []float32, w []uint16, stride int, idx []int32, vals [
 	}
 }
 
-// sparseTernaryGeneric: acc[r] += vals[j] where the plus bit is set, -= where the minus bit is.
+// sparseTernaryGeneric: acc[r] += vals[j] where the plus bit is set, acc[n+r] += vals[j] where
+// the minus bit is (n = len(acc)/2): the +1 and -1 sums are kept apart.
 func sparseTernaryGeneric(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32) {
-	nw := len(acc) / 64
+	n := len(acc) / 2
+	nw := n / 64
+	accM := acc[n:]
 	for j, c := range idx {
 		a := vals[j]
 		base := int(c)*2*words + wordOff
@@ -35,11 +38,12 @@ func sparseTernaryGeneric(acc []float32, planes []uint64, words, wordOff int, id
 				continue
 			}
 			blk := acc[q*64 : q*64+64]
+			blkM := accM[q*64 : q*64+64]
 			for b := 0; b < 64; b++ {
 				if p>>b&1 != 0 {
 					blk[b] += a
 				} else if m>>b&1 != 0 {
-					blk[b] -= a
+					blkM[b] += a
 				}
 			}
 		}
@@ -80,6 +84,14 @@ func sparseChunkRows(rows, threads int) int {
 	return min(max(c, 64), 2048)
 }
 
+// ternaryChunkRows: one item per thread, at most 2048 rows: a ternary column holds only
+// chunk/4 bytes of a chunk, so chunks are kept long to keep each column's run long.
+func ternaryChunkRows(rows, threads int) int {
+	c := (rows + threads - 1) / threads
+	c = (c + 63) / 64 * 64
+	return min(max(c, 64), 2048)
+}
+
 // sparseF16Rows computes rows [r0, r1) of y with acc as scratch (len ≥ padded chunk).
 func sparseF16Rows(y []float32, w *F16Cols, idx []int32, vals, acc []float32, r0, r1 int) {
 	n := padRows(r1 - r0)
@@ -91,19 +103,26 @@ func sparseF16Rows(y []float32, w *F16Cols, idx []int32, vals, acc []float32, r0
 	copy(y[r0:r1], acc)
 }
 
+// sparseTernaryRows: acc holds 2·chunk floats, the sums of the +1 and of the -1 entries;
+// y = (plus - minus) · scale.
 func sparseTernaryRows(y []float32, w *TernaryCols, idx []int32, vals, acc []float32, scale float32, r0, r1 int) {
 	n := padRows(r1 - r0)
-	acc = acc[:n]
+	acc = acc[:2*n]
 	clear(acc)
 	if len(idx) > 0 {
 		k.sparseTernary(acc, w.Planes, w.Words, r0/64, idx, vals)
 	}
+	yr := y[r0:r1]
+	plus, minus := acc[:len(yr)], acc[n:n+len(yr)]
 	if scale != 1 {
-		for i := range acc[:r1-r0] {
-			acc[i] *= scale
+		for i := range yr {
+			yr[i] = (plus[i] - minus[i]) * scale
 		}
+		return
 	}
-	copy(y[r0:r1], acc)
+	for i := range yr {
+		yr[i] = plus[i] - minus[i]
+	}
 }
 
 // ternaryVals fills vals with the per-channel multipliers and returns the scale applied at
@@ -139,15 +158,16 @@ func SparseGemvF16(y []float32, w *F16Cols, x []float32, idx []int32) {
 	}
 }
 
-// SparseGemvTernary is SparseGemvF16 over a ternary pack: y[r] = Σ_j x[idx[j]]*t[r][idx[j]]*scale.
-// With a per-tensor scale the sum of ±x is formed first and scaled once at the end.
+// SparseGemvTernary is SparseGemvF16 over a ternary pack: y[r] = Σ_j x[idx[j]]*t[r][idx[j]]*scale,
+// computed as (P - M)·scale where P sums (in idx order) the inputs whose weight is +1 and M
+// those whose weight is -1; a per-column scale is folded into the inputs instead (scale 1).
 func SparseGemvTernary(y []float32, w *TernaryCols, x []float32, idx []int32) {
 	w.validate("SparseGemvTernary")
 	checkSparse("SparseGemvTernary", len(y), w.Rows, len(x), w.Cols)
 	checkIdx("SparseGemvTernary", idx, w.Cols)
 	vals := make([]float32, len(idx))
 	scale := ternaryVals(vals, w, x, idx)
-	acc := make([]float32, 2048)
+	acc := make([]float32, 2*2048)
 	for r0 := 0; r0 < w.Rows; r0 += 2048 {
 		sparseTernaryRows(y, w, idx, vals, acc, scale, r0, min(r0+2048, w.Rows))
 	}
@@ -295,11 +315,11 @@ func (p *Pool) sparseTernaryMulti(ys [][]float32, ws []*TernaryCols, x []float32
 	for m, w := range ws {
 		s.vals[m] = p.vals(m, len(idx))
 		s.scale[m] = ternaryVals(s.vals[m], w, x, idx)
-		s.chunk[m] = sparseChunkRows(w.Rows, p.threads)
+		s.chunk[m] = ternaryChunkRows(w.Rows, p.threads)
 		maxChunk = max(maxChunk, s.chunk[m])
 		s.start[m+1] = s.start[m] + (w.Rows+s.chunk[m]-1)/s.chunk[m]
 	}
-	p.growScratch(maxChunk)
+	p.growScratch(2 * maxChunk)
 	if n := s.start[len(ws)]; n > 0 {
 		p.dispatch(jobSparse, n)
 	}

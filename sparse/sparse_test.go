@@ -77,9 +77,9 @@ func TestSparseGemv(t *testing.T) {
 					if !equalBits(y, y2) {
 						t.Fatalf("ternary %dx%d: pool differs", rows, cols)
 					}
-					// exact: sequential ±x (scaled) in idx order, as the reference computes it
+					// exact: (Σ inputs at +1) - (Σ inputs at -1), each in idx order, then the scale
 					for i := 0; i < rows; i++ {
-						var s float32
+						var sp, sm float32
 						for _, c := range idx {
 							v := x[c]
 							if pass == 1 {
@@ -87,11 +87,12 @@ func TestSparseGemv(t *testing.T) {
 							}
 							switch tt[i*cols+int(c)] {
 							case 1:
-								s += v
+								sp += v
 							case -1:
-								s -= v
+								sm += v
 							}
 						}
+						s := sp - sm
 						if pass == 0 {
 							s *= 0.37
 						}

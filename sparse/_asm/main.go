@@ -386,120 +386,140 @@ func genSparseF16(s isa) {
 	RET()
 }
 
+// ternaryPrefetch is how many groups of 4 columns ahead the ternary kernel prefetches.
+const ternaryPrefetch = 3
+
 var ternaryDoc = []string{
 	"",
-	"\tfor j := 0; j < nact; j++ {",
+	"\tfor j := 0; j < nact; j++ { // acc[:nrows] sums the +1 entries, acc[nrows:2*nrows] the -1 entries",
 	"\t\tplus := planes[int(idx[j])*colWords*2+wordOff:]",
 	"\t\tminus := plus[colWords:]",
 	"\t\tfor r := 0; r < nrows; r++ {",
 	"\t\t\tif plus[r/64]>>(r%64)&1 != 0 { acc[r] += vals[j] }",
-	"\t\t\tif minus[r/64]>>(r%64)&1 != 0 { acc[r] -= vals[j] }",
+	"\t\t\tif minus[r/64]>>(r%64)&1 != 0 { acc[nrows+r] += vals[j] }",
 	"\t\t}",
 	"\t}",
 }
 
-// genTernaryAVX512: bit-plane ternary columns; each 16-bit plane word is an opmask.
+// genTernaryAVX512: bit-plane ternary columns; each 16-bit plane word is an opmask. Columns
+// go four at a time. The +1 and -1 entries are summed into separate accumulators (two short
+// dependency chains instead of one long one): +1 with a merge-masked VADDPS (FP add pipes),
+// -1 with a merge-masked VFMADD231PS by 1.0 (FMA pipes; m + a*1 rounds exactly like m + a),
+// so both halves of the FP unit work.
 func genTernaryAVX512() {
 	name := "sparseTernaryAVX512"
 	text(name, "func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)")
 	doc(append([]string{name + " accumulates active ternary bit-plane columns (nrows a multiple of 64) with",
 		"opmask-merged adds and subtracts; it replaces:"}, ternaryDoc...)...)
-	accp := Load(Param("acc"), GP64())
 	nr := Load(Param("nrows"), GP64())
+	SHRQ(U8(3), nr) // bytes of a plane per chunk (8 rows per byte)
 	cw := Load(Param("colWords"), GP64())
 	SHLQ(U8(3), cw) // bytes per plane
 	wo := Load(Param("wordOff"), GP64())
 	planes := Load(Param("planes"), GP64())
 	LEAQ(Mem{Base: planes, Index: wo, Scale: 8}, planes)
+	nb4 := Load(Param("nrows"), GP64())
+	SHLQ(U8(2), nb4) // byte offset of the minus sums
 	idx := Load(Param("idx"), GP64())
 	vals := Load(Param("vals"), GP64())
-	nact := Load(Param("nact"), GP64())
-	SHRQ(U8(3), nr) // nr in bytes of a plane (8 rows per byte)
+	one := ZMM()
+	t := GP32()
+	MOVL(U32(0x3f800000), t)
+	VPBROADCASTD(t, one)
 	j := GP64()
 	XORQ(j, j)
-	Label(name + "_g2")
-	j2 := GP64()
-	LEAQ(Mem{Base: j, Disp: 2}, j2)
-	CMPQ(j2, nact)
-	JG(LabelRef(name + "_g1"))
-	pp := make([]GPVirtual, 2)
-	av := make([]VecVirtual, 2)
-	for u := 0; u < 2; u++ {
-		pp[u] = GP64()
-		MOVLQSX(Mem{Base: idx, Index: j, Scale: 4, Disp: 4 * u}, pp[u])
-		IMULQ(cw, pp[u])
-		SHLQ(U8(1), pp[u]) // 2 planes per column
-		ADDQ(planes, pp[u])
-		av[u] = ZMM()
-		VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4, Disp: 4 * u}, av[u])
-	}
-	pm := make([]GPVirtual, 2)
-	for u := 0; u < 2; u++ {
-		pm[u] = GP64()
-		LEAQ(Mem{Base: pp[u], Index: cw, Scale: 1}, pm[u])
-	}
-	b := GP64() // byte offset in the plane
-	XORQ(b, b)
-	accb := GP64()
-	MOVQ(accp, accb)
-	Label(name + "_r2")
-	CMPQ(b, nr)
-	JGE(LabelRef(name + "_r2done"))
-	for h := 0; h < 4; h++ { // 64 rows = 8 bytes per plane
-		a := ZMM()
-		VMOVUPS(Mem{Base: accb, Disp: 64 * h}, a)
-		for u := 0; u < 2; u++ {
-			kp, km := K(), K()
-			KMOVW(Mem{Base: pp[u], Index: b, Scale: 1, Disp: 2 * h}, kp)
-			KMOVW(Mem{Base: pm[u], Index: b, Scale: 1, Disp: 2 * h}, km)
-			VADDPS(av[u], a, kp, a)
-			VSUBPS(av[u], a, km, a)
-		}
-		VMOVUPS(a, Mem{Base: accb, Disp: 64 * h})
-	}
-	ADDQ(U32(8), b)
-	ADDQ(U32(256), accb)
-	JMP(LabelRef(name + "_r2"))
-	Label(name + "_r2done")
-	ADDQ(U32(2), j)
-	JMP(LabelRef(name + "_g2"))
 
-	Label(name + "_g1")
-	CMPQ(j, nact)
-	JGE(LabelRef(name + "_done"))
-	p0 := GP64()
-	MOVLQSX(Mem{Base: idx, Index: j, Scale: 4}, p0)
-	IMULQ(cw, p0)
-	SHLQ(U8(1), p0)
-	ADDQ(planes, p0)
-	m0 := GP64()
-	LEAQ(Mem{Base: p0, Index: cw, Scale: 1}, m0)
-	a0 := ZMM()
-	VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4}, a0)
-	b1 := GP64()
-	XORQ(b1, b1)
-	accb1 := GP64()
-	MOVQ(accp, accb1)
-	Label(name + "_r1")
-	CMPQ(b1, nr)
-	JGE(LabelRef(name + "_r1done"))
-	for h := 0; h < 4; h++ {
-		a := ZMM()
-		VMOVUPS(Mem{Base: accb1, Disp: 64 * h}, a)
-		kp, km := K(), K()
-		KMOVW(Mem{Base: p0, Index: b1, Scale: 1, Disp: 2 * h}, kp)
-		KMOVW(Mem{Base: m0, Index: b1, Scale: 1, Disp: 2 * h}, km)
-		VADDPS(a0, a, kp, a)
-		VSUBPS(a0, a, km, a)
-		VMOVUPS(a, Mem{Base: accb1, Disp: 64 * h})
+	group := func(G int, lbl string) {
+		nact := Load(Param("nact"), GP64())
+		jg := GP64()
+		LEAQ(Mem{Base: j, Disp: G}, jg)
+		CMPQ(jg, nact)
+		JG(LabelRef(lbl + "_end"))
+		if G == 4 {
+			// Software prefetch of the columns ternaryPrefetch groups ahead: a column's share
+			// of a row chunk is short (2 planes × chunk/8 bytes), too short for the hardware
+			// prefetcher to lock on, so without this the kernel waits on memory latency.
+			for u := 0; u < G; u++ {
+				jp := GP64()
+				LEAQ(Mem{Base: j, Disp: 4*ternaryPrefetch + u}, jp)
+				CMPQ(jp, nact)
+				JGE(LabelRef(fmt.Sprintf("%s_pfdone%d", lbl, u)))
+				pa := GP64()
+				MOVLQSX(Mem{Base: idx, Index: jp, Scale: 4}, pa)
+				IMULQ(cw, pa)
+				SHLQ(U8(1), pa)
+				ADDQ(planes, pa)
+				off := GP64()
+				XORQ(off, off)
+				Label(fmt.Sprintf("%s_pf%d", lbl, u))
+				PREFETCHT0(Mem{Base: pa, Index: off, Scale: 1})
+				LEAQ(Mem{Base: pa, Index: cw, Scale: 1}, jp)
+				PREFETCHT0(Mem{Base: jp, Index: off, Scale: 1})
+				ADDQ(U8(64), off)
+				CMPQ(off, nr)
+				JL(LabelRef(fmt.Sprintf("%s_pf%d", lbl, u)))
+				Label(fmt.Sprintf("%s_pfdone%d", lbl, u))
+			}
+		}
+		pp := make([]GPVirtual, G)
+		av := make([]VecVirtual, G)
+		for u := 0; u < G; u++ {
+			pp[u] = GP64()
+			MOVLQSX(Mem{Base: idx, Index: j, Scale: 4, Disp: 4 * u}, pp[u])
+			IMULQ(cw, pp[u])
+			SHLQ(U8(1), pp[u]) // 2 planes per column
+			ADDQ(planes, pp[u])
+			av[u] = ZMM()
+			VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4, Disp: 4 * u}, av[u])
+		}
+		accb := Load(Param("acc"), GP64())
+		b := GP64()
+		XORQ(b, b)
+		Label(lbl + "_rows")
+		CMPQ(b, nr)
+		JGE(LabelRef(lbl + "_next"))
+		// 64 rows = one 64-bit word per plane: load it whole into an opmask, shift it down
+		// 16 rows at a time
+		ap, am := make([]VecVirtual, 4), make([]VecVirtual, 4)
+		for h := 0; h < 4; h++ {
+			ap[h], am[h] = ZMM(), ZMM()
+			VMOVUPS(Mem{Base: accb, Disp: 64 * h}, ap[h])
+			VMOVUPS(Mem{Base: accb, Index: nb4, Scale: 1, Disp: 64 * h}, am[h])
+		}
+		for u := 0; u < G; u++ {
+			kp, km := K(), K()
+			KMOVQ(Mem{Base: pp[u]}, kp)
+			KMOVQ(Mem{Base: pp[u], Index: cw, Scale: 1}, km)
+			for h := 0; h < 4; h++ {
+				kph, kmh := kp, km
+				if h > 0 {
+					kph, kmh = K(), K()
+					KSHIFTRQ(U8(16*h), kp, kph)
+					KSHIFTRQ(U8(16*h), km, kmh)
+				}
+				VADDPS(av[u], ap[h], kph, ap[h])
+				VFMADD231PS(one, av[u], kmh, am[h])
+			}
+		}
+		for h := 0; h < 4; h++ {
+			VMOVUPS(ap[h], Mem{Base: accb, Disp: 64 * h})
+			VMOVUPS(am[h], Mem{Base: accb, Index: nb4, Scale: 1, Disp: 64 * h})
+		}
+		for u := 0; u < G; u++ {
+			ADDQ(U8(8), pp[u])
+		}
+		ADDQ(U8(8), b)
+		ADDQ(U32(256), accb)
+		JMP(LabelRef(lbl + "_rows"))
+		Label(lbl + "_next")
+		ADDQ(U8(G), j)
+		JMP(LabelRef(lbl))
+		Label(lbl + "_end")
 	}
-	ADDQ(U32(8), b1)
-	ADDQ(U32(256), accb1)
-	JMP(LabelRef(name + "_r1"))
-	Label(name + "_r1done")
-	INCQ(j)
-	JMP(LabelRef(name + "_g1"))
-	Label(name + "_done")
+	Label(name + "_g4")
+	group(4, name+"_g4")
+	Label(name + "_g1")
+	group(1, name+"_g1")
 	VZEROUPPER()
 	RET()
 }
@@ -528,6 +548,9 @@ func genTernaryAVX2() {
 	nact := Load(Param("nact"), GP64())
 	stride := GP64()
 	LEAQ(Mem{Base: cw, Index: cw, Scale: 1}, stride)
+	nb4 := GP64()
+	MOVQ(nr, nb4)
+	SHLQ(U8(2), nb4) // byte offset of the minus sums
 	SHRQ(U8(3), nr)
 	bt := make([]VecVirtual, 4)
 	for q := range bt {
@@ -559,20 +582,23 @@ func genTernaryAVX2() {
 		VPBROADCASTD(Mem{Base: p0, Index: b1, Scale: 1, Disp: 4 * d}, pv)
 		VPBROADCASTD(Mem{Base: m0, Index: b1, Scale: 1, Disp: 4 * d}, mv)
 		for q := 0; q < 4; q++ {
-			a := YMM()
 			off := 128*d + 32*q
+			a := YMM()
 			VMOVUPS(Mem{Base: accb, Disp: off}, a)
 			t := YMM()
 			VPAND(bt[q], pv, t)
 			VPCMPEQD(bt[q], t, t)
 			VANDPS(a0, t, t)
 			VADDPS(t, a, a)
+			VMOVUPS(a, Mem{Base: accb, Disp: off})
+			m := YMM()
+			VMOVUPS(Mem{Base: accb, Index: nb4, Scale: 1, Disp: off}, m)
 			u := YMM()
 			VPAND(bt[q], mv, u)
 			VPCMPEQD(bt[q], u, u)
 			VANDPS(a0, u, u)
-			VSUBPS(u, a, a)
-			VMOVUPS(a, Mem{Base: accb, Disp: off})
+			VADDPS(u, m, m)
+			VMOVUPS(m, Mem{Base: accb, Index: nb4, Scale: 1, Disp: off})
 		}
 	}
 	ADDQ(U32(8), b1)
