@@ -57,6 +57,19 @@ func TestSmolLM2Greedy(t *testing.T) {
 		t.Errorf("chat template %q", m.ChatTemplate)
 	}
 	prompt := m.Tok.Encode("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n", false, true)
+	// Batched prefill (GEMM) against token-by-token decode (GEMV).
+	V := m.Spec.Vocab
+	batched := make([]float32, len(prompt)*V)
+	if err := m.NewState(64).Forward(prompt, 0, batched); err != nil {
+		t.Fatal(err)
+	}
+	st, one := m.NewState(64), make([]float32, V)
+	for i, tok := range prompt {
+		if err := st.Forward([]int{tok}, i, one); err != nil {
+			t.Fatal(err)
+		}
+		compareLogits(t, batched[i*V:(i+1)*V], one, 1e-4, i)
+	}
 	ids := greedy(t, m, prompt, 16)
 	text := m.Tok.Decode(ids[len(prompt):])
 	t.Logf("greedy: %q", text)
