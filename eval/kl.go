@@ -38,37 +38,44 @@ func KLDivergenceWith(ctx context.Context, base, test Forwarder, tokens []int, o
 	var nll, nll2, bnll, bnll2, kld, kld2 float64
 	var klds []float64
 	same, count := 0, 0
-	var lpb, lpt []float64
+	nw := scoreWorkers()
+	lpb, lpt := make([][]float64, nw), make([][]float64, nw)
 	start := time.Now()
-	nChunk, err := scoreChunks(ctx, "kl-divergence", []Forwarder{base, test}, tokens, opts,
-		func(rows [][]float32, target int) {
+	nChunk, err := scoreChunks(ctx, "kl-divergence", []Forwarder{base, test}, tokens, opts, scorer{
+		nvals: 4,
+		eval: func(w int, rows [][]float32, target int, out []float64) {
 			b, t := rows[0], rows[1]
-			if lpb == nil {
-				lpb, lpt = make([]float64, len(b)), make([]float64, len(b))
+			if lpb[w] == nil {
+				lpb[w], lpt[w] = make([]float64, len(b)), make([]float64, len(b))
 			}
-			logSoftmaxAll(lpb, b)
-			logSoftmaxAll(lpt, t)
+			lb, lt := lpb[w], lpt[w]
+			logSoftmaxAll(lb, b)
+			logSoftmaxAll(lt, t)
 			var kl float64
 			for i := range b {
-				if p := math.Exp(lpb[i]); p > 0 {
-					kl += p * (lpb[i] - lpt[i])
+				if p := math.Exp(lb[i]); p > 0 {
+					kl += p * (lb[i] - lt[i])
 				}
 			}
-			kl = max(kl, 0)
-			kld += kl
-			kld2 += kl * kl
-			klds = append(klds, kl)
-			v := -lpb[target]
-			bnll += v
-			bnll2 += v * v
-			v = -lpt[target]
-			nll += v
-			nll2 += v * v
+			out[0] = max(kl, 0)
+			out[1] = -lb[target]
+			out[2] = -lt[target]
+			out[3] = 0
 			if argmax(b) == argmax(t) {
-				same++
+				out[3] = 1
 			}
-			count++
 		},
+		add: func(v []float64) {
+			kld += v[0]
+			kld2 += v[0] * v[0]
+			klds = append(klds, v[0])
+			bnll += v[1]
+			bnll2 += v[1] * v[1]
+			nll += v[2]
+			nll2 += v[2] * v[2]
+			same += int(v[3])
+			count++
+		}},
 		func(chunk, nChunk int) {
 			if opts.Progress != nil {
 				opts.Progress(Progress{Chunk: chunk, Chunks: nChunk, PPL: math.Exp(nll / float64(count)),

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 	"time"
 )
 
@@ -92,13 +94,16 @@ func PerplexityWith(ctx context.Context, st Forwarder, tokens []int, opts PPLOpt
 	var nll, nll2 float64
 	count := 0
 	start := time.Now()
-	nChunk, err := scoreChunks(ctx, "perplexity", []Forwarder{st}, tokens, opts,
-		func(rows [][]float32, target int) {
-			v := -logSoftmax(rows[0], target)
-			nll += v
-			nll2 += v * v
-			count++
+	nChunk, err := scoreChunks(ctx, "perplexity", []Forwarder{st}, tokens, opts, scorer{
+		nvals: 1,
+		eval: func(_ int, rows [][]float32, target int, out []float64) {
+			out[0] = -logSoftmax(rows[0], target)
 		},
+		add: func(v []float64) {
+			nll += v[0]
+			nll2 += v[0] * v[0]
+			count++
+		}},
 		func(chunk, nChunk int) {
 			running := math.Exp(nll / float64(count))
 			res.Running = append(res.Running, running)
@@ -126,11 +131,26 @@ func pplStats(nll, nll2 float64, count int) (ppl, perr, mean float64) {
 	return ppl, perr, mean
 }
 
+// scorer turns the logits at one scored position into values (in parallel), then accumulates
+// them (in position order, so results do not depend on the number of workers).
+type scorer struct {
+	nvals int
+	// eval writes the values of one position into out (len nvals) from the logits row of each
+	// state and the token that follows. It runs concurrently; w in [0, scoreWorkers) identifies
+	// the worker, for per-worker scratch space.
+	eval func(w int, rows [][]float32, target int, out []float64)
+	// add accumulates the values of one position.
+	add func(vals []float64)
+}
+
+// scoreWorkers is the number of goroutines that score logits rows.
+func scoreWorkers() int { return max(1, runtime.GOMAXPROCS(0)) }
+
 // scoreChunks runs the llama-perplexity chunk loop over every state in sts in lockstep (same
-// tokens, same batches) and calls score for each scored position in order with the logits row
-// of each state and the token that follows; done is called after each chunk (1-based).
+// tokens, same batches) and scores each scored position with sc; done is called after each
+// chunk (1-based).
 func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int, opts PPLOptions,
-	score func(rows [][]float32, target int), done func(chunk, nChunk int)) (int, error) {
+	sc scorer, done func(chunk, nChunk int)) (int, error) {
 	nctx := opts.Ctx
 	if nctx < 4 {
 		return 0, fmt.Errorf("%s: context %d is too small (need at least 4)", what, nctx)
@@ -163,8 +183,14 @@ func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int
 	for i := range logits {
 		logits[i] = make([]float32, min(batch, nctx-first)*vocab)
 	}
-	rows := make([][]float32, len(sts))
 	buf := make([]int, batch)
+	nw := scoreWorkers()
+	vals := make([]float64, min(batch, nctx-first)*sc.nvals)
+	rows := make([][][]float32, nw)
+	for w := range rows {
+		rows[w] = make([][]float32, len(sts))
+	}
+	var wg sync.WaitGroup
 	forward := func(chunk, p0, n int, all bool) error {
 		base := chunk * nctx
 		toks := buf[:n]
@@ -187,15 +213,24 @@ func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int
 		if !all {
 			return nil
 		}
-		for k := 0; k < n; k++ {
-			p := p0 + k
-			if p >= nctx-1 {
-				break // the last position predicts nothing inside the chunk
+		m := min(n, nctx-1-p0) // the last position predicts nothing inside the chunk
+		work := func(w int) {
+			for k := w; k < m; k += nw {
+				r := rows[w]
+				for si := range sts {
+					r[si] = logits[si][k*vocab : (k+1)*vocab]
+				}
+				sc.eval(w, r, tokens[base+p0+k+1], vals[k*sc.nvals:(k+1)*sc.nvals])
 			}
-			for si := range sts {
-				rows[si] = logits[si][k*vocab : (k+1)*vocab]
-			}
-			score(rows, tokens[base+p+1])
+		}
+		for w := 1; w < min(nw, m); w++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); work(w) }()
+		}
+		work(0)
+		wg.Wait()
+		for k := 0; k < m; k++ {
+			sc.add(vals[k*sc.nvals : (k+1)*sc.nvals])
 		}
 		return nil
 	}
