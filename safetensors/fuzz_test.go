@@ -70,6 +70,38 @@ func FuzzOpen(f *testing.F) {
 	})
 }
 
+// FuzzOpenHeader fuzzes the JSON header alone (the length prefix and the data section are built
+// to match), so mutations reach the offset, shape and dtype checks more often than FuzzOpen's.
+func FuzzOpenHeader(f *testing.F) {
+	f.Add(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, uint16(8))
+	f.Add(`{"a":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]},"b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}`, uint16(2))
+	f.Add(`{"__metadata__":{"format":"pt"},"s":{"dtype":"BF16","shape":[],"data_offsets":[0,2]},"t":{"dtype":"I8","shape":[1,1],"data_offsets":[2,3]}}`, uint16(3))
+	f.Add(`{"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"F64","shape":[1],"data_offsets":[12,20]}}`, uint16(20))
+	f.Fuzz(func(t *testing.T, header string, dataLen uint16) {
+		b := rawFile(header, make([]byte, dataLen))
+		file, err := Parse("fuzz", b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrUnsupportedDType) {
+				t.Fatalf("error without a sentinel: %v", err)
+			}
+			return
+		}
+		covered := 0
+		for _, tt := range file.Tensors {
+			if tt.NumElements()*tt.DType.Size() != len(tt.Data) {
+				t.Fatalf("tensor %q: %d elements of %s but %d bytes", tt.Name, tt.NumElements(), tt.DType, len(tt.Data))
+			}
+			covered += len(tt.Data)
+			if _, err := tt.Float32s(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if covered != int(dataLen) {
+			t.Fatalf("tensors cover %d of %d data bytes", covered, dataLen)
+		}
+	})
+}
+
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(qwen2Config))
 	f.Add([]byte(llama32Config))
