@@ -22,6 +22,7 @@ func init() {
 			&cli.IntFlag{Name: "n-prompt", Aliases: []string{"p"}, Value: 512, Usage: "prompt tokens of the pp test (0: skip)"},
 			&cli.IntFlag{Name: "n-gen", Aliases: []string{"n"}, Value: 128, Usage: "generated tokens of the tg test (0: skip)"},
 			&cli.IntFlag{Name: "repetitions", Aliases: []string{"r"}, Value: 3, Usage: "timed runs of each test"},
+			weightTypeFlag(),
 			threadsFlag(2),
 			jsonFlag(),
 		},
@@ -34,10 +35,10 @@ func runBench(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("bench: unexpected arguments %q", c.Args().Slice())
 	}
-	mpath, err := modelPath(c)
-	if err != nil {
+	if err := checkModelFlags(c); err != nil {
 		return err
 	}
+	mpath := c.String("model")
 	np, ng, reps := c.Int("n-prompt"), c.Int("n-gen"), c.Int("repetitions")
 	switch {
 	case np < 0 || ng < 0:

@@ -173,12 +173,13 @@ func TestBenchCommand(t *testing.T) {
 		!strings.Contains(lines[2], "pp32") || !strings.Contains(lines[3], "tg8") || !strings.Contains(lines[2], " ± ") {
 		t.Fatalf("bench:\n%s", out)
 	}
-	out, _, err = runApp(t, "bench", "--model", mp, "-p", "16", "-n", "0", "-r", "1", "--json")
+	out, _, err = runApp(t, "bench", "--model", mp, "-p", "16", "-n", "0", "-r", "1", "--json", "--weight-type", "f16")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rep eval.BenchReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Rows) != 1 || rep.Rows[0].Test != "pp16" || rep.Rows[0].AvgTS <= 0 {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Rows) != 1 || rep.Rows[0].Test != "pp16" || rep.Rows[0].AvgTS <= 0 ||
+		!strings.Contains(rep.Rows[0].Backend, "f16") {
 		t.Fatalf("bench --json: %v\n%s", err, out)
 	}
 }
@@ -202,6 +203,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bench", "--model", "m.gguf", "-p", "0", "-n", "0"},
 		{"bench", "-p", "8"},
 		{"bench", "--model", "m.gguf", "--threads", "-2"},
+		{"eval", "--model", "m.gguf", "--data", "x", "--weight-type", "q4"},
 	} {
 		_, _, err := runApp(t, args...)
 		if !errUsage(err) {

@@ -24,6 +24,7 @@ func init() {
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "tokens per chunk"},
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "tokens per forward call (0: --ctx)"},
 			&cli.IntFlag{Name: "chunks", Usage: "evaluate at most this many chunks (0: all)"},
+			weightTypeFlag(),
 			threadsFlag(0),
 			jsonFlag(),
 		},
@@ -36,10 +37,10 @@ func runEval(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("eval: unexpected arguments %q (use --model and --data)", c.Args().Slice())
 	}
-	mpath, err := modelPath(c)
-	if err != nil {
+	if err := checkModelFlags(c); err != nil {
 		return err
 	}
+	mpath := c.String("model")
 	data := c.String("data")
 	if data == "" {
 		return usagef("eval: --data is required (a text file, e.g. wiki.test.raw)")

@@ -74,6 +74,10 @@ func threadsFlag(def int) *cli.IntFlag {
 	return &cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Value: def, Usage: "worker threads (0: all CPUs)"}
 }
 
+func weightTypeFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "weight-type", Value: "auto", Usage: "compute type of the weight matrices: auto (F32 files stay F32, others become F16), f32 or f16"}
+}
+
 func jsonFlag() *cli.BoolFlag {
 	return &cli.BoolFlag{Name: "json", Usage: "write the result as JSON"}
 }
@@ -88,6 +92,28 @@ func threads(c *cli.Context) (int, error) {
 		t = runtime.NumCPU()
 	}
 	return t, nil
+}
+
+// weightType returns the --weight-type value, checked.
+func weightType(c *cli.Context) (string, error) {
+	wt := c.String("weight-type")
+	switch wt {
+	case "", "auto", "f32", "f16":
+		return wt, nil
+	}
+	return "", usagef("--weight-type must be auto, f32 or f16, got %q", wt)
+}
+
+// checkModelFlags checks --model, --threads and --weight-type before any work is done.
+func checkModelFlags(c *cli.Context) error {
+	if _, err := modelPath(c); err != nil {
+		return err
+	}
+	if _, err := threads(c); err != nil {
+		return err
+	}
+	_, err := weightType(c)
+	return err
 }
 
 // modelPath returns the --model value or a usage error.
@@ -109,7 +135,11 @@ func loadModel(c *cli.Context, ctxLen int) (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(p, model.LoadOptions{Threads: t, Ctx: ctxLen})
+	wt, err := weightType(c)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(p, model.LoadOptions{WeightType: wt, Threads: t, Ctx: ctxLen})
 	if err != nil {
 		return nil, fmt.Errorf("loading model: %w", err)
 	}

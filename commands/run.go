@@ -29,6 +29,7 @@ func init() {
 			&cli.Float64Flag{Name: "top-p", Value: 0.95, Usage: "sample from the smallest set of tokens whose probability reaches P (1: all)"},
 			&cli.Int64Flag{Name: "seed", Value: -1, Usage: "random seed (-1: from the clock)"},
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Usage: "context size in tokens (0: the model's, at most 4096)"},
+			weightTypeFlag(),
 			threadsFlag(0),
 			&cli.BoolFlag{Name: "chat", Usage: "apply the model's chat template to the prompt"},
 			&cli.StringFlag{Name: "system", Usage: "system prompt (with --chat)"},
@@ -42,7 +43,7 @@ func runRun(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("run: unexpected arguments %q (give the prompt with -p)", c.Args().Slice())
 	}
-	if _, err := modelPath(c); err != nil {
+	if err := checkModelFlags(c); err != nil {
 		return err
 	}
 	prompt := c.String("prompt")
