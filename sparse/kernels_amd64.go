@@ -11,28 +11,6 @@ package sparse
 //go:noescape
 func f16ToF32AVX2(dst *float32, src *uint16, n int)
 
-// gemvF16AVX2 is the row-dot kernel of dense GEMV (colsMain a multiple of 8); it replaces:
-//
-//	for r := 0; r < nrows; r++ {
-//		var s float32
-//		for c := 0; c < colsMain; c++ { s += F16ToF32(w[r*stride+c]) * x[c] }
-//		y[r] = s
-//	}
-//
-//go:noescape
-func gemvF16AVX2(y *float32, w *uint16, x *float32, stride int, colsMain int, nrows int)
-
-// gemvF32AVX2 is the row-dot kernel of dense GEMV (colsMain a multiple of 8); it replaces:
-//
-//	for r := 0; r < nrows; r++ {
-//		var s float32
-//		for c := 0; c < colsMain; c++ { s += w[r*stride+c] * x[c] }
-//		y[r] = s
-//	}
-//
-//go:noescape
-func gemvF32AVX2(y *float32, w *float32, x *float32, stride int, colsMain int, nrows int)
-
 // gemmF16T1R1AVX2 computes a 1-token × 1-row tile of GEMM (k a multiple of 8); it replaces:
 //
 //	for t := 0; t < 1; t++ {
@@ -241,6 +219,32 @@ func gemmF32T4R1AVX2(y *float32, ystride int, x *float32, xstride int, w *float3
 //go:noescape
 func gemmF32T4R2AVX2(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
 
+// gemmF16T1R4AVX2 computes a 1-token × 4-row tile of GEMM (k a multiple of 8); it replaces:
+//
+//	for t := 0; t < 1; t++ {
+//		for r := 0; r < 4; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s += x[t*xstride+c] * F16ToF32(w[r*wstride+c]) }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmF16T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
+
+// gemmF32T1R4AVX2 computes a 1-token × 4-row tile of GEMM (k a multiple of 8); it replaces:
+//
+//	for t := 0; t < 1; t++ {
+//		for r := 0; r < 4; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s += x[t*xstride+c] * w[r*wstride+c] }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmF32T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+
 // sparseF16AVX2 accumulates active fp16 columns (nrows a multiple of 16; columns in groups of 4,
 // each group added to acc as ((acc + a0*c0) + a1*c1 + a2*c2) + a3*c3 with fused multiply-adds); it replaces:
 //
@@ -258,28 +262,6 @@ func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, v
 //
 //go:noescape
 func f16ToF32AVX512(dst *float32, src *uint16, n int)
-
-// gemvF16AVX512 is the row-dot kernel of dense GEMV (colsMain a multiple of 16); it replaces:
-//
-//	for r := 0; r < nrows; r++ {
-//		var s float32
-//		for c := 0; c < colsMain; c++ { s += F16ToF32(w[r*stride+c]) * x[c] }
-//		y[r] = s
-//	}
-//
-//go:noescape
-func gemvF16AVX512(y *float32, w *uint16, x *float32, stride int, colsMain int, nrows int)
-
-// gemvF32AVX512 is the row-dot kernel of dense GEMV (colsMain a multiple of 16); it replaces:
-//
-//	for r := 0; r < nrows; r++ {
-//		var s float32
-//		for c := 0; c < colsMain; c++ { s += w[r*stride+c] * x[c] }
-//		y[r] = s
-//	}
-//
-//go:noescape
-func gemvF32AVX512(y *float32, w *float32, x *float32, stride int, colsMain int, nrows int)
 
 // gemmF16T1R1AVX512 computes a 1-token × 1-row tile of GEMM (k a multiple of 16); it replaces:
 //
@@ -592,6 +574,32 @@ func gemmF32T4R2AVX512(y *float32, ystride int, x *float32, xstride int, w *floa
 //
 //go:noescape
 func gemmF32T4R3AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+
+// gemmF16T1R4AVX512 computes a 1-token × 4-row tile of GEMM (k a multiple of 16); it replaces:
+//
+//	for t := 0; t < 1; t++ {
+//		for r := 0; r < 4; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s += x[t*xstride+c] * F16ToF32(w[r*wstride+c]) }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmF16T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
+
+// gemmF32T1R4AVX512 computes a 1-token × 4-row tile of GEMM (k a multiple of 16); it replaces:
+//
+//	for t := 0; t < 1; t++ {
+//		for r := 0; r < 4; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s += x[t*xstride+c] * w[r*wstride+c] }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmF32T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
 
 // sparseF16AVX512 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 4,
 // each group added to acc as ((acc + a0*c0) + a1*c1 + a2*c2) + a3*c3 with fused multiply-adds); it replaces:

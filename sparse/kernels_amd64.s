@@ -24,134 +24,6 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemvF16AVX2(y *float32, w *uint16, x *float32, stride int, colsMain int, nrows int)
-// Requires: AVX, F16C, FMA3
-TEXT ·gemvF16AVX2(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), AX
-	MOVQ w+8(FP), CX
-	MOVQ x+16(FP), DX
-	MOVQ stride+24(FP), BX
-	MOVQ colsMain+32(FP), SI
-	MOVQ nrows+40(FP), DI
-	SHLQ $0x01, BX
-	MOVQ SI, R8
-	ANDQ $-32, R8
-
-gemvF16AVX2_row:
-	CMPQ   DI, $0x00
-	JE     gemvF16AVX2_done
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	XORQ   R9, R9
-
-gemvF16AVX2_c4:
-	CMPQ        R9, R8
-	JGE         gemvF16AVX2_c1
-	VCVTPH2PS   (CX)(R9*2), Y4
-	VFMADD231PS (DX)(R9*4), Y4, Y0
-	VCVTPH2PS   16(CX)(R9*2), Y4
-	VFMADD231PS 32(DX)(R9*4), Y4, Y1
-	VCVTPH2PS   32(CX)(R9*2), Y4
-	VFMADD231PS 64(DX)(R9*4), Y4, Y2
-	VCVTPH2PS   48(CX)(R9*2), Y4
-	VFMADD231PS 96(DX)(R9*4), Y4, Y3
-	ADDQ        $0x00000020, R9
-	JMP         gemvF16AVX2_c4
-
-gemvF16AVX2_c1:
-	CMPQ        R9, SI
-	JGE         gemvF16AVX2_red
-	VCVTPH2PS   (CX)(R9*2), Y4
-	VFMADD231PS (DX)(R9*4), Y4, Y0
-	ADDQ        $0x00000008, R9
-	JMP         gemvF16AVX2_c1
-
-gemvF16AVX2_red:
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y3, Y2, Y2
-	VADDPS       Y2, Y0, Y0
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X1, X0, X1
-	VPERMILPD    $0x01, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, (AX)
-	ADDQ         $0x00000004, AX
-	ADDQ         BX, CX
-	DECQ         DI
-	JMP          gemvF16AVX2_row
-
-gemvF16AVX2_done:
-	VZEROUPPER
-	RET
-
-// func gemvF32AVX2(y *float32, w *float32, x *float32, stride int, colsMain int, nrows int)
-// Requires: AVX, FMA3
-TEXT ·gemvF32AVX2(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), AX
-	MOVQ w+8(FP), CX
-	MOVQ x+16(FP), DX
-	MOVQ stride+24(FP), BX
-	MOVQ colsMain+32(FP), SI
-	MOVQ nrows+40(FP), DI
-	SHLQ $0x02, BX
-	MOVQ SI, R8
-	ANDQ $-32, R8
-
-gemvF32AVX2_row:
-	CMPQ   DI, $0x00
-	JE     gemvF32AVX2_done
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	XORQ   R9, R9
-
-gemvF32AVX2_c4:
-	CMPQ        R9, R8
-	JGE         gemvF32AVX2_c1
-	VMOVUPS     (CX)(R9*4), Y4
-	VFMADD231PS (DX)(R9*4), Y4, Y0
-	VMOVUPS     32(CX)(R9*4), Y4
-	VFMADD231PS 32(DX)(R9*4), Y4, Y1
-	VMOVUPS     64(CX)(R9*4), Y4
-	VFMADD231PS 64(DX)(R9*4), Y4, Y2
-	VMOVUPS     96(CX)(R9*4), Y4
-	VFMADD231PS 96(DX)(R9*4), Y4, Y3
-	ADDQ        $0x00000020, R9
-	JMP         gemvF32AVX2_c4
-
-gemvF32AVX2_c1:
-	CMPQ        R9, SI
-	JGE         gemvF32AVX2_red
-	VMOVUPS     (CX)(R9*4), Y4
-	VFMADD231PS (DX)(R9*4), Y4, Y0
-	ADDQ        $0x00000008, R9
-	JMP         gemvF32AVX2_c1
-
-gemvF32AVX2_red:
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y3, Y2, Y2
-	VADDPS       Y2, Y0, Y0
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X1, X0, X1
-	VPERMILPD    $0x01, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       X1, (AX)
-	ADDQ         $0x00000004, AX
-	ADDQ         BX, CX
-	DECQ         DI
-	JMP          gemvF32AVX2_row
-
-gemvF32AVX2_done:
-	VZEROUPPER
-	RET
-
 // func gemmF16T1R1AVX2(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
 // Requires: AVX, F16C, FMA3
 TEXT ·gemmF16T1R1AVX2(SB), NOSPLIT, $0-64
@@ -1528,8 +1400,188 @@ gemmF32T4R2AVX2_st3_1:
 	VZEROUPPER
 	RET
 
-// func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+// func gemmF16T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
 // Requires: AVX, F16C, FMA3
+TEXT ·gemmF16T1R4AVX2(SB), NOSPLIT, $0-64
+	MOVQ   xstride+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   x+16(FP), AX
+	MOVQ   wstride+40(FP), CX
+	SHLQ   $0x01, CX
+	MOVQ   w+32(FP), DX
+	LEAQ   (DX)(CX*1), BX
+	LEAQ   (BX)(CX*1), SI
+	LEAQ   (SI)(CX*1), CX
+	MOVQ   k+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   R8, R8
+
+gemmF16T1R4AVX2_loop:
+	CMPQ        R8, DI
+	JGE         gemmF16T1R4AVX2_red
+	VCVTPH2PS   (DX)(R8*2), Y4
+	VCVTPH2PS   (BX)(R8*2), Y5
+	VCVTPH2PS   (SI)(R8*2), Y6
+	VCVTPH2PS   (CX)(R8*2), Y7
+	VMOVUPS     (AX)(R8*4), Y8
+	VFMADD231PS Y4, Y8, Y0
+	VFMADD231PS Y5, Y8, Y1
+	VFMADD231PS Y6, Y8, Y2
+	VFMADD231PS Y7, Y8, Y3
+	ADDQ        $0x00000008, R8
+	JMP         gemmF16T1R4AVX2_loop
+
+gemmF16T1R4AVX2_red:
+	MOVQ         y+0(FP), AX
+	MOVQ         ystride+8(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         acc+56(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X4, X0, X4
+	VPERMILPD    $0x01, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	CMPQ         CX, $0x00
+	JE           gemmF16T1R4AVX2_st0_0
+	VADDSS       (AX), X4, X4
+
+gemmF16T1R4AVX2_st0_0:
+	VMOVSS       X4, (AX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	CMPQ         CX, $0x00
+	JE           gemmF16T1R4AVX2_st0_1
+	VADDSS       4(AX), X0, X0
+
+gemmF16T1R4AVX2_st0_1:
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	CMPQ         CX, $0x00
+	JE           gemmF16T1R4AVX2_st0_2
+	VADDSS       8(AX), X0, X0
+
+gemmF16T1R4AVX2_st0_2:
+	VMOVSS       X0, 8(AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	CMPQ         CX, $0x00
+	JE           gemmF16T1R4AVX2_st0_3
+	VADDSS       12(AX), X0, X0
+
+gemmF16T1R4AVX2_st0_3:
+	VMOVSS X0, 12(AX)
+	VZEROUPPER
+	RET
+
+// func gemmF32T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+// Requires: AVX, FMA3
+TEXT ·gemmF32T1R4AVX2(SB), NOSPLIT, $0-64
+	MOVQ   xstride+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   x+16(FP), AX
+	MOVQ   wstride+40(FP), CX
+	SHLQ   $0x02, CX
+	MOVQ   w+32(FP), DX
+	LEAQ   (DX)(CX*1), BX
+	LEAQ   (BX)(CX*1), SI
+	LEAQ   (SI)(CX*1), CX
+	MOVQ   k+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   R8, R8
+
+gemmF32T1R4AVX2_loop:
+	CMPQ        R8, DI
+	JGE         gemmF32T1R4AVX2_red
+	VMOVUPS     (DX)(R8*4), Y4
+	VMOVUPS     (BX)(R8*4), Y5
+	VMOVUPS     (SI)(R8*4), Y6
+	VMOVUPS     (CX)(R8*4), Y7
+	VMOVUPS     (AX)(R8*4), Y8
+	VFMADD231PS Y4, Y8, Y0
+	VFMADD231PS Y5, Y8, Y1
+	VFMADD231PS Y6, Y8, Y2
+	VFMADD231PS Y7, Y8, Y3
+	ADDQ        $0x00000008, R8
+	JMP         gemmF32T1R4AVX2_loop
+
+gemmF32T1R4AVX2_red:
+	MOVQ         y+0(FP), AX
+	MOVQ         ystride+8(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         acc+56(FP), CX
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X4, X0, X4
+	VPERMILPD    $0x01, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	CMPQ         CX, $0x00
+	JE           gemmF32T1R4AVX2_st0_0
+	VADDSS       (AX), X4, X4
+
+gemmF32T1R4AVX2_st0_0:
+	VMOVSS       X4, (AX)
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	CMPQ         CX, $0x00
+	JE           gemmF32T1R4AVX2_st0_1
+	VADDSS       4(AX), X0, X0
+
+gemmF32T1R4AVX2_st0_1:
+	VMOVSS       X0, 4(AX)
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	CMPQ         CX, $0x00
+	JE           gemmF32T1R4AVX2_st0_2
+	VADDSS       8(AX), X0, X0
+
+gemmF32T1R4AVX2_st0_2:
+	VMOVSS       X0, 8(AX)
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPS       X0, X3, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	CMPQ         CX, $0x00
+	JE           gemmF32T1R4AVX2_st0_3
+	VADDSS       12(AX), X0, X0
+
+gemmF32T1R4AVX2_st0_3:
+	VMOVSS X0, 12(AX)
+	VZEROUPPER
+	RET
+
+// func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+// Requires: AVX, F16C, FMA3, MMX+
 TEXT ·sparseF16AVX2(SB), NOSPLIT, $0-56
 	MOVQ acc+0(FP), AX
 	MOVQ nrows+8(FP), CX
@@ -1544,8 +1596,56 @@ TEXT ·sparseF16AVX2(SB), NOSPLIT, $0-56
 	MOVQ w+16(FP), R10
 
 sparseF16AVX2_g4:
-	CMPQ         R8, R9
-	JGE          sparseF16AVX2_g1
+	CMPQ       R8, R9
+	JGE        sparseF16AVX2_g1
+	LEAQ       8(R8), R11
+	CMPQ       R11, DI
+	JGE        sparseF16AVX2_pfdone0
+	MOVLQSX    (BX)(R11*4), R11
+	IMULQ      DX, R11
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+sparseF16AVX2_pfdone0:
+	LEAQ       9(R8), R11
+	CMPQ       R11, DI
+	JGE        sparseF16AVX2_pfdone1
+	MOVLQSX    (BX)(R11*4), R11
+	IMULQ      DX, R11
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+sparseF16AVX2_pfdone1:
+	LEAQ       10(R8), R11
+	CMPQ       R11, DI
+	JGE        sparseF16AVX2_pfdone2
+	MOVLQSX    (BX)(R11*4), R11
+	IMULQ      DX, R11
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+sparseF16AVX2_pfdone2:
+	LEAQ       11(R8), R11
+	CMPQ       R11, DI
+	JGE        sparseF16AVX2_pfdone3
+	MOVLQSX    (BX)(R11*4), R11
+	IMULQ      DX, R11
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+sparseF16AVX2_pfdone3:
 	MOVLQSX      (BX)(R8*4), R11
 	IMULQ        DX, R11
 	ADDQ         R10, R11
@@ -1642,138 +1742,6 @@ loop:
 	JMP       loop
 
 done:
-	VZEROUPPER
-	RET
-
-// func gemvF16AVX512(y *float32, w *uint16, x *float32, stride int, colsMain int, nrows int)
-// Requires: AVX, AVX512DQ, AVX512F
-TEXT ·gemvF16AVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), AX
-	MOVQ w+8(FP), CX
-	MOVQ x+16(FP), DX
-	MOVQ stride+24(FP), BX
-	MOVQ colsMain+32(FP), SI
-	MOVQ nrows+40(FP), DI
-	SHLQ $0x01, BX
-	MOVQ SI, R8
-	ANDQ $-64, R8
-
-gemvF16AVX512_row:
-	CMPQ   DI, $0x00
-	JE     gemvF16AVX512_done
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	XORQ   R9, R9
-
-gemvF16AVX512_c4:
-	CMPQ        R9, R8
-	JGE         gemvF16AVX512_c1
-	VCVTPH2PS   (CX)(R9*2), Z4
-	VFMADD231PS (DX)(R9*4), Z4, Z0
-	VCVTPH2PS   32(CX)(R9*2), Z4
-	VFMADD231PS 64(DX)(R9*4), Z4, Z1
-	VCVTPH2PS   64(CX)(R9*2), Z4
-	VFMADD231PS 128(DX)(R9*4), Z4, Z2
-	VCVTPH2PS   96(CX)(R9*2), Z4
-	VFMADD231PS 192(DX)(R9*4), Z4, Z3
-	ADDQ        $0x00000040, R9
-	JMP         gemvF16AVX512_c4
-
-gemvF16AVX512_c1:
-	CMPQ        R9, SI
-	JGE         gemvF16AVX512_red
-	VCVTPH2PS   (CX)(R9*2), Z4
-	VFMADD231PS (DX)(R9*4), Z4, Z0
-	ADDQ        $0x00000010, R9
-	JMP         gemvF16AVX512_c1
-
-gemvF16AVX512_red:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VADDPS        Y1, Y0, Y1
-	VEXTRACTF128  $0x01, Y1, X0
-	VADDPS        X0, X1, X0
-	VPERMILPD     $0x01, X0, X1
-	VADDPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VADDSS        X1, X0, X0
-	VMOVSS        X0, (AX)
-	ADDQ          $0x00000004, AX
-	ADDQ          BX, CX
-	DECQ          DI
-	JMP           gemvF16AVX512_row
-
-gemvF16AVX512_done:
-	VZEROUPPER
-	RET
-
-// func gemvF32AVX512(y *float32, w *float32, x *float32, stride int, colsMain int, nrows int)
-// Requires: AVX, AVX512DQ, AVX512F
-TEXT ·gemvF32AVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), AX
-	MOVQ w+8(FP), CX
-	MOVQ x+16(FP), DX
-	MOVQ stride+24(FP), BX
-	MOVQ colsMain+32(FP), SI
-	MOVQ nrows+40(FP), DI
-	SHLQ $0x02, BX
-	MOVQ SI, R8
-	ANDQ $-64, R8
-
-gemvF32AVX512_row:
-	CMPQ   DI, $0x00
-	JE     gemvF32AVX512_done
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	XORQ   R9, R9
-
-gemvF32AVX512_c4:
-	CMPQ        R9, R8
-	JGE         gemvF32AVX512_c1
-	VMOVUPS     (CX)(R9*4), Z4
-	VFMADD231PS (DX)(R9*4), Z4, Z0
-	VMOVUPS     64(CX)(R9*4), Z4
-	VFMADD231PS 64(DX)(R9*4), Z4, Z1
-	VMOVUPS     128(CX)(R9*4), Z4
-	VFMADD231PS 128(DX)(R9*4), Z4, Z2
-	VMOVUPS     192(CX)(R9*4), Z4
-	VFMADD231PS 192(DX)(R9*4), Z4, Z3
-	ADDQ        $0x00000040, R9
-	JMP         gemvF32AVX512_c4
-
-gemvF32AVX512_c1:
-	CMPQ        R9, SI
-	JGE         gemvF32AVX512_red
-	VMOVUPS     (CX)(R9*4), Z4
-	VFMADD231PS (DX)(R9*4), Z4, Z0
-	ADDQ        $0x00000010, R9
-	JMP         gemvF32AVX512_c1
-
-gemvF32AVX512_red:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VADDPS        Y1, Y0, Y1
-	VEXTRACTF128  $0x01, Y1, X0
-	VADDPS        X0, X1, X0
-	VPERMILPD     $0x01, X0, X1
-	VADDPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VADDSS        X1, X0, X0
-	VMOVSS        X0, (AX)
-	ADDQ          $0x00000004, AX
-	ADDQ          BX, CX
-	DECQ          DI
-	JMP           gemvF32AVX512_row
-
-gemvF32AVX512_done:
 	VZEROUPPER
 	RET
 
@@ -4525,8 +4493,204 @@ gemmF32T4R3AVX512_st3_2:
 	VZEROUPPER
 	RET
 
+// func gemmF16T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmF16T1R4AVX512(SB), NOSPLIT, $0-64
+	MOVQ   xstride+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   x+16(FP), AX
+	MOVQ   wstride+40(FP), CX
+	SHLQ   $0x01, CX
+	MOVQ   w+32(FP), DX
+	LEAQ   (DX)(CX*1), BX
+	LEAQ   (BX)(CX*1), SI
+	LEAQ   (SI)(CX*1), CX
+	MOVQ   k+48(FP), DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	XORQ   R8, R8
+
+gemmF16T1R4AVX512_loop:
+	CMPQ        R8, DI
+	JGE         gemmF16T1R4AVX512_red
+	VCVTPH2PS   (DX)(R8*2), Z4
+	VCVTPH2PS   (BX)(R8*2), Z5
+	VCVTPH2PS   (SI)(R8*2), Z6
+	VCVTPH2PS   (CX)(R8*2), Z7
+	VMOVUPS     (AX)(R8*4), Z8
+	VFMADD231PS Z4, Z8, Z0
+	VFMADD231PS Z5, Z8, Z1
+	VFMADD231PS Z6, Z8, Z2
+	VFMADD231PS Z7, Z8, Z3
+	ADDQ        $0x00000010, R8
+	JMP         gemmF16T1R4AVX512_loop
+
+gemmF16T1R4AVX512_red:
+	MOVQ          y+0(FP), AX
+	MOVQ          ystride+8(FP), CX
+	SHLQ          $0x02, CX
+	MOVQ          acc+56(FP), CX
+	VEXTRACTF64X4 $0x01, Z0, Y4
+	VADDPS        Y4, Y0, Y4
+	VEXTRACTF128  $0x01, Y4, X0
+	VADDPS        X0, X4, X0
+	VPERMILPD     $0x01, X0, X4
+	VADDPS        X4, X0, X0
+	VMOVSHDUP     X0, X4
+	VADDSS        X4, X0, X0
+	CMPQ          CX, $0x00
+	JE            gemmF16T1R4AVX512_st0_0
+	VADDSS        (AX), X0, X0
+
+gemmF16T1R4AVX512_st0_0:
+	VMOVSS        X0, (AX)
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF16T1R4AVX512_st0_1
+	VADDSS        4(AX), X1, X1
+
+gemmF16T1R4AVX512_st0_1:
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF16T1R4AVX512_st0_2
+	VADDSS        8(AX), X1, X1
+
+gemmF16T1R4AVX512_st0_2:
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF16T1R4AVX512_st0_3
+	VADDSS        12(AX), X1, X1
+
+gemmF16T1R4AVX512_st0_3:
+	VMOVSS X1, 12(AX)
+	VZEROUPPER
+	RET
+
+// func gemmF32T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmF32T1R4AVX512(SB), NOSPLIT, $0-64
+	MOVQ   xstride+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   x+16(FP), AX
+	MOVQ   wstride+40(FP), CX
+	SHLQ   $0x02, CX
+	MOVQ   w+32(FP), DX
+	LEAQ   (DX)(CX*1), BX
+	LEAQ   (BX)(CX*1), SI
+	LEAQ   (SI)(CX*1), CX
+	MOVQ   k+48(FP), DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	XORQ   R8, R8
+
+gemmF32T1R4AVX512_loop:
+	CMPQ        R8, DI
+	JGE         gemmF32T1R4AVX512_red
+	VMOVUPS     (DX)(R8*4), Z4
+	VMOVUPS     (BX)(R8*4), Z5
+	VMOVUPS     (SI)(R8*4), Z6
+	VMOVUPS     (CX)(R8*4), Z7
+	VMOVUPS     (AX)(R8*4), Z8
+	VFMADD231PS Z4, Z8, Z0
+	VFMADD231PS Z5, Z8, Z1
+	VFMADD231PS Z6, Z8, Z2
+	VFMADD231PS Z7, Z8, Z3
+	ADDQ        $0x00000010, R8
+	JMP         gemmF32T1R4AVX512_loop
+
+gemmF32T1R4AVX512_red:
+	MOVQ          y+0(FP), AX
+	MOVQ          ystride+8(FP), CX
+	SHLQ          $0x02, CX
+	MOVQ          acc+56(FP), CX
+	VEXTRACTF64X4 $0x01, Z0, Y4
+	VADDPS        Y4, Y0, Y4
+	VEXTRACTF128  $0x01, Y4, X0
+	VADDPS        X0, X4, X0
+	VPERMILPD     $0x01, X0, X4
+	VADDPS        X4, X0, X0
+	VMOVSHDUP     X0, X4
+	VADDSS        X4, X0, X0
+	CMPQ          CX, $0x00
+	JE            gemmF32T1R4AVX512_st0_0
+	VADDSS        (AX), X0, X0
+
+gemmF32T1R4AVX512_st0_0:
+	VMOVSS        X0, (AX)
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF32T1R4AVX512_st0_1
+	VADDSS        4(AX), X1, X1
+
+gemmF32T1R4AVX512_st0_1:
+	VMOVSS        X1, 4(AX)
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF32T1R4AVX512_st0_2
+	VADDSS        8(AX), X1, X1
+
+gemmF32T1R4AVX512_st0_2:
+	VMOVSS        X1, 8(AX)
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPS        Y0, Y3, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF32T1R4AVX512_st0_3
+	VADDSS        12(AX), X1, X1
+
+gemmF32T1R4AVX512_st0_3:
+	VMOVSS X1, 12(AX)
+	VZEROUPPER
+	RET
+
 // func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·sparseF16AVX512(SB), NOSPLIT, $0-56
 	MOVQ acc+0(FP), AX
 	MOVQ nrows+8(FP), CX
@@ -4541,8 +4705,56 @@ TEXT ·sparseF16AVX512(SB), NOSPLIT, $0-56
 	MOVQ w+16(FP), R10
 
 sparseF16AVX512_g4:
-	CMPQ         R8, R9
-	JGE          sparseF16AVX512_g1
+	CMPQ       R8, R9
+	JGE        sparseF16AVX512_g1
+	LEAQ       8(R8), R11
+	CMPQ       R11, DI
+	JGE        sparseF16AVX512_pfdone0
+	MOVLQSX    (BX)(R11*4), R11
+	IMULQ      DX, R11
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+sparseF16AVX512_pfdone0:
+	LEAQ       9(R8), R11
+	CMPQ       R11, DI
+	JGE        sparseF16AVX512_pfdone1
+	MOVLQSX    (BX)(R11*4), R11
+	IMULQ      DX, R11
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+sparseF16AVX512_pfdone1:
+	LEAQ       10(R8), R11
+	CMPQ       R11, DI
+	JGE        sparseF16AVX512_pfdone2
+	MOVLQSX    (BX)(R11*4), R11
+	IMULQ      DX, R11
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+sparseF16AVX512_pfdone2:
+	LEAQ       11(R8), R11
+	CMPQ       R11, DI
+	JGE        sparseF16AVX512_pfdone3
+	MOVLQSX    (BX)(R11*4), R11
+	IMULQ      DX, R11
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+sparseF16AVX512_pfdone3:
 	MOVLQSX      (BX)(R8*4), R11
 	IMULQ        DX, R11
 	ADDQ         R10, R11

@@ -32,8 +32,6 @@ func main() {
 	ConstraintExpr("amd64,!purego")
 	for _, s := range isas {
 		genF16ToF32(s)
-		genGemv(s, true)
-		genGemv(s, false)
 		for _, f16 := range []bool{true, false} {
 			T, R := gemmTile(s)
 			for t := 1; t <= T; t++ {
@@ -42,6 +40,9 @@ func main() {
 				}
 			}
 		}
+		// dense GEMV: 4 weight rows stream at once and share each load of x
+		genGemmTile(s, true, 1, 4)
+		genGemmTile(s, false, 1, 4)
 		genSparseF16(s)
 	}
 	genTernaryAVX512()
@@ -125,77 +126,6 @@ func elemName(f16 bool) (string, string, int) {
 		return "F16", "*uint16", 2
 	}
 	return "F32", "*float32", 4
-}
-
-// genGemv: y[r] = Σ_{c<colsMain} w[r*stride+c]*x[c] for r < nrows.
-func genGemv(s isa, f16 bool) {
-	en, et, es := elemName(f16)
-	name := "gemv" + en + s.name
-	text(name, "func(y *float32, w "+et+", x *float32, stride, colsMain, nrows int)")
-	conv := "w[r*stride+c]"
-	if f16 {
-		conv = "F16ToF32(w[r*stride+c])"
-	}
-	doc(
-		name+" is the row-dot kernel of dense GEMV (colsMain a multiple of "+fmt.Sprint(s.lanes)+"); it replaces:",
-		"",
-		"\tfor r := 0; r < nrows; r++ {",
-		"\t\tvar s float32",
-		"\t\tfor c := 0; c < colsMain; c++ { s += "+conv+" * x[c] }",
-		"\t\ty[r] = s",
-		"\t}",
-	)
-	y := Load(Param("y"), GP64())
-	w := Load(Param("w"), GP64())
-	x := Load(Param("x"), GP64())
-	stride := Load(Param("stride"), GP64())
-	cm := Load(Param("colsMain"), GP64())
-	nr := Load(Param("nrows"), GP64())
-	SHLQ(U8(es/2), stride) // bytes
-	L := s.lanes
-	cm4 := GP64()
-	MOVQ(cm, cm4)
-	ANDQ(I32(-4*L), cm4)
-	Label(name + "_row")
-	CMPQ(nr, Imm(0))
-	JE(LabelRef(name + "_done"))
-	acc := []VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
-	for _, a := range acc {
-		VXORPS(a, a, a)
-	}
-	i := GP64()
-	XORQ(i, i)
-	Label(name + "_c4")
-	CMPQ(i, cm4)
-	JGE(LabelRef(name + "_c1"))
-	for u := 0; u < 4; u++ {
-		wv := s.vec()
-		loadW(s, f16, Mem{Base: w, Index: i, Scale: uint8(es), Disp: u * L * es}, wv)
-		VFMADD231PS(Mem{Base: x, Index: i, Scale: 4, Disp: u * L * 4}, wv, acc[u])
-	}
-	ADDQ(U32(4*L), i)
-	JMP(LabelRef(name + "_c4"))
-	Label(name + "_c1")
-	CMPQ(i, cm)
-	JGE(LabelRef(name + "_red"))
-	wv := s.vec()
-	loadW(s, f16, Mem{Base: w, Index: i, Scale: uint8(es)}, wv)
-	VFMADD231PS(Mem{Base: x, Index: i, Scale: 4}, wv, acc[0])
-	ADDQ(U32(L), i)
-	JMP(LabelRef(name + "_c1"))
-	Label(name + "_red")
-	VADDPS(acc[1], acc[0], acc[0])
-	VADDPS(acc[3], acc[2], acc[2])
-	VADDPS(acc[2], acc[0], acc[0])
-	r := hsum(s, acc[0])
-	VMOVSS(r, Mem{Base: y})
-	ADDQ(U32(4), y)
-	ADDQ(stride, w)
-	DECQ(nr)
-	JMP(LabelRef(name + "_row"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
 }
 
 // genGemmTile: the T×R register tile of GEMM in dot form.
@@ -323,6 +253,22 @@ func genSparseF16(s isa) {
 	Label(name + "_g4")
 	CMPQ(j, nact4)
 	JGE(LabelRef(name + "_g1"))
+	// Kick-start the hardware prefetcher on the columns f16Prefetch groups ahead: touch the
+	// first f16PrefetchLines cache lines of each (the streams then run on their own).
+	for u := 0; u < 4; u++ {
+		jp := GP64()
+		LEAQ(Mem{Base: j, Disp: 4*f16Prefetch + u}, jp)
+		CMPQ(jp, nact)
+		JGE(LabelRef(fmt.Sprintf("%s_pfdone%d", name, u)))
+		pa := GP64()
+		MOVLQSX(Mem{Base: idx, Index: jp, Scale: 4}, pa)
+		IMULQ(stride, pa)
+		ADDQ(w, pa)
+		for l := 0; l < f16PrefetchLines; l++ {
+			PREFETCHT0(Mem{Base: pa, Disp: 64 * l})
+		}
+		Label(fmt.Sprintf("%s_pfdone%d", name, u))
+	}
 	cp := make([]GPVirtual, 4)
 	av := make([]VecVirtual, 4)
 	for u := 0; u < 4; u++ {
@@ -385,6 +331,10 @@ func genSparseF16(s isa) {
 	VZEROUPPER()
 	RET()
 }
+
+// f16Prefetch is how many groups of 4 columns ahead the fp16 sparse kernel starts streams;
+// f16PrefetchLines how many lines of each it touches.
+const f16Prefetch, f16PrefetchLines = 2, 4
 
 // ternaryPrefetch is how many groups of 4 columns ahead the ternary kernel prefetches.
 const ternaryPrefetch = 3
