@@ -288,3 +288,31 @@ func TestRunChatSmolLM2(t *testing.T) {
 		t.Errorf("stderr:\n%s", errs)
 	}
 }
+
+func TestEvalBaseKL(t *testing.T) {
+	mp := testenv.Path(t, "stories260K.gguf")
+	data := testenv.Path(t, "tinystories_valid_first1000.txt")
+	// F16 weights against the F32 original: tiny but non-zero KL divergence.
+	out, errs, err := runApp(t, "eval", "--model", mp, "--weight-type", "f16", "--base", mp, "--data", data,
+		"--ctx", "128", "--chunks", "3", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errs)
+	}
+	var rep eval.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Base != mp || len(rep.Rows) != 2 || rep.Rows[0].Label != "base" || rep.Rows[1].Label != "model" {
+		t.Fatalf("report %+v", rep)
+	}
+	b, m := rep.Rows[0], rep.Rows[1]
+	if m.KLD <= 0 || m.KLD > 1e-3 || m.SameTop < 0.99 || b.PPL == m.PPL || (b.PPL-m.PPL)/b.PPL > 1e-3 || (m.PPL-b.PPL)/b.PPL > 1e-3 {
+		t.Errorf("base %+v\nmodel %+v", b, m)
+	}
+	if !strings.Contains(errs, "Mean    KLD:") || !strings.Contains(errs, "Same top p:") {
+		t.Errorf("stderr:\n%s", errs)
+	}
+	if _, _, err := runApp(t, "eval", "--model", mp, "--base", mp, "--base-weight-type", "int8", "--data", data); !errUsage(err) {
+		t.Errorf("bad --base-weight-type: %v", err)
+	}
+}

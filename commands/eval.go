@@ -3,12 +3,14 @@ package commands
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/qsparse/qsparse/eval"
+	"github.com/qsparse/qsparse/model"
 )
 
 func init() {
@@ -21,6 +23,8 @@ func init() {
 		Flags: []cli.Flag{
 			modelFlag(),
 			&cli.StringFlag{Name: "data", Aliases: []string{"f"}, Usage: "text file to evaluate (e.g. wiki.test.raw)"},
+			&cli.StringFlag{Name: "base", Usage: "also compare with this base model (KL divergence, same top token), as llama-perplexity --kl-divergence"},
+			&cli.StringFlag{Name: "base-weight-type", Value: "auto", Usage: "--weight-type of the --base model"},
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "tokens per chunk"},
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "tokens per forward call (0: --ctx)"},
 			&cli.IntFlag{Name: "chunks", Usage: "evaluate at most this many chunks (0: all)"},
@@ -55,6 +59,11 @@ func runEval(c *cli.Context) error {
 	if chunks < 0 {
 		return usagef("eval: --chunks must be >= 0, got %d", chunks)
 	}
+	switch c.String("base-weight-type") {
+	case "", "auto", "f32", "f16":
+	default:
+		return usagef("eval: --base-weight-type must be auto, f32 or f16, got %q", c.String("base-weight-type"))
+	}
 	if batch == 0 || batch > nctx {
 		batch = nctx
 	}
@@ -71,6 +80,15 @@ func runEval(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
+	var base *model.Model
+	if bpath := c.String("base"); bpath != "" {
+		wt := c.String("base-weight-type")
+		base, err = model.Load(bpath, model.LoadOptions{WeightType: wt, Threads: nthreads, Ctx: nctx})
+		if err != nil {
+			return fmt.Errorf("loading base model: %w", err)
+		}
+		defer base.Close()
+	}
 	errw := stderr(c)
 	if m.Spec.CtxLen > 0 && nctx > m.Spec.CtxLen {
 		fmt.Fprintf(errw, "warning: --ctx %d is longer than the model's training context %d\n", nctx, m.Spec.CtxLen)
@@ -80,6 +98,9 @@ func runEval(c *cli.Context) error {
 	tokens := eval.Tokenize(m, string(text))
 	if err := eval.CheckTokens(len(tokens), nctx); err != nil {
 		return fmt.Errorf("eval %s: %w", data, err)
+	}
+	if base != nil && !slices.Equal(eval.Tokenize(base, string(text)), tokens) {
+		return fmt.Errorf("eval: the base model tokenizes %s differently from the model; KL divergence needs the same tokenizer", data)
 	}
 	opts := eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks}
 	nChunks := eval.NumChunks(len(tokens), opts)
@@ -99,7 +120,13 @@ func runEval(c *cli.Context) error {
 		}
 		fmt.Fprint(errw, s)
 	}
-	res, err := eval.Perplexity(c.Context, m, tokens, opts)
+	var res *eval.PPLResult
+	var kl *eval.KLResult
+	if base != nil {
+		kl, err = eval.KLDivergence(c.Context, base, m, tokens, opts)
+	} else {
+		res, err = eval.Perplexity(c.Context, m, tokens, opts)
+	}
 	if bar != nil {
 		_ = bar.Finish()
 		fmt.Fprint(errw, running.String())
@@ -110,10 +137,19 @@ func runEval(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("eval %s: %w", data, err)
 	}
-	fmt.Fprintln(errw, eval.FormatFinal(res))
-
-	rep := &eval.Report{Model: mpath, Data: data, Ctx: nctx, Batch: batch, Threads: nthreads, DataTokens: len(tokens),
-		Rows: []eval.Row{eval.RowFromPPL("dense", 0, res)}}
+	rep := &eval.Report{Model: mpath, Data: data, Ctx: nctx, Batch: batch, Threads: nthreads, DataTokens: len(tokens)}
+	if kl != nil {
+		fmt.Fprintln(errw, eval.FormatFinal(&eval.PPLResult{PPL: kl.PPL, Err: kl.Err}))
+		fmt.Fprint(errw, eval.FormatKL(kl))
+		rep.Base = c.String("base")
+		rep.Rows = []eval.Row{
+			{Label: "base", PPL: kl.BasePPL, Err: kl.BaseErr, MeanNLL: kl.BaseMeanNLL, Tokens: kl.Tokens, Chunks: kl.Chunks, SameTop: 1},
+			eval.RowFromKL("model", 0, kl),
+		}
+	} else {
+		fmt.Fprintln(errw, eval.FormatFinal(res))
+		rep.Rows = []eval.Row{eval.RowFromPPL("dense", 0, res)}
+	}
 	if c.Bool("json") {
 		return rep.WriteJSON(stdout(c))
 	}

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -135,4 +136,15 @@ func quantile(x []float64, q float64) float64 {
 	}
 	f := pos - float64(i)
 	return x[i]*(1-f) + x[i+1]*f
+}
+
+// FormatKL formats the comparison as llama-perplexity --kl-divergence prints its statistics.
+func FormatKL(r *KLResult) string {
+	return fmt.Sprintf("Mean PPL(Q)    : %10.6f ± %10.6f\n", r.PPL, r.Err) +
+		fmt.Sprintf("Mean PPL(base) : %10.6f ± %10.6f\n", r.BasePPL, r.BaseErr) +
+		fmt.Sprintf("Mean    KLD: %10.6f ± %10.6f\n", r.KLD, r.KLDErr) +
+		fmt.Sprintf("Maximum KLD: %10.6f\n", r.KLDMax) +
+		fmt.Sprintf("99.0%%   KLD: %10.6f\n", r.KLD99) +
+		fmt.Sprintf("Median  KLD: %10.6f\n", r.KLDMedian) +
+		fmt.Sprintf("Same top p: %6.3f ± %5.3f %%\n", 100*r.SameTop, 100*r.SameTopErr)
 }

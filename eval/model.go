@@ -33,3 +33,22 @@ func Perplexity(ctx context.Context, m *model.Model, tokens []int, opts PPLOptio
 	opts.BOS = BOS(m)
 	return PerplexityWith(ctx, m.NewState(opts.Ctx), tokens, opts)
 }
+
+// KLDivergence compares test with base (e.g. a sparse or requantized model with its dense
+// original) on the same chunks; see KLDivergenceWith. Both must have the same vocabulary size;
+// opts.Vocab and opts.BOS are taken from test.
+func KLDivergence(ctx context.Context, base, test *model.Model, tokens []int, opts PPLOptions) (*KLResult, error) {
+	if opts.Ctx < 4 {
+		return nil, fmt.Errorf("kl-divergence: context %d is too small (need at least 4)", opts.Ctx)
+	}
+	if base.Spec.Vocab != test.Spec.Vocab {
+		return nil, fmt.Errorf("kl-divergence: the base model has %d logits per token but the model has %d; compare models with the same vocabulary",
+			base.Spec.Vocab, test.Spec.Vocab)
+	}
+	if err := CheckTokens(len(tokens), opts.Ctx); err != nil {
+		return nil, fmt.Errorf("kl-divergence: %w", err)
+	}
+	opts.Vocab = test.Spec.Vocab
+	opts.BOS = BOS(test)
+	return KLDivergenceWith(ctx, base.NewState(opts.Ctx), test.NewState(opts.Ctx), tokens, opts)
+}

@@ -44,6 +44,7 @@ func RowFromKL(label string, sparsity float64, r *KLResult) Row {
 // Tables and JSON are both built from it.
 type Report struct {
 	Model   string `json:"model"`
+	Base    string `json:"base,omitempty"` // base model of the KLD columns
 	Data    string `json:"data"`
 	Ctx     int    `json:"ctx"`
 	Batch   int    `json:"batch"`
