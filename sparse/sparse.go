@@ -76,12 +76,16 @@ func checkSparse(name string, ny, rows, nx, cols int) {
 	}
 }
 
-// sparseChunkRows: rows per work item, a multiple of 64, about two items per thread, at most
-// 2048 (8 KiB of accumulators in L1).
+// sparseChunkRows: rows per work item, a multiple of 64, at most 4096 (16 KiB of float32
+// accumulators, in L1), and as few items as possible, in a multiple of the thread count. Long
+// chunks keep each column's run long (8 KiB at 4096 rows), which the memory system streams
+// best: measured on 4096x11008 at 50%, 1 item per thread streamed 17.9 GB/s, 2 items 13.2,
+// 4 items 10.8.
 func sparseChunkRows(rows, threads int) int {
-	c := (rows + 2*threads - 1) / (2 * threads)
+	items := threads * ((rows + threads*4096 - 1) / (threads * 4096))
+	c := (rows + items - 1) / max(items, 1)
 	c = (c + 63) / 64 * 64
-	return min(max(c, 64), 2048)
+	return min(max(c, 64), 4096)
 }
 
 // ternaryChunkRows: one item per thread, at most 2048 rows: a ternary column holds only
@@ -152,9 +156,9 @@ func SparseGemvF16(y []float32, w *F16Cols, x []float32, idx []int32) {
 	for j, c := range idx {
 		vals[j] = x[c]
 	}
-	acc := make([]float32, 2048)
-	for r0 := 0; r0 < w.Rows; r0 += 2048 {
-		sparseF16Rows(y, w, idx, vals, acc, r0, min(r0+2048, w.Rows))
+	acc := make([]float32, 4096)
+	for r0 := 0; r0 < w.Rows; r0 += 4096 {
+		sparseF16Rows(y, w, idx, vals, acc, r0, min(r0+4096, w.Rows))
 	}
 }
 
