@@ -92,6 +92,9 @@ func runRun(c *cli.Context) error {
 	// As llama-completion: special tokens added (BOS) and special-token text parsed.
 	tokens := m.Tok.Encode(text, true, true)
 	st := m.NewState(nctx)
+	if m.Spec.CtxLen > 0 && st.Ctx() > m.Spec.CtxLen {
+		fmt.Fprintf(errw, "warning: --ctx %d is longer than the model's training context %d\n", st.Ctx(), m.Spec.CtxLen)
+	}
 	if len(tokens) > st.Ctx() {
 		return fmt.Errorf("run: %w: the prompt is %d tokens but the context holds %d; use a larger --ctx or a shorter prompt",
 			eval.ErrPromptTooLong, len(tokens), st.Ctx())
