@@ -37,15 +37,24 @@ func (s *State) attnWorker(w int) {
 		koff := (h / group) * hd
 		att := scores[:p+1]
 		// scores[j] = q·k_j / sqrt(hd)
-		for j := range att {
+		j := 0
+		for ; j+4 <= len(att); j += 4 { // four positions at a time: q loaded once per 4 keys
+			d0, d1, d2, d3 := dot4(q, kc[j*kvdim+koff:], kc[(j+1)*kvdim+koff:], kc[(j+2)*kvdim+koff:], kc[(j+3)*kvdim+koff:])
+			att[j], att[j+1], att[j+2], att[j+3] = d0*scale, d1*scale, d2*scale, d3*scale
+		}
+		for ; j < len(att); j++ {
 			att[j] = dot(q, kc[j*kvdim+koff:][:hd]) * scale
 		}
 		softmax(att)
 		// out = Σ_j att[j] v_j
 		out := s.att[t*qdim+h*hd:][:hd]
 		clear(out)
-		for j, a := range att {
-			axpy(out, a, vc[j*kvdim+koff:][:hd])
+		j = 0
+		for ; j+4 <= len(att); j += 4 { // four value rows per pass over out
+			axpy4(out, att[j], att[j+1], att[j+2], att[j+3], vc[j*kvdim+koff:], vc[(j+1)*kvdim+koff:], vc[(j+2)*kvdim+koff:], vc[(j+3)*kvdim+koff:])
+		}
+		for ; j < len(att); j++ {
+			axpy(out, att[j], vc[j*kvdim+koff:][:hd])
 		}
 	}
 }
@@ -97,5 +106,27 @@ func axpy(y []float32, a float32, x []float32) {
 	}
 	for ; i < len(y); i++ {
 		y[i] += a * x[i]
+	}
+}
+
+// dot4 returns the dot products of q with k0..k3 (each at least len(q) long).
+func dot4(q, k0, k1, k2, k3 []float32) (d0, d1, d2, d3 float32) {
+	n := len(q)
+	k0, k1, k2, k3 = k0[:n], k1[:n], k2[:n], k3[:n]
+	for i, qi := range q {
+		d0 += qi * k0[i]
+		d1 += qi * k1[i]
+		d2 += qi * k2[i]
+		d3 += qi * k3[i]
+	}
+	return
+}
+
+// axpy4 sets y[i] += (a0*x0[i] + a1*x1[i]) + (a2*x2[i] + a3*x3[i]).
+func axpy4(y []float32, a0, a1, a2, a3 float32, x0, x1, x2, x3 []float32) {
+	n := len(y)
+	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
+	for i := range y {
+		y[i] += (a0*x0[i] + a1*x1[i]) + (a2*x2[i] + a3*x3[i])
 	}
 }
