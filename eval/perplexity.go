@@ -1,6 +1,11 @@
-// Package eval measures models: perplexity the way llama.cpp's llama-perplexity does, and
-// prompt-processing / text-generation speed the way llama-bench does. Every measurement ends in
-// one result struct from which both the table and the JSON outputs are built.
+// Package eval measures models: perplexity the way llama.cpp's llama-perplexity does, KL
+// divergence and top-token agreement against a base model (its --kl-divergence statistics),
+// prompt-processing / text-generation speed the way llama-bench does, and the generation loop
+// behind `qsparse run`. Every measurement ends in one result struct (Report, KLResult,
+// BenchReport, GenStats) from which both the table and the JSON outputs are built.
+//
+// The measuring code runs on the Forwarder interface (model.State satisfies it), so it is tested
+// against small fakes and slow twins; model.go holds the thin *model.Model wrappers.
 package eval
 
 import (
