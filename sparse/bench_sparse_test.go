@@ -47,7 +47,7 @@ func BenchmarkSparseGemv(b *testing.B) {
 				measure(b, func() { p.SparseGemvF16(y, pk, x, idx) }, gw(b))
 			})
 			b.Run(fmt.Sprintf("Ternary/%dx%d/s%d", rows, cols, sp), func(b *testing.B) {
-				b.SetBytes(int64(k) * int64(tp.Words) * 16)
+				b.SetBytes(int64(k) * int64(padRows(rows)) / 4)
 				measure(b, func() { p.SparseGemvTernary(y, tp, x, idx) }, gw(b))
 			})
 		}

@@ -51,14 +51,19 @@
 // 128-byte boundary and kernels never handle a row tail.
 //
 // TernaryCols (PackTernary, QuantizeTernary): W[r][c] = t[r][c]·scale with t in {-1, 0, +1}
-// and a per-tensor (len(Scale) == 1) or per-column (len(Scale) == Cols) scale. Column-major
-// bit planes: column c owns 2·Words uint64 words, Words = ceil(Rows/64): the plus plane
-// Planes[c*2*Words : c*2*Words+Words] (bit r%64 of word r/64 set when t = +1) followed by the
-// minus plane (t = -1). Bit planes rather than packed 2-bit codes: both cost 2 bits per weight,
-// but with AVX-512 a 16-bit plane word is itself an opmask (KMOVW), so applying a column to 16
-// rows takes one merge-masked add and one merge-masked subtract with no decoding, where 2-bit
-// codes need shifts, masks and compares per 16 lanes first. A per-tensor scale is applied once
-// to the finished sums; per-column scales are folded into the gathered inputs.
+// and a per-tensor (len(Scale) == 1) or per-column (len(Scale) == Cols) scale, as column-major
+// bit planes inside row blocks of Block = 2048 rows. In block b (rows/64 = bw words per plane),
+// column c owns 2·bw consecutive uint64 words at BlockStart(b) + c·2·bw: the plus plane (bit
+// r%64 of word r/64, r relative to the block, set when t = +1) then the minus plane (t = -1).
+// Bit planes rather than packed 2-bit codes: both cost 2 bits per weight, but with AVX-512 a
+// plane word is itself an opmask, so a column is applied to 16 rows by one merge-masked add
+// with no decoding, where 2-bit codes need shifts, masks and compares per 16 lanes first.
+// Row blocks rather than whole columns: a ternary column is short (1 KiB for 4096 rows), and
+// inside a block a token's active columns are read in increasing address order from one
+// region. A per-tensor scale is applied once to the finished sums; per-column scales are folded
+// into the gathered inputs. The kernel keeps the sums of the +1 and of the -1 entries apart
+// (two short dependency chains, one on the FP add pipes, one on the FMA pipes) and returns
+// (plus - minus)·scale, the same float32 operations in the same order on every backend.
 //
 // # Sparse GEMV
 //

@@ -64,22 +64,49 @@ func (p *F16Cols) At(r, c int) float32 { return F16ToF32(p.Data[c*p.Stride+r]) }
 // Bytes returns the size of the pack's weight data.
 func (p *F16Cols) Bytes() int64 { return int64(len(p.Data)) * 2 }
 
-// TernaryCols is a ternary matrix W[r][c] = t[r][c] * scale, t in {-1, 0, +1}, stored
-// column-major as two bit planes per column: for column c, plus plane
-// Planes[c*2*Words : c*2*Words+Words] and minus plane the next Words words; bit r%64 of word
-// r/64 is set when t[r][c] is +1 (plus) or -1 (minus). Words = ceil(Rows/64); padding bits are
-// zero. Scale has 1 element (per-tensor scale) or Cols elements (per-column scale).
+// TernaryCols is a ternary matrix W[r][c] = t[r][c] * scale, t in {-1, 0, +1}, stored as
+// column-major bit planes inside row blocks of Block rows (a multiple of 64; the last block
+// may be shorter). Block b holds rows [b*Block, min((b+1)*Block, padded Rows)); let
+// bw = its rows/64. Inside block b, column c owns 2*bw consecutive words starting at
+// BlockStart(b) + c*2*bw: the plus plane (bit r%64 of word r/64, r relative to the block, set
+// when t = +1) then the minus plane (t = -1). Padding bits are zero. Scale has 1 element
+// (per-tensor scale) or Cols elements (per-column scale).
 //
 // Bit planes rather than packed 2-bit codes: both cost 2 bits per weight, but with AVX-512 a
-// 16-bit plane word is directly an opmask (KMOVW), so a column is applied to 16 rows with one
-// merge-masked add and one merge-masked subtract and no decoding at all; 2-bit codes need
-// shift, mask and compare (or a lookup) per 16 lanes before the same add. See
-// /work/notes/kernels-bench.md (README "Kernels") for the measured throughput.
+// plane word is itself an opmask, so applying a column to 16 rows takes one merge-masked add
+// (or fused multiply-add) and no decoding, where 2-bit codes need shifts, masks and compares
+// per 16 lanes first. Row blocks rather than whole columns: a ternary column is short (a
+// 4096-row column is 1 KiB), so whole-column runs scattered over the matrix leave the kernel
+// waiting on memory; inside a block, the active columns of a token are read in increasing
+// address order from one contiguous region, which the hardware prefetchers stream. With Block
+// >= Rows the layout is plainly column-major.
 type TernaryCols struct {
 	Rows, Cols int
-	Words      int
+	Block      int
 	Planes     []uint64
 	Scale      []float32
+}
+
+// TernaryBlock is the row-block height PackTernary uses.
+const TernaryBlock = 2048
+
+// NumBlocks returns the number of row blocks.
+func (p *TernaryCols) NumBlocks() int { return (padRows(p.Rows) + p.Block - 1) / p.Block }
+
+// BlockWords returns the words per plane per column in block b.
+func (p *TernaryCols) BlockWords(b int) int {
+	return min(p.Block, padRows(p.Rows)-b*p.Block) / 64
+}
+
+// BlockStart returns the index in Planes of block b's first word.
+func (p *TernaryCols) BlockStart(b int) int { return b * p.Cols * 2 * (p.Block / 64) }
+
+// planeWord returns the index of the plus-plane word holding row r of column c, and the
+// distance to the matching minus-plane word.
+func (p *TernaryCols) planeWord(r, c int) (int, int) {
+	b := r / p.Block
+	bw := p.BlockWords(b)
+	return p.BlockStart(b) + c*2*bw + (r-b*p.Block)/64, bw
 }
 
 // PackTernary packs the row-major ternary matrix t (rows×cols, values -1, 0, +1) with scale
@@ -91,17 +118,17 @@ func PackTernary(t []int8, scale []float32, rows, cols int) (*TernaryCols, error
 	if len(scale) != 1 && len(scale) != cols {
 		return nil, fmt.Errorf("sparse: PackTernary: %d scales for %d columns; pass 1 (per tensor) or one per column", len(scale), cols)
 	}
-	words := padRows(rows) / 64
-	p := &TernaryCols{Rows: rows, Cols: cols, Words: words, Planes: make([]uint64, 2*words*cols), Scale: append([]float32(nil), scale...)}
+	p := &TernaryCols{Rows: rows, Cols: cols, Block: TernaryBlock, Scale: append([]float32(nil), scale...)}
+	p.Planes = make([]uint64, 2*cols*padRows(rows)/64)
 	for r := 0; r < rows; r++ {
 		for c := 0; c < cols; c++ {
-			base := c * 2 * words
+			wi, bw := p.planeWord(r, c)
 			switch t[r*cols+c] {
 			case 0:
 			case 1:
-				p.Planes[base+r/64] |= 1 << (r % 64)
+				p.Planes[wi] |= 1 << (r % 64)
 			case -1:
-				p.Planes[base+words+r/64] |= 1 << (r % 64)
+				p.Planes[wi+bw] |= 1 << (r % 64)
 			default:
 				return nil, fmt.Errorf("sparse: PackTernary: value %d at row %d column %d is not -1, 0 or +1", t[r*cols+c], r, c)
 			}
@@ -155,12 +182,12 @@ func QuantizeTernary(w []float32, rows, cols int, perColumn bool) (*TernaryCols,
 
 // Trit returns t[r][c] in {-1, 0, +1}.
 func (p *TernaryCols) Trit(r, c int) int {
-	base := c * 2 * p.Words
+	wi, bw := p.planeWord(r, c)
 	bit := uint64(1) << (r % 64)
 	switch {
-	case p.Planes[base+r/64]&bit != 0:
+	case p.Planes[wi]&bit != 0:
 		return 1
-	case p.Planes[base+p.Words+r/64]&bit != 0:
+	case p.Planes[wi+bw]&bit != 0:
 		return -1
 	}
 	return 0

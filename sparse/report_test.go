@@ -20,6 +20,8 @@ func TestBenchReport(t *testing.T) {
 	rounds := 40
 	p := NewPool(2)
 	defer p.Close()
+	p1 := NewPool(1)
+	defer p1.Close()
 	r := rand.New(rand.NewPCG(9, 9))
 
 	type op struct {
@@ -78,7 +80,8 @@ func TestBenchReport(t *testing.T) {
 		{name: "dense F16 GEMV 4096x11008", f: func() { p.GemvF16(y, h, x, rows, cols) }, bytes: 2 * float64(rows*cols)},
 		{name: "sparse F16 GEMV 4096x11008 s50", f: func() { p.SparseGemvF16(y, pk, x, idx50) }, bytes: 2 * float64(len(idx50)*pk.Stride)},
 		{name: "sparse F16 GEMV 4096x11008 s0", f: func() { p.SparseGemvF16(y, pk, x, TopK(sel[:0], x, cols)) }, bytes: 2 * float64(cols*pk.Stride)},
-		{name: "sparse ternary 4096x11008 s50", f: func() { p.SparseGemvTernary(y, tp, x, idx50) }, bytes: 16 * float64(len(idx50)*tp.Words)},
+		{name: "sparse ternary 4096x11008 s50", f: func() { p.SparseGemvTernary(y, tp, x, idx50) }, bytes: float64(len(idx50)*padRows(rows)/4)},
+		{name: "sparse ternary 4096x11008 s50 1thr", f: func() { p1.SparseGemvTernary(y, tp, x, idx50) }, bytes: float64(len(idx50)*padRows(rows)/4)},
 		{name: "sparse F16 GEMV 4096x4096 s50", f: func() { p.SparseGemvF16(y2, pk2, x2, idx2) }, bytes: 2 * float64(len(idx2)*pk2.Stride)},
 		{name: "TopK d4096 k2048", f: func() { TopK(sel, x2, 2048) }},
 	}
@@ -86,7 +89,7 @@ func TestBenchReport(t *testing.T) {
 	for _, o := range ops {
 		show(o)
 	}
-	dense, sp50, tern, sp4096, topk := ops[1], ops[2], ops[4], ops[5], ops[6]
+	dense, sp50, tern, sp4096, topk := ops[1], ops[2], ops[4], ops[6], ops[7]
 	t.Logf("backend %s", Backend())
 	t.Logf("sparse50/dense F16 time: best %.3f  median %.3f   (bar <= 0.55)", best(sp50)/best(dense), med(sp50)/med(dense))
 	t.Logf("sparse50 F16 stream vs probe: best %.2f  median %.2f", (sp50.bytes/best(sp50))/(ops[0].bytes/best(ops[0])), (sp50.bytes/med(sp50))/(ops[0].bytes/med(ops[0])))

@@ -65,8 +65,8 @@ func (p *F16Cols) validate(name string) {
 }
 
 func (p *TernaryCols) validate(name string) {
-	if p.Rows < 0 || p.Cols < 0 || p.Words < padRows(p.Rows)/64 || len(p.Planes) < 2*p.Words*p.Cols || (len(p.Scale) != 1 && len(p.Scale) != p.Cols) {
-		panic(fmt.Sprintf("sparse.%s: malformed TernaryCols (rows %d cols %d words %d, %d plane words, %d scales); build it with PackTernary", name, p.Rows, p.Cols, p.Words, len(p.Planes), len(p.Scale)))
+	if p.Rows < 0 || p.Cols < 0 || p.Block <= 0 || p.Block%64 != 0 || len(p.Planes) < 2*p.Cols*padRows(p.Rows)/64 || (len(p.Scale) != 1 && len(p.Scale) != p.Cols) {
+		panic(fmt.Sprintf("sparse.%s: malformed TernaryCols (rows %d cols %d block %d, %d plane words, %d scales); build it with PackTernary", name, p.Rows, p.Cols, p.Block, len(p.Planes), len(p.Scale)))
 	}
 }
 
@@ -88,12 +88,21 @@ func sparseChunkRows(rows, threads int) int {
 	return min(max(c, 64), 4096)
 }
 
-// ternaryChunkRows: one item per thread, at most 2048 rows: a ternary column holds only
-// chunk/4 bytes of a chunk, so chunks are kept long to keep each column's run long.
-func ternaryChunkRows(rows, threads int) int {
-	c := (rows + threads - 1) / threads
-	c = (c + 63) / 64 * 64
-	return min(max(c, 64), 2048)
+// ternaryItems returns how many work items split each row block (1 unless there are fewer
+// blocks than threads) and the rows per item; items never straddle blocks.
+func ternaryItems(w *TernaryCols, threads int) (perBlock, rows int) {
+	nb := w.NumBlocks()
+	perBlock = max(1, (threads+nb-1)/max(nb, 1))
+	rows = (min(w.Block, padRows(w.Rows)) + perBlock - 1) / perBlock
+	return perBlock, (rows + 63) / 64 * 64
+}
+
+// ternaryItemRows returns the rows [r0, r1) of item i.
+func ternaryItemRows(w *TernaryCols, perBlock, rows, i int) (int, int) {
+	b, sub := i/perBlock, i%perBlock
+	r0 := b*w.Block + sub*rows
+	r1 := min(r0+rows, (b+1)*w.Block, w.Rows)
+	return r0, r1
 }
 
 // sparseF16Rows computes rows [r0, r1) of y with acc as scratch (len ≥ padded chunk).
@@ -114,7 +123,8 @@ func sparseTernaryRows(y []float32, w *TernaryCols, idx []int32, vals, acc []flo
 	acc = acc[:2*n]
 	clear(acc)
 	if len(idx) > 0 {
-		k.sparseTernary(acc, w.Planes, w.Words, r0/64, idx, vals)
+		b := r0 / w.Block
+		k.sparseTernary(acc, w.Planes[w.BlockStart(b):], w.BlockWords(b), (r0-b*w.Block)/64, idx, vals)
 	}
 	yr := y[r0:r1]
 	plus, minus := acc[:len(yr)], acc[n:n+len(yr)]
@@ -171,9 +181,9 @@ func SparseGemvTernary(y []float32, w *TernaryCols, x []float32, idx []int32) {
 	checkIdx("SparseGemvTernary", idx, w.Cols)
 	vals := make([]float32, len(idx))
 	scale := ternaryVals(vals, w, x, idx)
-	acc := make([]float32, 2*2048)
-	for r0 := 0; r0 < w.Rows; r0 += 2048 {
-		sparseTernaryRows(y, w, idx, vals, acc, scale, r0, min(r0+2048, w.Rows))
+	acc := make([]float32, 2*min(w.Block, padRows(w.Rows)))
+	for r0 := 0; r0 < w.Rows; r0 += w.Block {
+		sparseTernaryRows(y, w, idx, vals, acc, scale, r0, min(r0+w.Block, w.Rows))
 	}
 }
 
@@ -182,16 +192,17 @@ const maxFused = 8
 
 // sparseJob is a pool job over several matrices sharing x and idx.
 type sparseJob struct {
-	ternary bool
-	nm      int
-	f16     []*F16Cols
-	tern    []*TernaryCols
-	ys      [][]float32
-	idx     []int32
-	vals    [maxFused][]float32
-	scale   [maxFused]float32
-	chunk   [maxFused]int
-	start   [maxFused + 1]int // first item of each matrix
+	ternary  bool
+	nm       int
+	f16      []*F16Cols
+	tern     []*TernaryCols
+	ys       [][]float32
+	idx      []int32
+	vals     [maxFused][]float32
+	scale    [maxFused]float32
+	chunk    [maxFused]int
+	perBlock [maxFused]int     // ternary: items per row block
+	start    [maxFused + 1]int // first item of each matrix
 }
 
 func (s *sparseJob) do(i int, acc []float32) {
@@ -202,7 +213,10 @@ func (s *sparseJob) do(i int, acc []float32) {
 	r0 := (i - s.start[m]) * s.chunk[m]
 	if s.ternary {
 		w := s.tern[m]
-		sparseTernaryRows(s.ys[m], w, s.idx, s.vals[m], acc, s.scale[m], r0, min(r0+s.chunk[m], w.Rows))
+		r0, r1 := ternaryItemRows(w, s.perBlock[m], s.chunk[m], i-s.start[m])
+		if r0 < r1 {
+			sparseTernaryRows(s.ys[m], w, s.idx, s.vals[m], acc, s.scale[m], r0, r1)
+		}
 	} else {
 		w := s.f16[m]
 		sparseF16Rows(s.ys[m], w, s.idx, s.vals[0], acc, r0, min(r0+s.chunk[m], w.Rows))
@@ -319,9 +333,9 @@ func (p *Pool) sparseTernaryMulti(ys [][]float32, ws []*TernaryCols, x []float32
 	for m, w := range ws {
 		s.vals[m] = p.vals(m, len(idx))
 		s.scale[m] = ternaryVals(s.vals[m], w, x, idx)
-		s.chunk[m] = ternaryChunkRows(w.Rows, p.threads)
+		s.perBlock[m], s.chunk[m] = ternaryItems(w, p.threads)
 		maxChunk = max(maxChunk, s.chunk[m])
-		s.start[m+1] = s.start[m] + (w.Rows+s.chunk[m]-1)/s.chunk[m]
+		s.start[m+1] = s.start[m] + s.perBlock[m]*w.NumBlocks()
 	}
 	p.growScratch(2 * maxChunk)
 	if n := s.start[len(ws)]; n > 0 {
