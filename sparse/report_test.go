@@ -80,8 +80,8 @@ func TestBenchReport(t *testing.T) {
 		{name: "dense F16 GEMV 4096x11008", f: func() { p.GemvF16(y, h, x, rows, cols) }, bytes: 2 * float64(rows*cols)},
 		{name: "sparse F16 GEMV 4096x11008 s50", f: func() { p.SparseGemvF16(y, pk, x, idx50) }, bytes: 2 * float64(len(idx50)*pk.Stride)},
 		{name: "sparse F16 GEMV 4096x11008 s0", f: func() { p.SparseGemvF16(y, pk, x, TopK(sel[:0], x, cols)) }, bytes: 2 * float64(cols*pk.Stride)},
-		{name: "sparse ternary 4096x11008 s50", f: func() { p.SparseGemvTernary(y, tp, x, idx50) }, bytes: float64(len(idx50)*padRows(rows)/4)},
-		{name: "sparse ternary 4096x11008 s50 1thr", f: func() { p1.SparseGemvTernary(y, tp, x, idx50) }, bytes: float64(len(idx50)*padRows(rows)/4)},
+		{name: "sparse ternary 4096x11008 s50", f: func() { p.SparseGemvTernary(y, tp, x, idx50) }, bytes: float64(len(idx50) * padRows(rows) / 4)},
+		{name: "sparse ternary 4096x11008 s50 1thr", f: func() { p1.SparseGemvTernary(y, tp, x, idx50) }, bytes: float64(len(idx50) * padRows(rows) / 4)},
 		{name: "sparse F16 GEMV 4096x4096 s50", f: func() { p.SparseGemvF16(y2, pk2, x2, idx2) }, bytes: 2 * float64(len(idx2)*pk2.Stride)},
 		{name: "TopK d4096 k2048", f: func() { TopK(sel, x2, 2048) }},
 	}
