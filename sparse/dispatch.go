@@ -22,6 +22,10 @@ type kernelSet struct {
 	// sparse: acc[:n] (n a multiple of 64) accumulates the active columns of a chunk of rows
 	sparseF16     func(acc []float32, w []uint16, stride int, idx []int32, vals []float32)
 	sparseTernary func(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32)
+	// top-K passes (optional, nil: Go loops): write values into dst (which they may fill to
+	// its length with scratch) and return how many they wrote and how many inputs they used.
+	topkGather func(dst []uint32, src []float32, prefix uint32) (count, done int)
+	topkEmit   func(dst []int32, src []float32, lo uint32) (count, done int)
 }
 
 var genericKernels = kernelSet{

@@ -82,7 +82,23 @@ func (s *simd) kernels() kernelSet {
 		f16ToF32:       s.f16ToF32,
 		sparseF16:      s.sparseF16,
 		sparseTernary:  s.sparseTernary,
+		topkGather:     s.topkGather,
+		topkEmit:       s.topkEmit,
 	}
+}
+
+func (s *simd) topkGather(dst []uint32, src []float32, prefix uint32) (int, int) {
+	if s.lanes != 16 || len(dst) < 16 || len(src) < 16 {
+		return 0, 0
+	}
+	return topkGatherAVX512(&dst[0], len(dst), &src[0], len(src), prefix)
+}
+
+func (s *simd) topkEmit(dst []int32, src []float32, lo uint32) (int, int) {
+	if s.lanes != 16 || len(dst) < 16 || len(src) < 16 {
+		return 0, 0
+	}
+	return topkEmitAVX512(&dst[0], len(dst), &src[0], len(src), lo)
 }
 
 func (s *simd) f16ToF32(dst []float32, src []uint16) {

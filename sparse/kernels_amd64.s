@@ -5291,3 +5291,100 @@ sparseTernaryAVX2_r1done:
 sparseTernaryAVX2_done:
 	VZEROUPPER
 	RET
+
+// func topkGatherAVX512(dst *uint32, dstCap int, src *float32, n int, prefix uint32) (count int, done int)
+// Requires: AVX, AVX512F, POPCNT
+TEXT ·topkGatherAVX512(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), AX
+	MOVQ         dstCap+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVL         prefix+32(FP), SI
+	VPBROADCASTD SI, Z0
+	MOVL         $0x7fffffff, SI
+	VPBROADCASTD SI, Z1
+	XORQ         SI, SI
+	XORQ         DI, DI
+	SUBQ         $0x10, CX
+	SUBQ         $0x10, BX
+
+tg_loop:
+	CMPQ          DI, BX
+	JG            tg_done
+	CMPQ          SI, CX
+	JG            tg_done
+	VPANDD        (DX)(DI*4), Z1, Z2
+	VPSRLD        $0x17, Z2, Z3
+	VPCMPEQD      Z0, Z3, K1
+	VPCOMPRESSD.Z Z2, K1, Z2
+	VMOVDQU32     Z2, (AX)(SI*4)
+	KMOVW         K1, R8
+	POPCNTL       R8, R8
+	ADDQ          R8, SI
+	ADDQ          $0x10, DI
+	JMP           tg_loop
+
+tg_done:
+	MOVQ SI, count+40(FP)
+	MOVQ DI, done+48(FP)
+	VZEROUPPER
+	RET
+
+// func topkEmitAVX512(dst *int32, dstCap int, src *float32, n int, lo uint32) (count int, done int)
+// Requires: AVX, AVX512F, POPCNT
+TEXT ·topkEmitAVX512(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), AX
+	MOVQ         dstCap+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVL         lo+32(FP), SI
+	VPBROADCASTD SI, Z0
+	MOVL         $0x7fffffff, SI
+	VPBROADCASTD SI, Z1
+	MOVL         $0x00000010, SI
+	VPBROADCASTD SI, Z2
+	VMOVDQU32    topkIotaAVX512<>+0(SB), Z3
+	XORQ         SI, SI
+	XORQ         DI, DI
+	SUBQ         $0x10, CX
+	SUBQ         $0x10, BX
+
+te_loop:
+	CMPQ          DI, BX
+	JG            te_done
+	CMPQ          SI, CX
+	JG            te_done
+	VPANDD        (DX)(DI*4), Z1, Z4
+	VPCMPUD       $0x05, Z0, Z4, K1
+	VPCOMPRESSD.Z Z3, K1, Z4
+	VMOVDQU32     Z4, (AX)(SI*4)
+	KMOVW         K1, R8
+	POPCNTL       R8, R8
+	ADDQ          R8, SI
+	VPADDD        Z2, Z3, Z3
+	ADDQ          $0x10, DI
+	JMP           te_loop
+
+te_done:
+	MOVQ SI, count+40(FP)
+	MOVQ DI, done+48(FP)
+	VZEROUPPER
+	RET
+
+DATA topkIotaAVX512<>+0(SB)/4, $0x00000000
+DATA topkIotaAVX512<>+4(SB)/4, $0x00000001
+DATA topkIotaAVX512<>+8(SB)/4, $0x00000002
+DATA topkIotaAVX512<>+12(SB)/4, $0x00000003
+DATA topkIotaAVX512<>+16(SB)/4, $0x00000004
+DATA topkIotaAVX512<>+20(SB)/4, $0x00000005
+DATA topkIotaAVX512<>+24(SB)/4, $0x00000006
+DATA topkIotaAVX512<>+28(SB)/4, $0x00000007
+DATA topkIotaAVX512<>+32(SB)/4, $0x00000008
+DATA topkIotaAVX512<>+36(SB)/4, $0x00000009
+DATA topkIotaAVX512<>+40(SB)/4, $0x0000000a
+DATA topkIotaAVX512<>+44(SB)/4, $0x0000000b
+DATA topkIotaAVX512<>+48(SB)/4, $0x0000000c
+DATA topkIotaAVX512<>+52(SB)/4, $0x0000000d
+DATA topkIotaAVX512<>+56(SB)/4, $0x0000000e
+DATA topkIotaAVX512<>+60(SB)/4, $0x0000000f
+GLOBL topkIotaAVX512<>(SB), RODATA|NOPTR, $64

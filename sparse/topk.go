@@ -46,34 +46,31 @@ func TopK(idx []int32, x []float32, k int) []int32 {
 
 // radixThreshold finds the selection threshold for the k largest keys. It returns lo, hi and
 // need: every key >= hi is selected, and among keys in [lo, hi) the first need (lowest index)
-// are selected; whole reports that need equals the count of keys in [lo, hi).
-// scratch (idx's storage) holds the candidate keys when they fit.
-func radixThreshold(src []float32, k int, scratch []int32) (lo, hi uint64, need int, whole bool) {
-	var hist [2048]int32
-	need = k
-	// digit 1: bits 30..20 of every key. Neighbouring values often share a bucket, so four
-	// interleaved sub-histograms keep the increments from waiting on each other.
-	if len(src) >= 2048 && len(src) < 1<<16 {
-		var sub [4][2048]uint16
-		i := 0
-		for ; i+4 <= len(src); i += 4 {
-			sub[0][absKey(src[i])>>20]++
-			sub[1][absKey(src[i+1])>>20]++
-			sub[2][absKey(src[i+2])>>20]++
-			sub[3][absKey(src[i+3])>>20]++
-		}
-		for ; i < len(src); i++ {
-			sub[0][absKey(src[i])>>20]++
-		}
-		for b := range hist {
-			hist[b] = int32(sub[0][b]) + int32(sub[1][b]) + int32(sub[2][b]) + int32(sub[3][b])
-		}
-	} else {
-		for _, v := range src {
-			hist[absKey(v)>>20]++
-		}
+// are selected; whole reports that need equals the count of keys in [lo, hi). The key's 31
+// bits are taken as 8-bit digits (bits 30..23 — the exponent —, 22..15, 14..7, 6..0): one
+// pass over x histograms the first digit, the keys of the threshold's bucket are gathered, and
+// the later digits only look at those. scratch (idx's storage) holds the candidates when
+// they fit.
+func radixThreshold(src []float32, kk int, scratch []int32) (lo, hi uint64, need int, whole bool) {
+	var hist [256]int32
+	need = kk
+	// digit 1. Neighbouring values often share a bucket, so four interleaved sub-histograms
+	// keep the increments from waiting on each other.
+	var sub [4][256]int32
+	i := 0
+	for ; i+4 <= len(src); i += 4 {
+		sub[0][absKey(src[i])>>23]++
+		sub[1][absKey(src[i+1])>>23]++
+		sub[2][absKey(src[i+2])>>23]++
+		sub[3][absKey(src[i+3])>>23]++
 	}
-	b := 2047
+	for ; i < len(src); i++ {
+		sub[0][absKey(src[i])>>23]++
+	}
+	for b := range hist {
+		hist[b] = sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b]
+	}
+	b := 255
 	for ; b > 0; b-- {
 		c := int(hist[b])
 		if c >= need {
@@ -83,34 +80,40 @@ func radixThreshold(src []float32, k int, scratch []int32) (lo, hi uint64, need 
 	}
 	prefix := uint32(b)
 	if int(hist[b]) == need {
-		return uint64(prefix) << 20, uint64(prefix+1) << 20, need, true
+		return uint64(prefix) << 23, uint64(prefix+1) << 23, need, true
 	}
-	// gather the keys of that bucket (few, usually) so the later digits scan only them
+	// gather the keys of that bucket so the later digits scan only them
 	var cand []uint32 // nil: too many to keep, the digits below rescan src
 	if nc := int(hist[b]); nc < len(scratch) {
-		cand = unsafe.Slice((*uint32)(unsafe.Pointer(&scratch[0])), nc+1)
+		cand = unsafe.Slice((*uint32)(unsafe.Pointer(&scratch[0])), min(nc+16, len(scratch)))
+		n, done := 0, 0
+		if k.topkGather != nil { // SIMD compress
+			n, done = k.topkGather(cand, src, prefix)
+		}
 		// branch-free gather: write every key, advance only past those in the bucket
-		n := 0
-		for _, v := range src {
+		for _, v := range src[done:] {
 			key := absKey(v)
 			cand[n] = key
-			n += b2i(key>>20 == prefix)
+			n += b2i(key>>23 == prefix)
 		}
 		cand = cand[:n]
 	}
-	// digits 2 and 3: bits 19..9, 8..0
-	for _, d := range [2][2]uint{{9, 11}, {0, 9}} {
+	for _, d := range [3][2]uint{{15, 8}, {7, 8}, {0, 7}} {
 		sh, wd := d[0], d[1]
 		nb := 1 << wd
 		h := hist[:nb]
 		clear(h)
 		top := sh + wd
 		if cand != nil {
+			m := 0
 			for _, key := range cand {
 				if key>>top == prefix {
 					h[(key>>sh)&uint32(nb-1)]++
+					cand[m] = key // keep only the keys still matching the prefix
+					m++
 				}
 			}
+			cand = cand[:m]
 		} else {
 			for _, v := range src {
 				if key := absKey(v); key>>top == prefix {
@@ -137,19 +140,20 @@ func radixThreshold(src []float32, k int, scratch []int32) (lo, hi uint64, need 
 }
 
 // emitAbove writes the selected indices in ascending order.
-func emitAbove(idx []int32, src []float32, lo, hi uint64, need int, whole bool, k int) []int32 {
-	idx = idx[:k]
+func emitAbove(idx []int32, src []float32, lo, hi uint64, need int, whole bool, kk int) []int32 {
+	idx = idx[:kk]
 	n := 0
-	if whole { // every key >= lo is selected: branch-free compress
+	if whole { // every key >= lo is selected: compress
 		l := uint32(lo)
-		for i, v := range src {
-			idx[n] = int32(i) // n < k here; overwritten until a survivor keeps it
-			n += b2i(absKey(v) >= l)
-			if n == k {
-				break
-			}
+		done := 0
+		if k.topkEmit != nil { // SIMD compress into idx's whole storage
+			n, done = k.topkEmit(idx[:cap(idx)], src, l)
 		}
-		return idx[:k]
+		for i := done; i < len(src) && n < kk; i++ {
+			idx[n] = int32(i) // n < k here; overwritten until a survivor keeps it
+			n += b2i(absKey(src[i]) >= l)
+		}
+		return idx[:kk]
 	}
 	for i, v := range src {
 		key := uint64(absKey(v))
@@ -161,11 +165,11 @@ func emitAbove(idx []int32, src []float32, lo, hi uint64, need int, whole bool, 
 			n++
 			need--
 		}
-		if n == k {
+		if n == kk {
 			break
 		}
 	}
-	return idx[:k]
+	return idx[:kk]
 }
 
 // TopKWeighted is TopK on the scores |x_i|·s_i (s: per-channel weight norms, as in WINA).

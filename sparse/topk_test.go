@@ -62,7 +62,9 @@ func genVec(r *rand.Rand, d, mode int) []float32 {
 	return x
 }
 
-func TestTopK(t *testing.T) {
+func TestTopK(t *testing.T) { forEachBackend(t, testTopK) }
+
+func testTopK(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	var ds []int
 	for d := 0; d <= 70; d++ {

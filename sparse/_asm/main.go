@@ -47,6 +47,7 @@ func main() {
 	}
 	genTernaryAVX512()
 	genTernaryAVX2()
+	genTopKAVX512()
 	Generate()
 }
 
@@ -563,3 +564,120 @@ func genTernaryAVX2() {
 }
 
 var _ = strings.Join
+
+// genTopKAVX512: the two full passes of top-K selection as AVX-512 compresses. Each returns
+// how many values it wrote and how many inputs it consumed: it stops before a store could
+// pass dst[cap-1] (each store writes a whole vector) or when fewer than 16 inputs remain; the
+// caller finishes in Go.
+func genTopKAVX512() {
+	text("topkGatherAVX512", "func(dst *uint32, dstCap int, src *float32, n int, prefix uint32) (count, done int)")
+	doc(
+		"topkGatherAVX512 gathers the magnitude keys whose top 8 bits (bits 30..23) equal prefix; it replaces:",
+		"",
+		"\tfor i := 0; i < n; i++ {",
+		"\t\tif key := math.Float32bits(src[i]) & 0x7fffffff; key>>23 == prefix { dst[count] = key; count++ }",
+		"\t}",
+	)
+	{
+		dst := Load(Param("dst"), GP64())
+		dcap := Load(Param("dstCap"), GP64())
+		src := Load(Param("src"), GP64())
+		n := Load(Param("n"), GP64())
+		pf := Load(Param("prefix"), GP32())
+		prefv := ZMM()
+		VPBROADCASTD(pf, prefv)
+		m31 := ZMM()
+		t := GP32()
+		MOVL(U32(0x7fffffff), t)
+		VPBROADCASTD(t, m31)
+		cnt, i := GP64(), GP64()
+		XORQ(cnt, cnt)
+		XORQ(i, i)
+		SUBQ(U8(16), dcap)
+		SUBQ(U8(16), n)
+		Label("tg_loop")
+		CMPQ(i, n)
+		JG(LabelRef("tg_done"))
+		CMPQ(cnt, dcap)
+		JG(LabelRef("tg_done"))
+		v, sh := ZMM(), ZMM()
+		VPANDD(Mem{Base: src, Index: i, Scale: 4}, m31, v)
+		VPSRLD(U8(23), v, sh)
+		k := K()
+		VPCMPEQD(prefv, sh, k)
+		c := ZMM()
+		VPCOMPRESSD_Z(v, k, c)
+		VMOVDQU32(c, Mem{Base: dst, Index: cnt, Scale: 4})
+		r := GP32()
+		KMOVW(k, r)
+		POPCNTL(r, r)
+		ADDQ(r.As64(), cnt)
+		ADDQ(U8(16), i)
+		JMP(LabelRef("tg_loop"))
+		Label("tg_done")
+		Store(cnt, ReturnIndex(0))
+		Store(i, ReturnIndex(1))
+		VZEROUPPER()
+		RET()
+	}
+
+	text("topkEmitAVX512", "func(dst *int32, dstCap int, src *float32, n int, lo uint32) (count, done int)")
+	doc(
+		"topkEmitAVX512 writes the indices whose magnitude key is at least lo; it replaces:",
+		"",
+		"\tfor i := 0; i < n; i++ {",
+		"\t\tif math.Float32bits(src[i])&0x7fffffff >= lo { dst[count] = int32(i); count++ }",
+		"\t}",
+	)
+	{
+		iota := GLOBL("topkIotaAVX512", RODATA|NOPTR)
+		for l := 0; l < 16; l++ {
+			DATA(4*l, U32(uint32(l)))
+		}
+		dst := Load(Param("dst"), GP64())
+		dcap := Load(Param("dstCap"), GP64())
+		src := Load(Param("src"), GP64())
+		n := Load(Param("n"), GP64())
+		lo := Load(Param("lo"), GP32())
+		lov := ZMM()
+		VPBROADCASTD(lo, lov)
+		m31 := ZMM()
+		t := GP32()
+		MOVL(U32(0x7fffffff), t)
+		VPBROADCASTD(t, m31)
+		inc := ZMM()
+		MOVL(U32(16), t)
+		VPBROADCASTD(t, inc)
+		iv := ZMM()
+		VMOVDQU32(iota, iv)
+		cnt, i := GP64(), GP64()
+		XORQ(cnt, cnt)
+		XORQ(i, i)
+		SUBQ(U8(16), dcap)
+		SUBQ(U8(16), n)
+		Label("te_loop")
+		CMPQ(i, n)
+		JG(LabelRef("te_done"))
+		CMPQ(cnt, dcap)
+		JG(LabelRef("te_done"))
+		v := ZMM()
+		VPANDD(Mem{Base: src, Index: i, Scale: 4}, m31, v)
+		k := K()
+		VPCMPUD(U8(5), lov, v, k) // v >= lo (not less than)
+		c := ZMM()
+		VPCOMPRESSD_Z(iv, k, c)
+		VMOVDQU32(c, Mem{Base: dst, Index: cnt, Scale: 4})
+		r := GP32()
+		KMOVW(k, r)
+		POPCNTL(r, r)
+		ADDQ(r.As64(), cnt)
+		VPADDD(inc, iv, iv)
+		ADDQ(U8(16), i)
+		JMP(LabelRef("te_loop"))
+		Label("te_done")
+		Store(cnt, ReturnIndex(0))
+		Store(i, ReturnIndex(1))
+		VZEROUPPER()
+		RET()
+	}
+}
