@@ -214,15 +214,17 @@ func BlockTopN(idx []int32, x []float32, n, m int) []int32 {
 			idx = idx[:start+len(sel)]
 			continue
 		}
-		// rank counting: element i is kept when fewer than n elements beat it
+		// rank counting: element i is kept when fewer than n elements beat it. Keys carry
+		// the index (lower index ranks higher on ties), so every comparison is one compare.
+		var keys [64]uint64
 		for i, v := range blk {
-			ki := absKey(v)
+			keys[i] = uint64(absKey(v))<<6 | uint64(63-i)
+		}
+		ks := keys[:len(blk)]
+		for i, ki := range ks {
 			beat := 0
-			for j, u := range blk {
-				kj := absKey(u)
-				if kj > ki || (kj == ki && j < i) {
-					beat++
-				}
+			for _, kj := range ks {
+				beat += b2i(kj > ki)
 			}
 			if beat < n {
 				idx = append(idx, int32(b0+i))
