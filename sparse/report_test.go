@@ -83,7 +83,12 @@ func TestBenchReport(t *testing.T) {
 		{name: "sparse F16 GEMV 4096x11008 s0", f: func() { p.SparseGemvF16(y, pk, x, TopK(sel[:0], x, cols)) }, bytes: 2 * float64(cols*pk.Stride)},
 		{name: "sparse ternary 4096x11008 s50", f: func() { p.SparseGemvTernary(y, tp, x, idx50) }, bytes: float64(len(idx50) * padRows(rows) / 4)},
 		{name: "sparse ternary 4096x11008 s50 1thr", f: func() { p1.SparseGemvTernary(y, tp, x, idx50) }, bytes: float64(len(idx50) * padRows(rows) / 4)},
-		{name: "sparse ternary s50 warm (2nd call)", f: func() { p.SparseGemvTernary(y, tp, x, idx50); t0 := time.Now(); p.SparseGemvTernary(y, tp, x, idx50); warm = append(warm, time.Since(t0)) }},
+		{name: "sparse ternary s50 warm (2nd call)", f: func() {
+			p.SparseGemvTernary(y, tp, x, idx50)
+			t0 := time.Now()
+			p.SparseGemvTernary(y, tp, x, idx50)
+			warm = append(warm, time.Since(t0))
+		}},
 		{name: "sparse F16 GEMV 4096x4096 s50", f: func() { p.SparseGemvF16(y2, pk2, x2, idx2) }, bytes: 2 * float64(len(idx2)*pk2.Stride)},
 		{name: "TopK d4096 k2048", f: func() { TopK(sel, x2, 2048) }},
 	}
