@@ -7,6 +7,8 @@ import (
 )
 
 // SamplerOptions configures a Sampler. Temperature 0 is greedy (argmax, lowest id on ties).
+// Temperature scales the logits before top-k and top-p filter them (as Hugging Face and
+// llama2.c do); top-p is applied to the top-k survivors, renormalised.
 type SamplerOptions struct {
 	Temperature float64 // 0: greedy
 	TopK        int     // keep the K most likely tokens; <= 0: all
