@@ -14,6 +14,8 @@ func (s *State) Forward(tokens []int, pos int, logits []float32) error {
 	sp := &s.m.Spec
 	n := len(tokens)
 	switch {
+	case s.m.pool == nil:
+		return fmt.Errorf("model forward: the model is closed")
 	case n == 0:
 		return fmt.Errorf("model forward: no tokens")
 	case pos < 0 || pos+n > s.ctx:

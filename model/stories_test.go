@@ -237,6 +237,12 @@ func TestStoriesErrors(t *testing.T) {
 			t.Errorf("Forward(%v, %d, [%d]) succeeded", c.toks, c.pos, c.logits)
 		}
 	}
+	m2 := loadStories(t, LoadOptions{})
+	st2 := m2.NewState(8)
+	m2.Close()
+	if err := st2.Forward([]int{1}, 0, make([]float32, V)); err == nil {
+		t.Error("Forward on a closed model succeeded")
+	}
 	if _, err := Load(m.Path, LoadOptions{WeightType: "q4"}); err == nil {
 		t.Error("Load with weight type q4 succeeded")
 	}
