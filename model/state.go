@@ -49,6 +49,10 @@ func (m *Model) NewState(ctx int) *State {
 		}
 	}
 	b := min(ctx, maxBatch)
+	threads := 1
+	if m.pool != nil { // nil after Close: Forward then reports the error
+		threads = m.pool.Threads()
+	}
 	kv := sp.NLayers * ctx * sp.KVDim()
 	s := &State{
 		m: m, ctx: ctx, batch: b,
@@ -64,7 +68,7 @@ func (m *Model) NewState(ctx int) *State {
 		fused:    make([]float32, b*max(sp.QDim()+2*sp.KVDim(), 2*sp.FFNDim)),
 		cos:      make([]float32, b*sp.HeadDim/2),
 		sin:      make([]float32, b*sp.HeadDim/2),
-		scores:   make([]float32, m.pool.Threads()*ctx),
+		scores:   make([]float32, threads*ctx),
 	}
 	s.attnFn = s.attnWorker
 	return s

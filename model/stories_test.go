@@ -238,8 +238,8 @@ func TestStoriesErrors(t *testing.T) {
 		}
 	}
 	m2 := loadStories(t, LoadOptions{})
-	st2 := m2.NewState(8)
 	m2.Close()
+	st2 := m2.NewState(8)
 	if err := st2.Forward([]int{1}, 0, make([]float32, V)); err == nil {
 		t.Error("Forward on a closed model succeeded")
 	}
