@@ -17,7 +17,8 @@ type simd struct {
 	tileR     int
 	f16       [][]gemmTileF16 // [t-1][r-1]
 	f32       [][]gemmTileF32
-	gemvF16   gemmTileF16 // 1 token × 4 rows
+	gemvRows  int         // rows per dense GEMV tile
+	gemvF16   gemmTileF16 // 1 token × gemvRows rows
 	gemvF32   gemmTileF32
 	cvt       func(dst *float32, src *uint16, n int)
 	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
@@ -38,7 +39,7 @@ var avx2 = simd{
 		{gemmF32T3R1AVX2, gemmF32T3R2AVX2},
 		{gemmF32T4R1AVX2, gemmF32T4R2AVX2},
 	},
-	gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2,
+	gemvRows: 4, gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2,
 }
 
@@ -56,7 +57,7 @@ var avx512 = simd{
 		{gemmF32T3R1AVX512, gemmF32T3R2AVX512, gemmF32T3R3AVX512},
 		{gemmF32T4R1AVX512, gemmF32T4R2AVX512, gemmF32T4R3AVX512},
 	},
-	gemvF16: gemmF16T1R4AVX512, gemvF32: gemmF32T1R4AVX512, cvt: f16ToF32AVX512,
+	gemvRows: 8, gemvF16: gemmF16T1R8AVX512, gemvF32: gemmF32T1R8AVX512, cvt: f16ToF32AVX512,
 	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512,
 }
 
@@ -113,7 +114,7 @@ func (s *simd) f16ToF32(dst []float32, src []uint16) {
 }
 
 // Dense GEMV runs the 1-token GEMM tiles over whole rows (no k-blocking: each weight row
-// stays one sequential stream), four rows at a time sharing each load of x. Every row gets
+// stays one sequential stream), gemvRows rows at a time sharing each load of x. Every row gets
 // the same single-accumulator dot product whichever tile computes it, so the results do not
 // depend on how rows are split.
 func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
@@ -128,7 +129,7 @@ func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
 		clear(y[r0:r1])
 	} else {
 		r := r0
-		for ; r+4 <= r1; r += 4 {
+		for ; r+s.gemvRows <= r1; r += s.gemvRows {
 			s.gemvF32(&y[r], 0, &x[0], 0, &w[r*cols], cols, m, 0)
 		}
 		for ; r < r1; r += s.tileR {
@@ -160,7 +161,7 @@ func (s *simd) gemvF16Rows(y []float32, w []uint16, x []float32, cols, r0, r1 in
 		clear(y[r0:r1])
 	} else {
 		r := r0
-		for ; r+4 <= r1; r += 4 {
+		for ; r+s.gemvRows <= r1; r += s.gemvRows {
 			s.gemvF16(&y[r], 0, &x[0], 0, &w[r*cols], cols, m, 0)
 		}
 		for ; r < r1; r += s.tileR {

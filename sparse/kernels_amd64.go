@@ -575,10 +575,10 @@ func gemmF32T4R2AVX512(y *float32, ystride int, x *float32, xstride int, w *floa
 //go:noescape
 func gemmF32T4R3AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
 
-// gemmF16T1R4AVX512 computes a 1-token × 4-row tile of GEMM (k a multiple of 16); it replaces:
+// gemmF16T1R8AVX512 computes a 1-token × 8-row tile of GEMM (k a multiple of 16); it replaces:
 //
 //	for t := 0; t < 1; t++ {
-//		for r := 0; r < 4; r++ {
+//		for r := 0; r < 8; r++ {
 //			var s float32
 //			for c := 0; c < k; c++ { s += x[t*xstride+c] * F16ToF32(w[r*wstride+c]) }
 //			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
@@ -586,12 +586,12 @@ func gemmF32T4R3AVX512(y *float32, ystride int, x *float32, xstride int, w *floa
 //	}
 //
 //go:noescape
-func gemmF16T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
+func gemmF16T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
 
-// gemmF32T1R4AVX512 computes a 1-token × 4-row tile of GEMM (k a multiple of 16); it replaces:
+// gemmF32T1R8AVX512 computes a 1-token × 8-row tile of GEMM (k a multiple of 16); it replaces:
 //
 //	for t := 0; t < 1; t++ {
-//		for r := 0; r < 4; r++ {
+//		for r := 0; r < 8; r++ {
 //			var s float32
 //			for c := 0; c < k; c++ { s += x[t*xstride+c] * w[r*wstride+c] }
 //			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
@@ -599,7 +599,7 @@ func gemmF16T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *uint
 //	}
 //
 //go:noescape
-func gemmF32T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+func gemmF32T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
 
 // sparseF16AVX512 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 4,
 // each group added to acc as ((acc + a0*c0) + a1*c1 + a2*c2) + a3*c3 with fused multiply-adds); it replaces:

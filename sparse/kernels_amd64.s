@@ -4493,9 +4493,9 @@ gemmF32T4R3AVX512_st3_2:
 	VZEROUPPER
 	RET
 
-// func gemmF16T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
+// func gemmF16T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·gemmF16T1R4AVX512(SB), NOSPLIT, $0-64
+TEXT ·gemmF16T1R8AVX512(SB), NOSPLIT, $0-64
 	MOVQ   xstride+24(FP), AX
 	SHLQ   $0x02, AX
 	MOVQ   x+16(FP), AX
@@ -4504,47 +4504,63 @@ TEXT ·gemmF16T1R4AVX512(SB), NOSPLIT, $0-64
 	MOVQ   w+32(FP), DX
 	LEAQ   (DX)(CX*1), BX
 	LEAQ   (BX)(CX*1), SI
-	LEAQ   (SI)(CX*1), CX
-	MOVQ   k+48(FP), DI
+	LEAQ   (SI)(CX*1), DI
+	LEAQ   (DI)(CX*1), R8
+	LEAQ   (R8)(CX*1), R9
+	LEAQ   (R9)(CX*1), R10
+	LEAQ   (R10)(CX*1), CX
+	MOVQ   k+48(FP), R11
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
 	VXORPS Z3, Z3, Z3
-	XORQ   R8, R8
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   R12, R12
 
-gemmF16T1R4AVX512_loop:
-	CMPQ        R8, DI
-	JGE         gemmF16T1R4AVX512_red
-	VCVTPH2PS   (DX)(R8*2), Z4
-	VCVTPH2PS   (BX)(R8*2), Z5
-	VCVTPH2PS   (SI)(R8*2), Z6
-	VCVTPH2PS   (CX)(R8*2), Z7
-	VMOVUPS     (AX)(R8*4), Z8
-	VFMADD231PS Z4, Z8, Z0
-	VFMADD231PS Z5, Z8, Z1
-	VFMADD231PS Z6, Z8, Z2
-	VFMADD231PS Z7, Z8, Z3
-	ADDQ        $0x00000010, R8
-	JMP         gemmF16T1R4AVX512_loop
+gemmF16T1R8AVX512_loop:
+	CMPQ        R12, R11
+	JGE         gemmF16T1R8AVX512_red
+	VCVTPH2PS   (DX)(R12*2), Z8
+	VCVTPH2PS   (BX)(R12*2), Z9
+	VCVTPH2PS   (SI)(R12*2), Z10
+	VCVTPH2PS   (DI)(R12*2), Z11
+	VCVTPH2PS   (R8)(R12*2), Z12
+	VCVTPH2PS   (R9)(R12*2), Z13
+	VCVTPH2PS   (R10)(R12*2), Z14
+	VCVTPH2PS   (CX)(R12*2), Z15
+	VMOVUPS     (AX)(R12*4), Z16
+	VFMADD231PS Z8, Z16, Z0
+	VFMADD231PS Z9, Z16, Z1
+	VFMADD231PS Z10, Z16, Z2
+	VFMADD231PS Z11, Z16, Z3
+	VFMADD231PS Z12, Z16, Z4
+	VFMADD231PS Z13, Z16, Z5
+	VFMADD231PS Z14, Z16, Z6
+	VFMADD231PS Z15, Z16, Z7
+	ADDQ        $0x00000010, R12
+	JMP         gemmF16T1R8AVX512_loop
 
-gemmF16T1R4AVX512_red:
+gemmF16T1R8AVX512_red:
 	MOVQ          y+0(FP), AX
 	MOVQ          ystride+8(FP), CX
 	SHLQ          $0x02, CX
 	MOVQ          acc+56(FP), CX
-	VEXTRACTF64X4 $0x01, Z0, Y4
-	VADDPS        Y4, Y0, Y4
-	VEXTRACTF128  $0x01, Y4, X0
-	VADDPS        X0, X4, X0
-	VPERMILPD     $0x01, X0, X4
-	VADDPS        X4, X0, X0
-	VMOVSHDUP     X0, X4
-	VADDSS        X4, X0, X0
+	VEXTRACTF64X4 $0x01, Z0, Y8
+	VADDPS        Y8, Y0, Y8
+	VEXTRACTF128  $0x01, Y8, X0
+	VADDPS        X0, X8, X0
+	VPERMILPD     $0x01, X0, X8
+	VADDPS        X8, X0, X0
+	VMOVSHDUP     X0, X8
+	VADDSS        X8, X0, X0
 	CMPQ          CX, $0x00
-	JE            gemmF16T1R4AVX512_st0_0
+	JE            gemmF16T1R8AVX512_st0_0
 	VADDSS        (AX), X0, X0
 
-gemmF16T1R4AVX512_st0_0:
+gemmF16T1R8AVX512_st0_0:
 	VMOVSS        X0, (AX)
 	VEXTRACTF64X4 $0x01, Z1, Y0
 	VADDPS        Y0, Y1, Y0
@@ -4555,10 +4571,10 @@ gemmF16T1R4AVX512_st0_0:
 	VMOVSHDUP     X1, X0
 	VADDSS        X0, X1, X1
 	CMPQ          CX, $0x00
-	JE            gemmF16T1R4AVX512_st0_1
+	JE            gemmF16T1R8AVX512_st0_1
 	VADDSS        4(AX), X1, X1
 
-gemmF16T1R4AVX512_st0_1:
+gemmF16T1R8AVX512_st0_1:
 	VMOVSS        X1, 4(AX)
 	VEXTRACTF64X4 $0x01, Z2, Y0
 	VADDPS        Y0, Y2, Y0
@@ -4569,10 +4585,10 @@ gemmF16T1R4AVX512_st0_1:
 	VMOVSHDUP     X1, X0
 	VADDSS        X0, X1, X1
 	CMPQ          CX, $0x00
-	JE            gemmF16T1R4AVX512_st0_2
+	JE            gemmF16T1R8AVX512_st0_2
 	VADDSS        8(AX), X1, X1
 
-gemmF16T1R4AVX512_st0_2:
+gemmF16T1R8AVX512_st0_2:
 	VMOVSS        X1, 8(AX)
 	VEXTRACTF64X4 $0x01, Z3, Y0
 	VADDPS        Y0, Y3, Y0
@@ -4583,17 +4599,73 @@ gemmF16T1R4AVX512_st0_2:
 	VMOVSHDUP     X1, X0
 	VADDSS        X0, X1, X1
 	CMPQ          CX, $0x00
-	JE            gemmF16T1R4AVX512_st0_3
+	JE            gemmF16T1R8AVX512_st0_3
 	VADDSS        12(AX), X1, X1
 
-gemmF16T1R4AVX512_st0_3:
-	VMOVSS X1, 12(AX)
+gemmF16T1R8AVX512_st0_3:
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF16T1R8AVX512_st0_4
+	VADDSS        16(AX), X1, X1
+
+gemmF16T1R8AVX512_st0_4:
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF64X4 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF16T1R8AVX512_st0_5
+	VADDSS        20(AX), X1, X1
+
+gemmF16T1R8AVX512_st0_5:
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF64X4 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF16T1R8AVX512_st0_6
+	VADDSS        24(AX), X1, X1
+
+gemmF16T1R8AVX512_st0_6:
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF64X4 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF16T1R8AVX512_st0_7
+	VADDSS        28(AX), X1, X1
+
+gemmF16T1R8AVX512_st0_7:
+	VMOVSS X1, 28(AX)
 	VZEROUPPER
 	RET
 
-// func gemmF32T1R4AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+// func gemmF32T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·gemmF32T1R4AVX512(SB), NOSPLIT, $0-64
+TEXT ·gemmF32T1R8AVX512(SB), NOSPLIT, $0-64
 	MOVQ   xstride+24(FP), AX
 	SHLQ   $0x02, AX
 	MOVQ   x+16(FP), AX
@@ -4602,47 +4674,63 @@ TEXT ·gemmF32T1R4AVX512(SB), NOSPLIT, $0-64
 	MOVQ   w+32(FP), DX
 	LEAQ   (DX)(CX*1), BX
 	LEAQ   (BX)(CX*1), SI
-	LEAQ   (SI)(CX*1), CX
-	MOVQ   k+48(FP), DI
+	LEAQ   (SI)(CX*1), DI
+	LEAQ   (DI)(CX*1), R8
+	LEAQ   (R8)(CX*1), R9
+	LEAQ   (R9)(CX*1), R10
+	LEAQ   (R10)(CX*1), CX
+	MOVQ   k+48(FP), R11
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
 	VXORPS Z3, Z3, Z3
-	XORQ   R8, R8
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   R12, R12
 
-gemmF32T1R4AVX512_loop:
-	CMPQ        R8, DI
-	JGE         gemmF32T1R4AVX512_red
-	VMOVUPS     (DX)(R8*4), Z4
-	VMOVUPS     (BX)(R8*4), Z5
-	VMOVUPS     (SI)(R8*4), Z6
-	VMOVUPS     (CX)(R8*4), Z7
-	VMOVUPS     (AX)(R8*4), Z8
-	VFMADD231PS Z4, Z8, Z0
-	VFMADD231PS Z5, Z8, Z1
-	VFMADD231PS Z6, Z8, Z2
-	VFMADD231PS Z7, Z8, Z3
-	ADDQ        $0x00000010, R8
-	JMP         gemmF32T1R4AVX512_loop
+gemmF32T1R8AVX512_loop:
+	CMPQ        R12, R11
+	JGE         gemmF32T1R8AVX512_red
+	VMOVUPS     (DX)(R12*4), Z8
+	VMOVUPS     (BX)(R12*4), Z9
+	VMOVUPS     (SI)(R12*4), Z10
+	VMOVUPS     (DI)(R12*4), Z11
+	VMOVUPS     (R8)(R12*4), Z12
+	VMOVUPS     (R9)(R12*4), Z13
+	VMOVUPS     (R10)(R12*4), Z14
+	VMOVUPS     (CX)(R12*4), Z15
+	VMOVUPS     (AX)(R12*4), Z16
+	VFMADD231PS Z8, Z16, Z0
+	VFMADD231PS Z9, Z16, Z1
+	VFMADD231PS Z10, Z16, Z2
+	VFMADD231PS Z11, Z16, Z3
+	VFMADD231PS Z12, Z16, Z4
+	VFMADD231PS Z13, Z16, Z5
+	VFMADD231PS Z14, Z16, Z6
+	VFMADD231PS Z15, Z16, Z7
+	ADDQ        $0x00000010, R12
+	JMP         gemmF32T1R8AVX512_loop
 
-gemmF32T1R4AVX512_red:
+gemmF32T1R8AVX512_red:
 	MOVQ          y+0(FP), AX
 	MOVQ          ystride+8(FP), CX
 	SHLQ          $0x02, CX
 	MOVQ          acc+56(FP), CX
-	VEXTRACTF64X4 $0x01, Z0, Y4
-	VADDPS        Y4, Y0, Y4
-	VEXTRACTF128  $0x01, Y4, X0
-	VADDPS        X0, X4, X0
-	VPERMILPD     $0x01, X0, X4
-	VADDPS        X4, X0, X0
-	VMOVSHDUP     X0, X4
-	VADDSS        X4, X0, X0
+	VEXTRACTF64X4 $0x01, Z0, Y8
+	VADDPS        Y8, Y0, Y8
+	VEXTRACTF128  $0x01, Y8, X0
+	VADDPS        X0, X8, X0
+	VPERMILPD     $0x01, X0, X8
+	VADDPS        X8, X0, X0
+	VMOVSHDUP     X0, X8
+	VADDSS        X8, X0, X0
 	CMPQ          CX, $0x00
-	JE            gemmF32T1R4AVX512_st0_0
+	JE            gemmF32T1R8AVX512_st0_0
 	VADDSS        (AX), X0, X0
 
-gemmF32T1R4AVX512_st0_0:
+gemmF32T1R8AVX512_st0_0:
 	VMOVSS        X0, (AX)
 	VEXTRACTF64X4 $0x01, Z1, Y0
 	VADDPS        Y0, Y1, Y0
@@ -4653,10 +4741,10 @@ gemmF32T1R4AVX512_st0_0:
 	VMOVSHDUP     X1, X0
 	VADDSS        X0, X1, X1
 	CMPQ          CX, $0x00
-	JE            gemmF32T1R4AVX512_st0_1
+	JE            gemmF32T1R8AVX512_st0_1
 	VADDSS        4(AX), X1, X1
 
-gemmF32T1R4AVX512_st0_1:
+gemmF32T1R8AVX512_st0_1:
 	VMOVSS        X1, 4(AX)
 	VEXTRACTF64X4 $0x01, Z2, Y0
 	VADDPS        Y0, Y2, Y0
@@ -4667,10 +4755,10 @@ gemmF32T1R4AVX512_st0_1:
 	VMOVSHDUP     X1, X0
 	VADDSS        X0, X1, X1
 	CMPQ          CX, $0x00
-	JE            gemmF32T1R4AVX512_st0_2
+	JE            gemmF32T1R8AVX512_st0_2
 	VADDSS        8(AX), X1, X1
 
-gemmF32T1R4AVX512_st0_2:
+gemmF32T1R8AVX512_st0_2:
 	VMOVSS        X1, 8(AX)
 	VEXTRACTF64X4 $0x01, Z3, Y0
 	VADDPS        Y0, Y3, Y0
@@ -4681,11 +4769,67 @@ gemmF32T1R4AVX512_st0_2:
 	VMOVSHDUP     X1, X0
 	VADDSS        X0, X1, X1
 	CMPQ          CX, $0x00
-	JE            gemmF32T1R4AVX512_st0_3
+	JE            gemmF32T1R8AVX512_st0_3
 	VADDSS        12(AX), X1, X1
 
-gemmF32T1R4AVX512_st0_3:
-	VMOVSS X1, 12(AX)
+gemmF32T1R8AVX512_st0_3:
+	VMOVSS        X1, 12(AX)
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VADDPS        Y0, Y4, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF32T1R8AVX512_st0_4
+	VADDSS        16(AX), X1, X1
+
+gemmF32T1R8AVX512_st0_4:
+	VMOVSS        X1, 16(AX)
+	VEXTRACTF64X4 $0x01, Z5, Y0
+	VADDPS        Y0, Y5, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF32T1R8AVX512_st0_5
+	VADDSS        20(AX), X1, X1
+
+gemmF32T1R8AVX512_st0_5:
+	VMOVSS        X1, 20(AX)
+	VEXTRACTF64X4 $0x01, Z6, Y0
+	VADDPS        Y0, Y6, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF32T1R8AVX512_st0_6
+	VADDSS        24(AX), X1, X1
+
+gemmF32T1R8AVX512_st0_6:
+	VMOVSS        X1, 24(AX)
+	VEXTRACTF64X4 $0x01, Z7, Y0
+	VADDPS        Y0, Y7, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	CMPQ          CX, $0x00
+	JE            gemmF32T1R8AVX512_st0_7
+	VADDSS        28(AX), X1, X1
+
+gemmF32T1R8AVX512_st0_7:
+	VMOVSS X1, 28(AX)
 	VZEROUPPER
 	RET
 

