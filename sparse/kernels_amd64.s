@@ -1582,143 +1582,157 @@ gemmF32T1R4AVX2_st0_3:
 
 // func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 // Requires: AVX, F16C, FMA3, MMX+
-TEXT ·sparseF16AVX2(SB), NOSPLIT, $0-56
-	MOVQ acc+0(FP), AX
-	MOVQ nrows+8(FP), CX
-	MOVQ stride+24(FP), DX
-	SHLQ $0x01, DX
-	MOVQ idx+32(FP), BX
-	MOVQ vals+40(FP), SI
-	MOVQ nact+48(FP), DI
-	XORQ R8, R8
-	MOVQ DI, R9
-	ANDQ $-4, R9
-	MOVQ w+16(FP), R10
+TEXT ·sparseF16AVX2(SB), NOSPLIT, $8-56
+	XORQ AX, AX
+	MOVQ AX, (SP)
 
-sparseF16AVX2_g4:
-	CMPQ       R8, R9
-	JGE        sparseF16AVX2_g1
-	LEAQ       8(R8), R11
-	CMPQ       R11, DI
+sparseF16AVX2_g:
+	MOVQ       (SP), AX
+	MOVQ       nact+48(FP), CX
+	LEAQ       4(AX), DX
+	CMPQ       DX, CX
+	JG         sparseF16AVX2_g1
+	MOVQ       idx+32(FP), DX
+	MOVQ       w+16(FP), BX
+	MOVQ       stride+24(FP), SI
+	SHLQ       $0x01, SI
+	LEAQ       8(AX), DI
+	CMPQ       DI, CX
 	JGE        sparseF16AVX2_pfdone0
-	MOVLQSX    (BX)(R11*4), R11
-	IMULQ      DX, R11
-	ADDQ       R10, R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
 sparseF16AVX2_pfdone0:
-	LEAQ       9(R8), R11
-	CMPQ       R11, DI
+	LEAQ       9(AX), DI
+	CMPQ       DI, CX
 	JGE        sparseF16AVX2_pfdone1
-	MOVLQSX    (BX)(R11*4), R11
-	IMULQ      DX, R11
-	ADDQ       R10, R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
 sparseF16AVX2_pfdone1:
-	LEAQ       10(R8), R11
-	CMPQ       R11, DI
+	LEAQ       10(AX), DI
+	CMPQ       DI, CX
 	JGE        sparseF16AVX2_pfdone2
-	MOVLQSX    (BX)(R11*4), R11
-	IMULQ      DX, R11
-	ADDQ       R10, R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
 sparseF16AVX2_pfdone2:
-	LEAQ       11(R8), R11
-	CMPQ       R11, DI
+	LEAQ       11(AX), DI
+	CMPQ       DI, CX
 	JGE        sparseF16AVX2_pfdone3
-	MOVLQSX    (BX)(R11*4), R11
-	IMULQ      DX, R11
-	ADDQ       R10, R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVLQSX    (DX)(DI*4), CX
+	IMULQ      SI, CX
+	ADDQ       BX, CX
+	PREFETCHT0 (CX)
+	PREFETCHT0 64(CX)
+	PREFETCHT0 128(CX)
+	PREFETCHT0 192(CX)
 
 sparseF16AVX2_pfdone3:
-	MOVLQSX      (BX)(R8*4), R11
-	IMULQ        DX, R11
-	ADDQ         R10, R11
-	VBROADCASTSS (SI)(R8*4), Y0
-	MOVLQSX      4(BX)(R8*4), R12
-	IMULQ        DX, R12
-	ADDQ         R10, R12
-	VBROADCASTSS 4(SI)(R8*4), Y1
-	MOVLQSX      8(BX)(R8*4), R13
-	IMULQ        DX, R13
-	ADDQ         R10, R13
-	VBROADCASTSS 8(SI)(R8*4), Y2
-	MOVLQSX      12(BX)(R8*4), R14
-	IMULQ        DX, R14
-	ADDQ         R10, R14
-	VBROADCASTSS 12(SI)(R8*4), Y3
-	XORQ         R15, R15
+	MOVQ         vals+40(FP), CX
+	MOVLQSX      (DX)(AX*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	VBROADCASTSS (CX)(AX*4), Y0
+	MOVLQSX      4(DX)(AX*4), R8
+	IMULQ        SI, R8
+	ADDQ         BX, R8
+	VBROADCASTSS 4(CX)(AX*4), Y1
+	MOVLQSX      8(DX)(AX*4), R9
+	IMULQ        SI, R9
+	ADDQ         BX, R9
+	VBROADCASTSS 8(CX)(AX*4), Y2
+	MOVLQSX      12(DX)(AX*4), DX
+	IMULQ        SI, DX
+	ADDQ         BX, DX
+	VBROADCASTSS 12(CX)(AX*4), Y3
+	MOVQ         acc+0(FP), AX
+	MOVQ         nrows+8(FP), CX
+	XORQ         BX, BX
 
-sparseF16AVX2_r4:
-	CMPQ        R15, CX
-	JGE         sparseF16AVX2_r4done
-	VMOVUPS     (AX)(R15*4), Y4
-	VCVTPH2PS   (R11)(R15*2), Y5
+sparseF16AVX2_rg:
+	CMPQ        BX, CX
+	JGE         sparseF16AVX2_rgdone
+	VMOVUPS     (AX)(BX*4), Y4
+	VCVTPH2PS   (DI)(BX*2), Y5
 	VFMADD231PS Y5, Y0, Y4
-	VCVTPH2PS   (R12)(R15*2), Y5
+	VCVTPH2PS   (R8)(BX*2), Y5
 	VFMADD231PS Y5, Y1, Y4
-	VCVTPH2PS   (R13)(R15*2), Y5
+	VCVTPH2PS   (R9)(BX*2), Y5
 	VFMADD231PS Y5, Y2, Y4
-	VCVTPH2PS   (R14)(R15*2), Y5
+	VCVTPH2PS   (DX)(BX*2), Y5
 	VFMADD231PS Y5, Y3, Y4
-	VMOVUPS     Y4, (AX)(R15*4)
-	VMOVUPS     32(AX)(R15*4), Y4
-	VCVTPH2PS   16(R11)(R15*2), Y5
+	VMOVUPS     Y4, (AX)(BX*4)
+	VMOVUPS     32(AX)(BX*4), Y4
+	VCVTPH2PS   16(DI)(BX*2), Y5
 	VFMADD231PS Y5, Y0, Y4
-	VCVTPH2PS   16(R12)(R15*2), Y5
+	VCVTPH2PS   16(R8)(BX*2), Y5
 	VFMADD231PS Y5, Y1, Y4
-	VCVTPH2PS   16(R13)(R15*2), Y5
+	VCVTPH2PS   16(R9)(BX*2), Y5
 	VFMADD231PS Y5, Y2, Y4
-	VCVTPH2PS   16(R14)(R15*2), Y5
+	VCVTPH2PS   16(DX)(BX*2), Y5
 	VFMADD231PS Y5, Y3, Y4
-	VMOVUPS     Y4, 32(AX)(R15*4)
-	ADDQ        $0x00000010, R15
-	JMP         sparseF16AVX2_r4
+	VMOVUPS     Y4, 32(AX)(BX*4)
+	ADDQ        $0x00000010, BX
+	JMP         sparseF16AVX2_rg
 
-sparseF16AVX2_r4done:
-	ADDQ $0x00000004, R8
-	JMP  sparseF16AVX2_g4
+sparseF16AVX2_rgdone:
+	MOVQ (SP), AX
+	ADDQ $0x04, AX
+	MOVQ AX, (SP)
+	JMP  sparseF16AVX2_g
 
 sparseF16AVX2_g1:
-	CMPQ         R8, DI
+	MOVQ         (SP), AX
+	MOVQ         nact+48(FP), CX
+	CMPQ         AX, CX
 	JGE          sparseF16AVX2_done
-	MOVLQSX      (BX)(R8*4), R9
-	IMULQ        DX, R9
-	ADDQ         R10, R9
-	VBROADCASTSS (SI)(R8*4), Y0
-	XORQ         R11, R11
+	MOVQ         idx+32(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         stride+24(FP), BX
+	SHLQ         $0x01, BX
+	MOVQ         vals+40(FP), SI
+	MOVLQSX      (CX)(AX*4), CX
+	IMULQ        BX, CX
+	ADDQ         DX, CX
+	VBROADCASTSS (SI)(AX*4), Y0
+	MOVQ         acc+0(FP), AX
+	MOVQ         nrows+8(FP), DX
+	XORQ         BX, BX
 
 sparseF16AVX2_r1:
-	CMPQ        R11, CX
+	CMPQ        BX, DX
 	JGE         sparseF16AVX2_r1done
-	VMOVUPS     (AX)(R11*4), Y1
-	VCVTPH2PS   (R9)(R11*2), Y2
+	VMOVUPS     (AX)(BX*4), Y1
+	VCVTPH2PS   (CX)(BX*2), Y2
 	VFMADD231PS Y2, Y0, Y1
-	VMOVUPS     Y1, (AX)(R11*4)
-	VMOVUPS     32(AX)(R11*4), Y1
-	VCVTPH2PS   16(R9)(R11*2), Y2
+	VMOVUPS     Y1, (AX)(BX*4)
+	VMOVUPS     32(AX)(BX*4), Y1
+	VCVTPH2PS   16(CX)(BX*2), Y2
 	VFMADD231PS Y2, Y0, Y1
-	VMOVUPS     Y1, 32(AX)(R11*4)
-	ADDQ        $0x00000010, R11
+	VMOVUPS     Y1, 32(AX)(BX*4)
+	ADDQ        $0x00000010, BX
 	JMP         sparseF16AVX2_r1
 
 sparseF16AVX2_r1done:
-	INCQ R8
+	MOVQ (SP), AX
+	INCQ AX
+	MOVQ AX, (SP)
 	JMP  sparseF16AVX2_g1
 
 sparseF16AVX2_done:
@@ -4835,143 +4849,239 @@ gemmF32T1R8AVX512_st0_7:
 
 // func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sparseF16AVX512(SB), NOSPLIT, $0-56
-	MOVQ acc+0(FP), AX
-	MOVQ nrows+8(FP), CX
-	MOVQ stride+24(FP), DX
-	SHLQ $0x01, DX
-	MOVQ idx+32(FP), BX
-	MOVQ vals+40(FP), SI
-	MOVQ nact+48(FP), DI
-	XORQ R8, R8
-	MOVQ DI, R9
-	ANDQ $-4, R9
-	MOVQ w+16(FP), R10
+TEXT ·sparseF16AVX512(SB), NOSPLIT, $8-56
+	XORQ AX, AX
+	MOVQ AX, (SP)
 
-sparseF16AVX512_g4:
-	CMPQ       R8, R9
-	JGE        sparseF16AVX512_g1
-	LEAQ       8(R8), R11
-	CMPQ       R11, DI
+sparseF16AVX512_g:
+	MOVQ       (SP), AX
+	MOVQ       nact+48(FP), CX
+	LEAQ       8(AX), DX
+	CMPQ       DX, CX
+	JG         sparseF16AVX512_g1
+	MOVQ       idx+32(FP), DX
+	MOVQ       w+16(FP), BX
+	MOVQ       stride+24(FP), SI
+	SHLQ       $0x01, SI
+	LEAQ       16(AX), DI
+	CMPQ       DI, CX
 	JGE        sparseF16AVX512_pfdone0
-	MOVLQSX    (BX)(R11*4), R11
-	IMULQ      DX, R11
-	ADDQ       R10, R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
 sparseF16AVX512_pfdone0:
-	LEAQ       9(R8), R11
-	CMPQ       R11, DI
+	LEAQ       17(AX), DI
+	CMPQ       DI, CX
 	JGE        sparseF16AVX512_pfdone1
-	MOVLQSX    (BX)(R11*4), R11
-	IMULQ      DX, R11
-	ADDQ       R10, R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
 sparseF16AVX512_pfdone1:
-	LEAQ       10(R8), R11
-	CMPQ       R11, DI
+	LEAQ       18(AX), DI
+	CMPQ       DI, CX
 	JGE        sparseF16AVX512_pfdone2
-	MOVLQSX    (BX)(R11*4), R11
-	IMULQ      DX, R11
-	ADDQ       R10, R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
 sparseF16AVX512_pfdone2:
-	LEAQ       11(R8), R11
-	CMPQ       R11, DI
+	LEAQ       19(AX), DI
+	CMPQ       DI, CX
 	JGE        sparseF16AVX512_pfdone3
-	MOVLQSX    (BX)(R11*4), R11
-	IMULQ      DX, R11
-	ADDQ       R10, R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
 sparseF16AVX512_pfdone3:
-	MOVLQSX      (BX)(R8*4), R11
-	IMULQ        DX, R11
-	ADDQ         R10, R11
-	VBROADCASTSS (SI)(R8*4), Z0
-	MOVLQSX      4(BX)(R8*4), R12
-	IMULQ        DX, R12
-	ADDQ         R10, R12
-	VBROADCASTSS 4(SI)(R8*4), Z1
-	MOVLQSX      8(BX)(R8*4), R13
-	IMULQ        DX, R13
-	ADDQ         R10, R13
-	VBROADCASTSS 8(SI)(R8*4), Z2
-	MOVLQSX      12(BX)(R8*4), R14
-	IMULQ        DX, R14
-	ADDQ         R10, R14
-	VBROADCASTSS 12(SI)(R8*4), Z3
-	XORQ         R15, R15
+	LEAQ       20(AX), DI
+	CMPQ       DI, CX
+	JGE        sparseF16AVX512_pfdone4
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
-sparseF16AVX512_r4:
-	CMPQ        R15, CX
-	JGE         sparseF16AVX512_r4done
-	VMOVUPS     (AX)(R15*4), Z4
-	VCVTPH2PS   (R11)(R15*2), Z5
-	VFMADD231PS Z5, Z0, Z4
-	VCVTPH2PS   (R12)(R15*2), Z5
-	VFMADD231PS Z5, Z1, Z4
-	VCVTPH2PS   (R13)(R15*2), Z5
-	VFMADD231PS Z5, Z2, Z4
-	VCVTPH2PS   (R14)(R15*2), Z5
-	VFMADD231PS Z5, Z3, Z4
-	VMOVUPS     Z4, (AX)(R15*4)
-	VMOVUPS     64(AX)(R15*4), Z4
-	VCVTPH2PS   32(R11)(R15*2), Z5
-	VFMADD231PS Z5, Z0, Z4
-	VCVTPH2PS   32(R12)(R15*2), Z5
-	VFMADD231PS Z5, Z1, Z4
-	VCVTPH2PS   32(R13)(R15*2), Z5
-	VFMADD231PS Z5, Z2, Z4
-	VCVTPH2PS   32(R14)(R15*2), Z5
-	VFMADD231PS Z5, Z3, Z4
-	VMOVUPS     Z4, 64(AX)(R15*4)
-	ADDQ        $0x00000020, R15
-	JMP         sparseF16AVX512_r4
+sparseF16AVX512_pfdone4:
+	LEAQ       21(AX), DI
+	CMPQ       DI, CX
+	JGE        sparseF16AVX512_pfdone5
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
 
-sparseF16AVX512_r4done:
-	ADDQ $0x00000004, R8
-	JMP  sparseF16AVX512_g4
+sparseF16AVX512_pfdone5:
+	LEAQ       22(AX), DI
+	CMPQ       DI, CX
+	JGE        sparseF16AVX512_pfdone6
+	MOVLQSX    (DX)(DI*4), DI
+	IMULQ      SI, DI
+	ADDQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+
+sparseF16AVX512_pfdone6:
+	LEAQ       23(AX), DI
+	CMPQ       DI, CX
+	JGE        sparseF16AVX512_pfdone7
+	MOVLQSX    (DX)(DI*4), CX
+	IMULQ      SI, CX
+	ADDQ       BX, CX
+	PREFETCHT0 (CX)
+	PREFETCHT0 64(CX)
+	PREFETCHT0 128(CX)
+	PREFETCHT0 192(CX)
+
+sparseF16AVX512_pfdone7:
+	MOVQ         vals+40(FP), CX
+	MOVLQSX      (DX)(AX*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	VBROADCASTSS (CX)(AX*4), Z0
+	MOVLQSX      4(DX)(AX*4), R8
+	IMULQ        SI, R8
+	ADDQ         BX, R8
+	VBROADCASTSS 4(CX)(AX*4), Z1
+	MOVLQSX      8(DX)(AX*4), R9
+	IMULQ        SI, R9
+	ADDQ         BX, R9
+	VBROADCASTSS 8(CX)(AX*4), Z2
+	MOVLQSX      12(DX)(AX*4), R10
+	IMULQ        SI, R10
+	ADDQ         BX, R10
+	VBROADCASTSS 12(CX)(AX*4), Z3
+	MOVLQSX      16(DX)(AX*4), R11
+	IMULQ        SI, R11
+	ADDQ         BX, R11
+	VBROADCASTSS 16(CX)(AX*4), Z4
+	MOVLQSX      20(DX)(AX*4), R12
+	IMULQ        SI, R12
+	ADDQ         BX, R12
+	VBROADCASTSS 20(CX)(AX*4), Z5
+	MOVLQSX      24(DX)(AX*4), R13
+	IMULQ        SI, R13
+	ADDQ         BX, R13
+	VBROADCASTSS 24(CX)(AX*4), Z6
+	MOVLQSX      28(DX)(AX*4), DX
+	IMULQ        SI, DX
+	ADDQ         BX, DX
+	VBROADCASTSS 28(CX)(AX*4), Z7
+	MOVQ         acc+0(FP), AX
+	MOVQ         nrows+8(FP), CX
+	XORQ         BX, BX
+
+sparseF16AVX512_rg:
+	CMPQ        BX, CX
+	JGE         sparseF16AVX512_rgdone
+	VMOVUPS     (AX)(BX*4), Z8
+	VCVTPH2PS   (DI)(BX*2), Z9
+	VFMADD231PS Z9, Z0, Z8
+	VCVTPH2PS   (R8)(BX*2), Z9
+	VFMADD231PS Z9, Z1, Z8
+	VCVTPH2PS   (R9)(BX*2), Z9
+	VFMADD231PS Z9, Z2, Z8
+	VCVTPH2PS   (R10)(BX*2), Z9
+	VFMADD231PS Z9, Z3, Z8
+	VCVTPH2PS   (R11)(BX*2), Z9
+	VMULPS      Z9, Z4, Z9
+	VCVTPH2PS   (R12)(BX*2), Z10
+	VFMADD231PS Z10, Z5, Z9
+	VCVTPH2PS   (R13)(BX*2), Z10
+	VFMADD231PS Z10, Z6, Z9
+	VCVTPH2PS   (DX)(BX*2), Z10
+	VFMADD231PS Z10, Z7, Z9
+	VADDPS      Z9, Z8, Z8
+	VMOVUPS     Z8, (AX)(BX*4)
+	VMOVUPS     64(AX)(BX*4), Z8
+	VCVTPH2PS   32(DI)(BX*2), Z9
+	VFMADD231PS Z9, Z0, Z8
+	VCVTPH2PS   32(R8)(BX*2), Z9
+	VFMADD231PS Z9, Z1, Z8
+	VCVTPH2PS   32(R9)(BX*2), Z9
+	VFMADD231PS Z9, Z2, Z8
+	VCVTPH2PS   32(R10)(BX*2), Z9
+	VFMADD231PS Z9, Z3, Z8
+	VCVTPH2PS   32(R11)(BX*2), Z9
+	VMULPS      Z9, Z4, Z9
+	VCVTPH2PS   32(R12)(BX*2), Z10
+	VFMADD231PS Z10, Z5, Z9
+	VCVTPH2PS   32(R13)(BX*2), Z10
+	VFMADD231PS Z10, Z6, Z9
+	VCVTPH2PS   32(DX)(BX*2), Z10
+	VFMADD231PS Z10, Z7, Z9
+	VADDPS      Z9, Z8, Z8
+	VMOVUPS     Z8, 64(AX)(BX*4)
+	ADDQ        $0x00000020, BX
+	JMP         sparseF16AVX512_rg
+
+sparseF16AVX512_rgdone:
+	MOVQ (SP), AX
+	ADDQ $0x08, AX
+	MOVQ AX, (SP)
+	JMP  sparseF16AVX512_g
 
 sparseF16AVX512_g1:
-	CMPQ         R8, DI
+	MOVQ         (SP), AX
+	MOVQ         nact+48(FP), CX
+	CMPQ         AX, CX
 	JGE          sparseF16AVX512_done
-	MOVLQSX      (BX)(R8*4), R9
-	IMULQ        DX, R9
-	ADDQ         R10, R9
-	VBROADCASTSS (SI)(R8*4), Z0
-	XORQ         R11, R11
+	MOVQ         idx+32(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         stride+24(FP), BX
+	SHLQ         $0x01, BX
+	MOVQ         vals+40(FP), SI
+	MOVLQSX      (CX)(AX*4), CX
+	IMULQ        BX, CX
+	ADDQ         DX, CX
+	VBROADCASTSS (SI)(AX*4), Z0
+	MOVQ         acc+0(FP), AX
+	MOVQ         nrows+8(FP), DX
+	XORQ         BX, BX
 
 sparseF16AVX512_r1:
-	CMPQ        R11, CX
+	CMPQ        BX, DX
 	JGE         sparseF16AVX512_r1done
-	VMOVUPS     (AX)(R11*4), Z1
-	VCVTPH2PS   (R9)(R11*2), Z2
+	VMOVUPS     (AX)(BX*4), Z1
+	VCVTPH2PS   (CX)(BX*2), Z2
 	VFMADD231PS Z2, Z0, Z1
-	VMOVUPS     Z1, (AX)(R11*4)
-	VMOVUPS     64(AX)(R11*4), Z1
-	VCVTPH2PS   32(R9)(R11*2), Z2
+	VMOVUPS     Z1, (AX)(BX*4)
+	VMOVUPS     64(AX)(BX*4), Z1
+	VCVTPH2PS   32(CX)(BX*2), Z2
 	VFMADD231PS Z2, Z0, Z1
-	VMOVUPS     Z1, 64(AX)(R11*4)
-	ADDQ        $0x00000020, R11
+	VMOVUPS     Z1, 64(AX)(BX*4)
+	ADDQ        $0x00000020, BX
 	JMP         sparseF16AVX512_r1
 
 sparseF16AVX512_r1done:
-	INCQ R8
+	MOVQ (SP), AX
+	INCQ AX
+	MOVQ AX, (SP)
 	JMP  sparseF16AVX512_g1
 
 sparseF16AVX512_done:

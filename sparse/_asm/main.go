@@ -234,13 +234,25 @@ func genGemmTile(s isa, f16 bool, T, R int) {
 	RET()
 }
 
-// genSparseF16: acc[0:nrows] += Σ_j vals[j] * col(idx[j])[0:nrows], columns in groups of 4.
+// genSparseF16: acc[0:nrows] += Σ_j vals[j] * col(idx[j])[0:nrows]. Columns go G at a time
+// (8 with AVX-512, 4 with AVX2: G concurrent sequential streams, one accumulator load/store
+// per G columns); the column index lives in a stack slot so the G column pointers fit in
+// registers.
 func genSparseF16(s isa) {
 	name := "sparseF16" + s.name
+	G := 4
+	if s.lanes == 16 {
+		G = 8
+	}
 	text(name, "func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)")
+	half := "((acc + a0*c0) + a1*c1) + ... + a{G-1}*c{G-1}"
+	if G == 8 {
+		half = "(((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7)"
+	}
 	doc(
-		fmt.Sprintf("%s accumulates active fp16 columns (nrows a multiple of %d; columns in groups of 4,", name, 2*s.lanes),
-		"each group added to acc as ((acc + a0*c0) + a1*c1 + a2*c2) + a3*c3 with fused multiply-adds); it replaces:",
+		fmt.Sprintf("%s accumulates active fp16 columns (nrows a multiple of %d; columns in groups of %d,", name, 2*s.lanes, G),
+		"each group added to acc as "+half+" with fused multiply-adds,",
+		"the rest one by one); it replaces:",
 		"",
 		"\tfor j := 0; j < nact; j++ {",
 		"\t\tcol := w[int(idx[j])*stride:]",
@@ -248,96 +260,134 @@ func genSparseF16(s isa) {
 		"\t}",
 	)
 	L := s.lanes
-	accp := Load(Param("acc"), GP64())
-	nr := Load(Param("nrows"), GP64())
-	stride := Load(Param("stride"), GP64())
-	SHLQ(U8(1), stride)
-	idx := Load(Param("idx"), GP64())
-	vals := Load(Param("vals"), GP64())
-	nact := Load(Param("nact"), GP64())
-	j := GP64()
-	XORQ(j, j)
-	nact4 := GP64()
-	MOVQ(nact, nact4)
-	ANDQ(I32(-4), nact4)
-	w := Load(Param("w"), GP64())
-	Label(name + "_g4")
-	CMPQ(j, nact4)
-	JGE(LabelRef(name + "_g1"))
-	// Kick-start the hardware prefetcher on the columns f16Prefetch groups ahead: touch the
-	// first f16PrefetchLines cache lines of each (the streams then run on their own).
-	for u := 0; u < 4; u++ {
-		jp := GP64()
-		LEAQ(Mem{Base: j, Disp: 4*f16Prefetch + u}, jp)
-		CMPQ(jp, nact)
-		JGE(LabelRef(fmt.Sprintf("%s_pfdone%d", name, u)))
-		pa := GP64()
-		MOVLQSX(Mem{Base: idx, Index: jp, Scale: 4}, pa)
-		IMULQ(stride, pa)
-		ADDQ(w, pa)
-		for l := 0; l < f16PrefetchLines; l++ {
-			PREFETCHT0(Mem{Base: pa, Disp: 64 * l})
+	jslot := AllocLocal(8)
+	{
+		z := GP64()
+		XORQ(z, z)
+		MOVQ(z, jslot)
+	}
+	Label(name + "_g")
+	{
+		j := GP64()
+		MOVQ(jslot, j)
+		nact := Load(Param("nact"), GP64())
+		jg := GP64()
+		LEAQ(Mem{Base: j, Disp: G}, jg)
+		CMPQ(jg, nact)
+		JG(LabelRef(name + "_g1"))
+		idx := Load(Param("idx"), GP64())
+		w := Load(Param("w"), GP64())
+		stride := Load(Param("stride"), GP64())
+		SHLQ(U8(1), stride)
+		// Kick-start the hardware prefetcher on the columns f16Prefetch groups ahead: touch
+		// the first f16PrefetchLines cache lines of each (the streams then run on their own).
+		for u := 0; u < G; u++ {
+			jp := GP64()
+			LEAQ(Mem{Base: j, Disp: G*f16Prefetch + u}, jp)
+			CMPQ(jp, nact)
+			JGE(LabelRef(fmt.Sprintf("%s_pfdone%d", name, u)))
+			pa := GP64()
+			MOVLQSX(Mem{Base: idx, Index: jp, Scale: 4}, pa)
+			IMULQ(stride, pa)
+			ADDQ(w, pa)
+			for l := 0; l < f16PrefetchLines; l++ {
+				PREFETCHT0(Mem{Base: pa, Disp: 64 * l})
+			}
+			Label(fmt.Sprintf("%s_pfdone%d", name, u))
 		}
-		Label(fmt.Sprintf("%s_pfdone%d", name, u))
-	}
-	cp := make([]GPVirtual, 4)
-	av := make([]VecVirtual, 4)
-	for u := 0; u < 4; u++ {
-		cp[u] = GP64()
-		MOVLQSX(Mem{Base: idx, Index: j, Scale: 4, Disp: 4 * u}, cp[u])
-		IMULQ(stride, cp[u])
-		ADDQ(w, cp[u])
-		av[u] = s.vec()
-		VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4, Disp: 4 * u}, av[u])
-	}
-	i := GP64()
-	XORQ(i, i)
-	Label(name + "_r4")
-	CMPQ(i, nr)
-	JGE(LabelRef(name + "_r4done"))
-	for h := 0; h < 2; h++ {
-		a := s.vec()
-		VMOVUPS(Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4}, a)
-		for u := 0; u < 4; u++ {
-			c := s.vec()
-			VCVTPH2PS(Mem{Base: cp[u], Index: i, Scale: 2, Disp: h * L * 2}, c)
-			VFMADD231PS(c, av[u], a)
+		vals := Load(Param("vals"), GP64())
+		cp := make([]GPVirtual, G)
+		av := make([]VecVirtual, G)
+		for u := 0; u < G; u++ {
+			cp[u] = GP64()
+			MOVLQSX(Mem{Base: idx, Index: j, Scale: 4, Disp: 4 * u}, cp[u])
+			IMULQ(stride, cp[u])
+			ADDQ(w, cp[u])
+			av[u] = s.vec()
+			VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4, Disp: 4 * u}, av[u])
 		}
-		VMOVUPS(a, Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4})
+		accp := Load(Param("acc"), GP64())
+		nr := Load(Param("nrows"), GP64())
+		i := GP64()
+		XORQ(i, i)
+		Label(name + "_rg")
+		CMPQ(i, nr)
+		JGE(LabelRef(name + "_rgdone"))
+		for h := 0; h < 2; h++ {
+			a := s.vec()
+			VMOVUPS(Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4}, a)
+			first := min(G, 4)
+			for u := 0; u < first; u++ {
+				c := s.vec()
+				VCVTPH2PS(Mem{Base: cp[u], Index: i, Scale: 2, Disp: h * L * 2}, c)
+				VFMADD231PS(c, av[u], a)
+			}
+			if G > 4 {
+				t := s.vec()
+				c := s.vec()
+				VCVTPH2PS(Mem{Base: cp[4], Index: i, Scale: 2, Disp: h * L * 2}, c)
+				VMULPS(c, av[4], t)
+				for u := 5; u < G; u++ {
+					c := s.vec()
+					VCVTPH2PS(Mem{Base: cp[u], Index: i, Scale: 2, Disp: h * L * 2}, c)
+					VFMADD231PS(c, av[u], t)
+				}
+				VADDPS(t, a, a)
+			}
+			VMOVUPS(a, Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4})
+		}
+		ADDQ(U32(2*L), i)
+		JMP(LabelRef(name + "_rg"))
+		Label(name + "_rgdone")
+		j2 := GP64()
+		MOVQ(jslot, j2)
+		ADDQ(U8(G), j2)
+		MOVQ(j2, jslot)
+		JMP(LabelRef(name + "_g"))
 	}
-	ADDQ(U32(2*L), i)
-	JMP(LabelRef(name + "_r4"))
-	Label(name + "_r4done")
-	ADDQ(U32(4), j)
-	JMP(LabelRef(name + "_g4"))
 
 	Label(name + "_g1")
-	CMPQ(j, nact)
-	JGE(LabelRef(name + "_done"))
-	c0 := GP64()
-	MOVLQSX(Mem{Base: idx, Index: j, Scale: 4}, c0)
-	IMULQ(stride, c0)
-	ADDQ(w, c0)
-	a0 := s.vec()
-	VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4}, a0)
-	i1 := GP64()
-	XORQ(i1, i1)
-	Label(name + "_r1")
-	CMPQ(i1, nr)
-	JGE(LabelRef(name + "_r1done"))
-	for h := 0; h < 2; h++ {
-		a := s.vec()
-		VMOVUPS(Mem{Base: accp, Index: i1, Scale: 4, Disp: h * L * 4}, a)
-		c := s.vec()
-		VCVTPH2PS(Mem{Base: c0, Index: i1, Scale: 2, Disp: h * L * 2}, c)
-		VFMADD231PS(c, a0, a)
-		VMOVUPS(a, Mem{Base: accp, Index: i1, Scale: 4, Disp: h * L * 4})
+	{
+		j := GP64()
+		MOVQ(jslot, j)
+		nact := Load(Param("nact"), GP64())
+		CMPQ(j, nact)
+		JGE(LabelRef(name + "_done"))
+		idx := Load(Param("idx"), GP64())
+		w := Load(Param("w"), GP64())
+		stride := Load(Param("stride"), GP64())
+		SHLQ(U8(1), stride)
+		vals := Load(Param("vals"), GP64())
+		c0 := GP64()
+		MOVLQSX(Mem{Base: idx, Index: j, Scale: 4}, c0)
+		IMULQ(stride, c0)
+		ADDQ(w, c0)
+		a0 := s.vec()
+		VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4}, a0)
+		accp := Load(Param("acc"), GP64())
+		nr := Load(Param("nrows"), GP64())
+		i1 := GP64()
+		XORQ(i1, i1)
+		Label(name + "_r1")
+		CMPQ(i1, nr)
+		JGE(LabelRef(name + "_r1done"))
+		for h := 0; h < 2; h++ {
+			a := s.vec()
+			VMOVUPS(Mem{Base: accp, Index: i1, Scale: 4, Disp: h * L * 4}, a)
+			c := s.vec()
+			VCVTPH2PS(Mem{Base: c0, Index: i1, Scale: 2, Disp: h * L * 2}, c)
+			VFMADD231PS(c, a0, a)
+			VMOVUPS(a, Mem{Base: accp, Index: i1, Scale: 4, Disp: h * L * 4})
+		}
+		ADDQ(U32(2*L), i1)
+		JMP(LabelRef(name + "_r1"))
+		Label(name + "_r1done")
+		j2 := GP64()
+		MOVQ(jslot, j2)
+		INCQ(j2)
+		MOVQ(j2, jslot)
+		JMP(LabelRef(name + "_g1"))
 	}
-	ADDQ(U32(2*L), i1)
-	JMP(LabelRef(name + "_r1"))
-	Label(name + "_r1done")
-	INCQ(j)
-	JMP(LabelRef(name + "_g1"))
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
