@@ -93,9 +93,15 @@ func sparseChunkRows(rows, threads int) int {
 func ternaryItems(w *TernaryCols, threads int) (perBlock, rows int) {
 	nb := w.NumBlocks()
 	perBlock = max(1, (threads+nb-1)/max(nb, 1))
+	perBlock = max(perBlock, (min(w.Block, padRows(w.Rows))+ternaryMaxChunk-1)/ternaryMaxChunk)
 	rows = (min(w.Block, padRows(w.Rows)) + perBlock - 1) / perBlock
 	return perBlock, (rows + 63) / 64 * 64
 }
+
+// ternaryMaxChunk bounds the rows of a ternary work item: its plus and minus sums (8 bytes a
+// row) must stay in L1 while the plane words stream through. Measured on 4096x11008 at 50 %
+// (interleaved, 2 threads): 2048 rows 2.14 ms, 1024 rows 1.28 ms, 512 rows 1.65 ms.
+const ternaryMaxChunk = 1024
 
 // ternaryItemRows returns the rows [r0, r1) of item i.
 func ternaryItemRows(w *TernaryCols, perBlock, rows, i int) (int, int) {
@@ -181,9 +187,12 @@ func SparseGemvTernary(y []float32, w *TernaryCols, x []float32, idx []int32) {
 	checkIdx("SparseGemvTernary", idx, w.Cols)
 	vals := make([]float32, len(idx))
 	scale := ternaryVals(vals, w, x, idx)
-	acc := make([]float32, 2*min(w.Block, padRows(w.Rows)))
-	for r0 := 0; r0 < w.Rows; r0 += w.Block {
-		sparseTernaryRows(y, w, idx, vals, acc, scale, r0, min(r0+w.Block, w.Rows))
+	step := min(w.Block, ternaryMaxChunk)
+	acc := make([]float32, 2*step)
+	for b0 := 0; b0 < w.Rows; b0 += w.Block { // sub-chunks never straddle a block
+		for r0 := b0; r0 < min(b0+w.Block, w.Rows); r0 += step {
+			sparseTernaryRows(y, w, idx, vals, acc, scale, r0, min(r0+step, b0+w.Block, w.Rows))
+		}
 	}
 }
 
