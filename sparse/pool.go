@@ -28,6 +28,7 @@ type Pool struct {
 	sp      sparseJob
 	scratch [][]float32 // per thread
 	valBuf  [maxFused][]float32
+	partBuf []float32
 	ys1     [1][]float32
 	f161    [1]*F16Cols
 	tern1   [1]*TernaryCols

@@ -76,16 +76,44 @@ func checkSparse(name string, ny, rows, nx, cols int) {
 	}
 }
 
-// sparseChunkRows: rows per work item, a multiple of 64, at most 4096 (16 KiB of float32
-// accumulators, in L1), and as few items as possible, in a multiple of the thread count. Long
-// chunks keep each column's run long (8 KiB at 4096 rows), which the memory system streams
-// best: measured on 4096x11008 at 50%, 1 item per thread streamed 17.9 GB/s, 2 items 13.2,
-// 4 items 10.8.
+// f16MaxChunk bounds the rows of an fp16 sparse work item (16 KiB of float32 sums, in L1).
+const f16MaxChunk = 4096
+
+// The fp16 sparse GEMV splits the active columns into two halves (f16SegBounds) and each row
+// chunk into two work items, one per half, whose partial sums are added at the end:
+// y = p0 + p1. Whole row chunks per item keep each column's run long (8 KiB at 4096 rows; row
+// halves would give 4 KiB), which the memory system streams better. The split depends only on
+// len(idx), so results do not depend on the thread count.
+func f16SegBounds(nact int) [3]int {
+	mid := (nact / 2) &^ 7
+	return [3]int{0, mid, nact}
+}
+
+// sparseChunkRows: rows per fp16 work item (a multiple of 64, at most f16MaxChunk), so that
+// the two halves × the row chunks give at least one item per thread.
 func sparseChunkRows(rows, threads int) int {
-	items := threads * ((rows + threads*4096 - 1) / (threads * 4096))
-	c := (rows + items - 1) / max(items, 1)
+	chunks := max(1, (threads+1)/2)
+	c := (rows + chunks - 1) / chunks
 	c = (c + 63) / 64 * 64
-	return min(max(c, 64), 4096)
+	return min(max(c, 64), f16MaxChunk)
+}
+
+// sparseF16Seg sets acc[:padRows(r1-r0)] to the sum over the given columns of rows [r0, r1).
+func sparseF16Seg(acc []float32, w *F16Cols, idx []int32, vals []float32, r0, r1 int) {
+	acc = acc[:padRows(r1-r0)]
+	clear(acc)
+	if len(idx) > 0 {
+		k.sparseF16(acc, w.Data[r0:], w.Stride, idx, vals)
+	}
+}
+
+// addHalves sets y[i] = a[i] + b[i].
+func addHalves(y, a, b []float32) {
+	b = b[:len(a)]
+	y = y[:len(a)]
+	for i := range a {
+		y[i] = a[i] + b[i]
+	}
 }
 
 // ternaryItems returns how many work items split each row block (1 unless there are fewer
@@ -109,17 +137,6 @@ func ternaryItemRows(w *TernaryCols, perBlock, rows, i int) (int, int) {
 	r0 := b*w.Block + sub*rows
 	r1 := min(r0+rows, (b+1)*w.Block, w.Rows)
 	return r0, r1
-}
-
-// sparseF16Rows computes rows [r0, r1) of y with acc as scratch (len ≥ padded chunk).
-func sparseF16Rows(y []float32, w *F16Cols, idx []int32, vals, acc []float32, r0, r1 int) {
-	n := padRows(r1 - r0)
-	acc = acc[:n]
-	clear(acc)
-	if len(idx) > 0 {
-		k.sparseF16(acc, w.Data[r0:], w.Stride, idx, vals)
-	}
-	copy(y[r0:r1], acc)
 }
 
 // sparseTernaryRows: acc holds 2·chunk floats, the sums of the +1 and of the -1 entries;
@@ -172,9 +189,14 @@ func SparseGemvF16(y []float32, w *F16Cols, x []float32, idx []int32) {
 	for j, c := range idx {
 		vals[j] = x[c]
 	}
-	acc := make([]float32, 4096)
-	for r0 := 0; r0 < w.Rows; r0 += 4096 {
-		sparseF16Rows(y, w, idx, vals, acc, r0, min(r0+4096, w.Rows))
+	sb := f16SegBounds(len(idx))
+	a0 := make([]float32, min(f16MaxChunk, padRows(w.Rows)))
+	a1 := make([]float32, len(a0))
+	for r0 := 0; r0 < w.Rows; r0 += f16MaxChunk {
+		r1 := min(r0+f16MaxChunk, w.Rows)
+		sparseF16Seg(a0, w, idx[:sb[1]], vals[:sb[1]], r0, r1)
+		sparseF16Seg(a1, w, idx[sb[1]:], vals[sb[1]:], r0, r1)
+		addHalves(y[r0:r1], a0[:r1-r0], a1)
 	}
 }
 
@@ -210,8 +232,10 @@ type sparseJob struct {
 	vals     [maxFused][]float32
 	scale    [maxFused]float32
 	chunk    [maxFused]int
-	perBlock [maxFused]int     // ternary: items per row block
-	start    [maxFused + 1]int // first item of each matrix
+	perBlock [maxFused]int       // ternary: items per row block
+	seg      [3]int              // fp16: bounds of the two halves of idx
+	part     [maxFused][]float32 // fp16: the two halves' partial sums, 2 × padded rows each
+	start    [maxFused + 1]int   // first item of each matrix
 }
 
 func (s *sparseJob) do(i int, acc []float32) {
@@ -228,7 +252,13 @@ func (s *sparseJob) do(i int, acc []float32) {
 		}
 	} else {
 		w := s.f16[m]
-		sparseF16Rows(s.ys[m], w, s.idx, s.vals[0], acc, r0, min(r0+s.chunk[m], w.Rows))
+		j := i - s.start[m]
+		seg := j & 1
+		r0 = (j >> 1) * s.chunk[m]
+		r1 := min(r0+s.chunk[m], w.Rows)
+		lo, hi := s.seg[seg], s.seg[seg+1]
+		part := s.part[m][seg*padRows(w.Rows):]
+		sparseF16Seg(part[r0:], w, s.idx[lo:hi], s.vals[0][lo:hi], r0, r1)
 	}
 }
 
@@ -291,15 +321,27 @@ func (p *Pool) sparseF16Multi(ys [][]float32, ws []*F16Cols, x []float32, idx []
 		v[j] = x[c]
 	}
 	s.vals[0] = v
-	maxChunk := 0
-	for m, w := range ws {
-		s.chunk[m] = sparseChunkRows(w.Rows, p.threads)
-		maxChunk = max(maxChunk, s.chunk[m])
-		s.start[m+1] = s.start[m] + (w.Rows+s.chunk[m]-1)/s.chunk[m]
+	s.seg = f16SegBounds(len(idx))
+	total := 0
+	for _, w := range ws {
+		total += 2 * padRows(w.Rows)
 	}
-	p.growScratch(maxChunk)
+	if cap(p.partBuf) < total {
+		p.partBuf = make([]float32, total)
+	}
+	off := 0
+	for m, w := range ws {
+		s.part[m] = p.partBuf[off : off+2*padRows(w.Rows)]
+		off += 2 * padRows(w.Rows)
+		s.chunk[m] = sparseChunkRows(w.Rows, p.threads)
+		s.start[m+1] = s.start[m] + 2*((w.Rows+s.chunk[m]-1)/s.chunk[m])
+	}
 	if n := s.start[len(ws)]; n > 0 {
 		p.dispatch(jobSparse, n)
+	}
+	for m, w := range ws {
+		pr := padRows(w.Rows)
+		addHalves(ys[m][:w.Rows], s.part[m][:w.Rows], s.part[m][pr:pr+w.Rows])
 	}
 	*s = sparseJob{}
 }
