@@ -70,6 +70,7 @@ func TestBackendSelected(t *testing.T) {
 		if got != want {
 			t.Fatalf("QSPARSE_KERNEL=%s but backend %s runs", want, got)
 		}
+		t.Logf("backend %s (forced by QSPARSE_KERNEL; available %v)", got, Backends())
 		return
 	}
 	want := "purego"
