@@ -73,11 +73,14 @@
 //	(*Pool).SparseGemvF16Multi(ys, ws, x, idx)      several matrices, one input, one mask
 //	(*Pool).SparseGemvTernaryMulti(ys, ws, x, idx)  (q/k/v; gate/up) in one parallel job
 //
-// Only the listed columns are read. Rows are processed in chunks of at most 2048 (a float32
-// accumulator block that stays in L1); within a chunk the active columns are taken four at a
-// time, each column a sequential run. Every row's sum runs over idx in order, so results do
-// not depend on the thread count. Ternary results are exact: the same sequence of float32
-// additions and subtractions on every backend.
+// Only the listed columns are read. fp16: the active list is cut into two halves and the
+// rows into chunks of at most 4096 (16 KiB of float32 sums, in L1); each work item sums one
+// half over one whole chunk, so every active column is one sequential run of 2·chunk bytes,
+// taken 8 (AVX-512) or 4 (AVX2) columns per pass; y = (first half) + (second half). Ternary:
+// row chunks of at most 1024 inside the 2048-row blocks, 4 columns per pass, the +1 and -1
+// sums kept apart. Each partial sum runs over its columns in idx order and the split depends
+// only on len(idx) and the shapes, so results do not depend on the thread count. Ternary
+// results are exact: the same sequence of float32 additions on every backend.
 //
 // # Backends
 //

@@ -4,8 +4,9 @@ import "fmt"
 
 // Sparse GEMV over column-major packs: y[r] = Σ_j x[idx[j]] * W[r][idx[j]] for r < Rows.
 // idx lists the active input channels (any order, usually ascending from TopK); each row's
-// sum runs over idx in order, so the result does not depend on the thread count or on how
-// rows are split. Inactive channels are never read.
+// partial sums run over idx in order and are combined in a fixed order (see f16SegBounds and
+// sparseTernaryRows), so the result does not depend on the thread count or on how rows are
+// split. Inactive channels are never read.
 
 // sparseF16Generic: acc[r] += vals[j] * col(idx[j])[r] for r < len(acc); w starts at the
 // chunk's first row of column 0.
