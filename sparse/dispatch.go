@@ -18,7 +18,8 @@ type kernelSet struct {
 	// gemmF16Scratch reports how many float32s of scratch gemmF16Block needs for a block of
 	// nr rows (0: none).
 	gemmF16Scratch func(nr, cols int) int
-	f16ToF32       func(dst []float32, src []uint16)
+	f16ToF32       func(dst []float32, src []uint16) // nil: Go loop
+	f32ToF16       func(dst []uint16, src []float32) // nil: Go loop
 	// sparse: acc[:n] (n a multiple of 64) accumulates the active columns of a chunk of rows
 	sparseF16     func(acc []float32, w []uint16, stride int, idx []int32, vals []float32)
 	sparseTernary func(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32)
@@ -85,13 +86,4 @@ func SetBackend(name string) error {
 func gemmF16BlockGeneric(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
 	convertRowsF16(scratch, w, cols, r0, r1)
 	gemmF32BlockGeneric(y[r0:], x, scratch, rows, cols, t0, t1, 0, r1-r0)
-}
-
-// f16ToF32 converts with the active backend.
-func f16ToF32(dst []float32, src []uint16) {
-	if k.f16ToF32 != nil {
-		k.f16ToF32(dst, src)
-		return
-	}
-	F16ToF32Slice(dst, src)
 }

@@ -21,6 +21,7 @@ type simd struct {
 	gemvF16   gemmTileF16 // 1 token × gemvRows rows
 	gemvF32   gemmTileF32
 	cvt       func(dst *float32, src *uint16, n int)
+	cvtBack   func(dst *uint16, src *float32, n int)
 	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
 }
@@ -39,7 +40,7 @@ var avx2 = simd{
 		{gemmF32T3R1AVX2, gemmF32T3R2AVX2},
 		{gemmF32T4R1AVX2, gemmF32T4R2AVX2},
 	},
-	gemvRows: 4, gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2,
+	gemvRows: 4, gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2,
 }
 
@@ -57,7 +58,7 @@ var avx512 = simd{
 		{gemmF32T3R1AVX512, gemmF32T3R2AVX512, gemmF32T3R3AVX512},
 		{gemmF32T4R1AVX512, gemmF32T4R2AVX512, gemmF32T4R3AVX512},
 	},
-	gemvRows: 8, gemvF16: gemmF16T1R8AVX512, gemvF32: gemmF32T1R8AVX512, cvt: f16ToF32AVX512,
+	gemvRows: 8, gemvF16: gemmF16T1R8AVX512, gemvF32: gemmF32T1R8AVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
 	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512,
 }
 
@@ -81,6 +82,7 @@ func (s *simd) kernels() kernelSet {
 		gemmF16Block:   s.gemmF16Block,
 		gemmF16Scratch: func(nr, cols int) int { return 0 },
 		f16ToF32:       s.f16ToF32,
+		f32ToF16:       s.f32ToF16,
 		sparseF16:      s.sparseF16,
 		sparseTernary:  s.sparseTernary,
 		topkGather:     s.topkGather,
@@ -117,6 +119,17 @@ func (s *simd) f16ToF32(dst []float32, src []uint16) {
 // stays one sequential stream), gemvRows rows at a time sharing each load of x. Every row gets
 // the same single-accumulator dot product whichever tile computes it, so the results do not
 // depend on how rows are split.
+func (s *simd) f32ToF16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	m := len(src) &^ (s.lanes - 1)
+	if m > 0 {
+		s.cvtBack(&dst[0], &src[0], m)
+	}
+	for i := m; i < len(src); i++ {
+		dst[i] = F32ToF16(src[i])
+	}
+}
+
 func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
 	if cols == 0 {
 		clear(y[r0:r1])

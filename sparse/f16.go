@@ -72,17 +72,27 @@ func F32ToF16(f float32) uint16 {
 	return sign | uint16(r)
 }
 
-// F16ToF32Slice converts len(src) fp16 values into dst[:len(src)].
+// F16ToF32Slice converts len(src) fp16 values into dst[:len(src)] (SIMD when available,
+// bit-identical to F16ToF32).
 func F16ToF32Slice(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
+	if k.f16ToF32 != nil {
+		k.f16ToF32(dst, src)
+		return
+	}
 	for i, h := range src {
 		dst[i] = F16ToF32(h)
 	}
 }
 
-// F32ToF16Slice converts len(src) float32 values into dst[:len(src)] (round to nearest even).
+// F32ToF16Slice converts len(src) float32 values into dst[:len(src)], rounding to nearest
+// even (SIMD when available, bit-identical to F32ToF16).
 func F32ToF16Slice(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
+	if k.f32ToF16 != nil {
+		k.f32ToF16(dst, src)
+		return
+	}
 	for i, f := range src {
 		dst[i] = F32ToF16(f)
 	}

@@ -11,6 +11,13 @@ package sparse
 //go:noescape
 func f16ToF32AVX2(dst *float32, src *uint16, n int)
 
+// f32ToF16AVX2 converts n float32 values to fp16, rounding to nearest even (n a multiple of 8); it replaces:
+//
+//	for i := 0; i < n; i++ { dst[i] = F32ToF16(src[i]) }
+//
+//go:noescape
+func f32ToF16AVX2(dst *uint16, src *float32, n int)
+
 // gemmF16T1R1AVX2 computes a 1-token × 1-row tile of GEMM (k a multiple of 8); it replaces:
 //
 //	for t := 0; t < 1; t++ {
@@ -263,6 +270,13 @@ func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, v
 //
 //go:noescape
 func f16ToF32AVX512(dst *float32, src *uint16, n int)
+
+// f32ToF16AVX512 converts n float32 values to fp16, rounding to nearest even (n a multiple of 16); it replaces:
+//
+//	for i := 0; i < n; i++ { dst[i] = F32ToF16(src[i]) }
+//
+//go:noescape
+func f32ToF16AVX512(dst *uint16, src *float32, n int)
 
 // gemmF16T1R1AVX512 computes a 1-token × 1-row tile of GEMM (k a multiple of 16); it replaces:
 //

@@ -24,6 +24,26 @@ done:
 	VZEROUPPER
 	RET
 
+// func f32ToF16AVX2(dst *uint16, src *float32, n int)
+// Requires: AVX, F16C
+TEXT ·f32ToF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+	XORQ BX, BX
+
+f2h_loop:
+	CMPQ      BX, DX
+	JGE       f2h_done
+	VMOVUPS   (CX)(BX*4), Y0
+	VCVTPS2PH $0x00, Y0, (AX)(BX*2)
+	ADDQ      $0x00000008, BX
+	JMP       f2h_loop
+
+f2h_done:
+	VZEROUPPER
+	RET
+
 // func gemmF16T1R1AVX2(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
 // Requires: AVX, F16C, FMA3
 TEXT ·gemmF16T1R1AVX2(SB), NOSPLIT, $0-64
@@ -1756,6 +1776,26 @@ loop:
 	JMP       loop
 
 done:
+	VZEROUPPER
+	RET
+
+// func f32ToF16AVX512(dst *uint16, src *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·f32ToF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+	XORQ BX, BX
+
+f2h_loop:
+	CMPQ      BX, DX
+	JGE       f2h_done
+	VMOVUPS   (CX)(BX*4), Z0
+	VCVTPS2PH $0x00, Z0, (AX)(BX*2)
+	ADDQ      $0x00000010, BX
+	JMP       f2h_loop
+
+f2h_done:
 	VZEROUPPER
 	RET
 

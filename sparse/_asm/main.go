@@ -32,6 +32,7 @@ func main() {
 	ConstraintExpr("amd64,!purego")
 	for _, s := range isas {
 		genF16ToF32(s)
+		genF32ToF16(s)
 		for _, f16 := range []bool{true, false} {
 			T, R := gemmTile(s)
 			for t := 1; t <= T; t++ {
@@ -128,6 +129,31 @@ func genF16ToF32(s isa) {
 	ADDQ(U32(s.lanes), i)
 	JMP(LabelRef("loop"))
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func genF32ToF16(s isa) {
+	text("f32ToF16"+s.name, "func(dst *uint16, src *float32, n int)")
+	doc(
+		"f32ToF16"+s.name+" converts n float32 values to fp16, rounding to nearest even (n a multiple of "+fmt.Sprint(s.lanes)+"); it replaces:",
+		"",
+		"\tfor i := 0; i < n; i++ { dst[i] = F32ToF16(src[i]) }",
+	)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	n := Load(Param("n"), GP64())
+	i := GP64()
+	XORQ(i, i)
+	v := s.vec()
+	Label("f2h_loop")
+	CMPQ(i, n)
+	JGE(LabelRef("f2h_done"))
+	VMOVUPS(Mem{Base: src, Index: i, Scale: 4}, v)
+	VCVTPS2PH(U8(0), v, Mem{Base: dst, Index: i, Scale: 2}) // imm 0: round to nearest even
+	ADDQ(U32(s.lanes), i)
+	JMP(LabelRef("f2h_loop"))
+	Label("f2h_done")
 	VZEROUPPER()
 	RET()
 }
