@@ -189,3 +189,34 @@ func roundHalfAway(v float32) float32 {
 	}
 	return float32(int(v + 0.5))
 }
+
+// TestSparseThreadCounts: pooled sparse GEMV gives the same bits as the single-threaded
+// function for any thread count, on shapes that produce several row chunks and blocks.
+func TestSparseThreadCounts(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(17, 18))
+		for _, sh := range [][2]int{{9000, 40}, {4097, 33}, {577, 300}, {64, 1000}} {
+			rows, cols := sh[0], sh[1]
+			pk, _ := PackF16Cols(randF16(r, rows*cols), rows, cols)
+			tp, _ := PackTernary(randTernary(r, rows*cols), randF32(r, cols), rows, cols)
+			x := randF32(r, cols)
+			idx := randIdx(r, cols, 0.6)
+			ref16, refT := make([]float32, rows), make([]float32, rows)
+			SparseGemvF16(ref16, pk, x, idx)
+			SparseGemvTernary(refT, tp, x, idx)
+			for _, threads := range []int{1, 2, 4, 7} {
+				p := NewPool(threads)
+				y := make([]float32, rows)
+				p.SparseGemvF16(y, pk, x, idx)
+				if !equalBits(y, ref16) {
+					t.Fatalf("fp16 %dx%d threads=%d differs from single-threaded", rows, cols, threads)
+				}
+				p.SparseGemvTernary(y, tp, x, idx)
+				if !equalBits(y, refT) {
+					t.Fatalf("ternary %dx%d threads=%d differs from single-threaded", rows, cols, threads)
+				}
+				p.Close()
+			}
+		}
+	})
+}
