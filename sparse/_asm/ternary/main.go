@@ -1,0 +1,132 @@
+// Command ternary generates qsparse's int8-activation ternary kernel (../../ternary_amd64.s and
+// its Go stub ../../ternary_stub_amd64.go) with avo:
+//
+//	cd sparse/_asm && go run ./ternary -out ../ternary_amd64.s -stubs ../ternary_stub_amd64.go -pkg sparse
+//
+// It is separate from the main generator (../main.go, kernels_amd64.s) so the two can be
+// regenerated independently.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// q8Prefetch: groups of 4 columns ahead whose cache lines are software-prefetched. The next
+// columns' addresses are known from idx but are not sequential (gaps between active columns),
+// so the hardware prefetchers cannot predict them.
+const q8Prefetch = 4
+
+func main() {
+	ConstraintExpr("amd64,!purego")
+	genQ8Strip()
+	Generate()
+}
+
+// genQ8Strip: one 256-row strip of a TernaryQ8 pack against groups of 4 active columns.
+//
+// A strip column is 64 bytes (one cache line) of 2-bit codes (code = trit + 1). The four
+// columns of a group are loaded into four zmm and transposed bytewise with VPUNPCK{L,H}BW and
+// VPUNPCK{L,H}WD, so that every dword holds the same byte position of the four columns (byte
+// k = column k). Each byte holds the codes of 4 rows at bit pairs 0, 2, 4, 6; AND with
+// 0x03030303<<2s keeps bit pair s, i.e. code·4^s, and VPDPBUSD (unsigned codes × signed
+// int8 activations, 4 products summed into an int32 lane) accumulates it. Accumulator 4a+s
+// (a = transposed register, s = bit pair) holds rows 16(4a+s) .. +15 times 4^s; the pack's
+// byte order (q8Pos in ternaryq8.go) is chosen so, and the factor is removed with an exact
+// arithmetic shift before the store. 16 accumulators stay in registers over all columns.
+func genQ8Strip() {
+	name := "ternaryQ8StripAVX512"
+	TEXT(name, NOSPLIT, "func(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int)")
+	Pragma("noescape")
+	Doc(name+" computes one 256-row strip of the int8-activation ternary GEMV with AVX-512 VNNI",
+		"(VPDPBUSD); idx holds 4·(ngroups+4) column indices (the last 16 are read for prefetch",
+		"only), qx[g] packs the int8 activations of columns idx[4g..4g+3] (byte k = column k).",
+		"It replaces:",
+		"",
+		"\tfor r := 0; r < 256; r++ { acc[r] = 0 }",
+		"\tfor g := 0; g < ngroups; g++ {",
+		"\t\tfor k := 0; k < 4; k++ {",
+		"\t\t\tq := int32(int8(qx[g] >> (8 * k)))",
+		"\t\t\tcol := codes[int(idx[4*g+k])*64:]",
+		"\t\t\tfor r := 0; r < 256; r++ { acc[r] += q * int32(col[q8Pos[r]>>2]>>(2*(q8Pos[r]&3))&3) }",
+		"\t\t}",
+		"\t}",
+	)
+	codes := Load(Param("codes"), GP64())
+	idx := Load(Param("idx"), GP64())
+	qx := Load(Param("qx"), GP64())
+	n := Load(Param("ngroups"), GP64())
+
+	acc := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15}
+	for i := range acc {
+		VPXORD(acc[i], acc[i], acc[i])
+	}
+	masks := []VecPhysical{Z16, Z17, Z18, Z19}
+	t := GP32()
+	for s, m := range masks {
+		MOVL(U32(uint32(0x03030303)<<(2*s)), t)
+		VPBROADCASTD(t, m)
+	}
+	q := Z20
+	c := []VecPhysical{Z21, Z22, Z23, Z24}
+	u := []VecPhysical{Z25, Z26, Z27, Z28} // lo01 hi01 lo23 hi23
+	tr := []VecPhysical{Z21, Z22, Z23, Z24}
+	tmp := []VecPhysical{Z29, Z30, Z31}
+
+	TESTQ(n, n)
+	JE(LabelRef("q8_done"))
+	Label("q8_loop")
+	addr := []GPVirtual{GP64(), GP64(), GP64(), GP64()}
+	for k := 0; k < 4; k++ {
+		MOVLQSX(Mem{Base: idx, Disp: 4 * k}, addr[k])
+		SHLQ(U8(6), addr[k])
+	}
+	for k := 0; k < 4; k++ {
+		VMOVDQU64(Mem{Base: codes, Index: addr[k], Scale: 1}, c[k])
+	}
+	for k := 0; k < 4; k++ {
+		MOVLQSX(Mem{Base: idx, Disp: 4 * (4*q8Prefetch + k)}, addr[k])
+		SHLQ(U8(6), addr[k])
+		PREFETCHT0(Mem{Base: codes, Index: addr[k], Scale: 1})
+	}
+	VPBROADCASTD(Mem{Base: qx}, q)
+	// bytewise 4x4 transpose (Go operand order: src2, src1, dst)
+	VPUNPCKLBW(c[1], c[0], u[0])
+	VPUNPCKHBW(c[1], c[0], u[1])
+	VPUNPCKLBW(c[3], c[2], u[2])
+	VPUNPCKHBW(c[3], c[2], u[3])
+	VPUNPCKLWD(u[2], u[0], tr[0]) // bytes 16q+0..3
+	VPUNPCKHWD(u[2], u[0], tr[1]) // bytes 16q+4..7
+	VPUNPCKLWD(u[3], u[1], tr[2]) // bytes 16q+8..11
+	VPUNPCKHWD(u[3], u[1], tr[3]) // bytes 16q+12..15
+	i := 0
+	for a := 0; a < 4; a++ {
+		for s := 0; s < 4; s++ {
+			tm := tmp[i%len(tmp)]
+			i++
+			VPANDD(masks[s], tr[a], tm)
+			VPDPBUSD(q, tm, acc[4*a+s])
+		}
+	}
+	ADDQ(U8(16), idx)
+	ADDQ(U8(4), qx)
+	DECQ(n)
+	JNE(LabelRef("q8_loop"))
+	Label("q8_done")
+	out := Load(Param("acc"), GP64())
+	for a := 0; a < 4; a++ {
+		for s := 0; s < 4; s++ {
+			v := acc[4*a+s]
+			if s > 0 {
+				VPSRAD(U8(2*s), v, v)
+			}
+			VMOVDQU32(v, Mem{Base: out, Disp: 64 * (4*a + s)})
+		}
+	}
+	VZEROUPPER()
+	RET()
+	_ = fmt.Sprint
+}

@@ -1,0 +1,29 @@
+//go:build amd64 && !purego
+
+package sparse
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+var hasVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+
+// q8StripKernel returns the strip kernel of the int8 ternary GEMV for the backend in use:
+// AVX-512 VNNI with the "avx512" backend (when the CPU has VNNI), the pure-Go twin otherwise.
+func q8StripKernel() func(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
+	if hasVNNI && Backend() == "avx512" {
+		return ternaryQ8StripVNNI
+	}
+	return ternaryQ8StripGeneric
+}
+
+func ternaryQ8StripVNNI(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
+	if len(qx) == 0 {
+		*acc = [q8Strip]int32{}
+		return
+	}
+	_ = idx4[4*(len(qx)+q8Prefetch)-1] // the kernel reads the prefetch tail
+	ternaryQ8StripAVX512(&acc[0], unsafe.SliceData(codes), &idx4[0], &qx[0], len(qx))
+}

@@ -1,0 +1,271 @@
+package sparse
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// TernaryQ8 is a ternary matrix W[r][c] = t[r][c]·scale for the int8-activation sparse GEMV
+// (SparseGemvTernaryQ8), stored as 2-bit codes (code = t + 1: 0, 1, 2, as in HF BitNet
+// checkpoints) in row strips of 256 rows. Strip s, column c is the 64 bytes (one cache line)
+// Codes[(s*Cols+c)*64 : +64]; row s*256+R of the column is bit pair q8Pos[R]&3 of byte
+// q8Pos[R]>>2. Padding rows have code 1 (t = 0).
+//
+// 2-bit codes rather than TernaryCols' bit planes, chosen by measurement (see
+// /work/notes/kernels-bench.md and sparse/doc.go): both cost 2 bits per weight, but the int8
+// kernel multiplies with VPDPBUSD, which wants, for every output row, the weights of 4
+// columns as 4 bytes of one dword. From codes that is 4 loads, a bytewise 4×4 transpose (8
+// unpacks) and one AND per 16 rows × 4 columns: 64 weights per VPDPBUSD. Bit planes would
+// need the planes expanded to bytes (VPMOVM2B per plane) before the same transpose. Strips of
+// 256 rows make one column of a strip exactly one cache line, and let the kernel keep the
+// strip's 256 int32 sums in 16 registers while it walks all active columns.
+type TernaryQ8 struct {
+	Rows, Cols int
+	Codes      []byte
+	Scale      []float32 // 1 (per tensor) or Cols (per column) scales
+}
+
+// TernaryQ8MaxCols bounds Cols so the int32 sums cannot overflow (the kernel accumulates
+// code·4^s·q, at most 2·64·127 per column).
+const TernaryQ8MaxCols = 1 << 17
+
+const q8Strip = 256
+
+// q8Pos[R] = byte<<2 | bit pair of row R of a 256-row strip column. The kernel's bytewise
+// transpose leaves, in transposed register a, dword 4q+j = byte 16q+4a+j of the 4 columns, and
+// its accumulator 4a+s sums bit pair s of it; accumulators are stored in order, 16 rows each.
+var q8Pos = func() (p [q8Strip]uint16) {
+	for R := 0; R < q8Strip; R++ {
+		n, d := R/16, R%16
+		a, s := n/4, n%4
+		q, j := d/4, d%4
+		p[R] = uint16((16*q+4*a+j)<<2 | s)
+	}
+	return p
+}()
+
+func q8Strips(rows int) int { return (rows + q8Strip - 1) / q8Strip }
+
+// PackTernaryQ8 packs the row-major ternary matrix t (rows×cols, values -1, 0, +1) with
+// scale (len 1: per tensor; len cols: per column).
+func PackTernaryQ8(t []int8, scale []float32, rows, cols int) (*TernaryQ8, error) {
+	if rows < 0 || cols < 0 || len(t) != rows*cols {
+		return nil, fmt.Errorf("sparse: PackTernaryQ8: %d values for a %d×%d matrix; pass the whole row-major matrix", len(t), rows, cols)
+	}
+	if len(scale) != 1 && len(scale) != cols {
+		return nil, fmt.Errorf("sparse: PackTernaryQ8: %d scales for %d columns; pass 1 (per tensor) or one per column", len(scale), cols)
+	}
+	if cols > TernaryQ8MaxCols {
+		return nil, fmt.Errorf("sparse: PackTernaryQ8: %d columns, at most %d fit the kernel's int32 sums; use PackTernary (float kernel)", cols, TernaryQ8MaxCols)
+	}
+	p := &TernaryQ8{Rows: rows, Cols: cols, Scale: append([]float32(nil), scale...)}
+	p.Codes = make([]byte, q8Strips(rows)*cols*64)
+	for i := range p.Codes {
+		p.Codes[i] = 0x55 // code 1 (t = 0) in every bit pair
+	}
+	for r := 0; r < rows; r++ {
+		s, pos := r/q8Strip, q8Pos[r%q8Strip]
+		for c := 0; c < cols; c++ {
+			v := t[r*cols+c]
+			if v < -1 || v > 1 {
+				return nil, fmt.Errorf("sparse: PackTernaryQ8: value %d at row %d column %d is not -1, 0 or +1", v, r, c)
+			}
+			b := &p.Codes[(s*cols+c)*64+int(pos>>2)]
+			sh := 2 * (pos & 3)
+			*b = *b&^(3<<sh) | byte(v+1)<<sh
+		}
+	}
+	return p, nil
+}
+
+// TernaryQ8FromCols repacks a bit-plane TernaryCols as a TernaryQ8 (same trits and scales).
+func TernaryQ8FromCols(w *TernaryCols) (*TernaryQ8, error) {
+	w.validate("TernaryQ8FromCols")
+	t := make([]int8, w.Rows*w.Cols)
+	for c := 0; c < w.Cols; c++ {
+		for r := 0; r < w.Rows; r++ {
+			t[r*w.Cols+c] = int8(w.Trit(r, c))
+		}
+	}
+	return PackTernaryQ8(t, w.Scale, w.Rows, w.Cols)
+}
+
+// Trit returns t[r][c] in {-1, 0, +1}.
+func (p *TernaryQ8) Trit(r, c int) int {
+	pos := q8Pos[r%q8Strip]
+	b := p.Codes[((r/q8Strip)*p.Cols+c)*64+int(pos>>2)]
+	return int(b>>(2*(pos&3))&3) - 1
+}
+
+// Bytes returns the size of the pack's weight data (codes and scales).
+func (p *TernaryQ8) Bytes() int64 { return int64(len(p.Codes)) + int64(len(p.Scale))*4 }
+
+func (p *TernaryQ8) validate(name string) {
+	if p.Rows < 0 || p.Cols < 0 || p.Cols > TernaryQ8MaxCols || len(p.Codes) < q8Strips(p.Rows)*p.Cols*64 || (len(p.Scale) != 1 && len(p.Scale) != p.Cols) {
+		panic(fmt.Sprintf("sparse.%s: malformed TernaryQ8 (rows %d cols %d, %d code bytes, %d scales); build it with PackTernaryQ8", name, p.Rows, p.Cols, len(p.Codes), len(p.Scale)))
+	}
+}
+
+// QuantizeQ8 quantizes v to int8 with BitNet b1.58's per-token absmax rule and returns the
+// multiplier that undoes it: sx = 127 / max(max|v|, 1e-5), q = clamp(roundEven(v·sx), -127,
+// 127) (float32 product), and 1/sx is returned. NaN inputs quantize to 0.
+func QuantizeQ8(q []int8, v []float32) float32 {
+	var amax float32
+	for _, a := range v {
+		amax = max(amax, float32(math.Abs(float64(a))))
+	}
+	amax = max(amax, 1e-5)
+	sx := 127 / amax
+	for i, a := range v {
+		f := math.RoundToEven(float64(a * sx))
+		if f != f {
+			f = 0
+		}
+		q[i] = int8(max(-127, min(127, f)))
+	}
+	return amax / 127
+}
+
+// q8Job holds one call's quantized activations and the strips' work.
+type q8Job struct {
+	y     []float32
+	w     *TernaryQ8
+	idx4  []int32 // active columns, padded to groups of 4 and q8Prefetch more groups
+	qx    []int32 // packed int8 activations, one dword per group
+	sumq  int32
+	mul   float32
+	vals  []float32
+	q     []int8
+	run   func(i int) // = do, bound once
+	strip func(acc *[q8Strip]int32, codes []byte, idx4, qx []int32)
+}
+
+var q8Jobs = sync.Pool{New: func() any {
+	j := &q8Job{}
+	j.run = j.do
+	return j
+}}
+
+// q8Prefetch: groups of 4 columns the kernel prefetches ahead (it reads 4·q8Prefetch entries
+// of idx4 beyond the last group).
+const q8Prefetch = 4
+
+func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) {
+	j.y, j.w = y, w
+	n := len(idx)
+	ng := (n + 3) / 4
+	j.vals = grow(j.vals, n)
+	for i, c := range idx {
+		v := x[c]
+		if len(w.Scale) != 1 {
+			v *= w.Scale[c]
+		}
+		j.vals[i] = v
+	}
+	j.q = growI8(j.q, n)
+	inv := QuantizeQ8(j.q, j.vals)
+	if len(w.Scale) == 1 {
+		j.mul = w.Scale[0] * inv
+	} else {
+		j.mul = inv
+	}
+	j.idx4 = growI32(j.idx4, 4*(ng+q8Prefetch))
+	copy(j.idx4, idx)
+	clear(j.idx4[n:]) // padding columns: column 0 with activation 0
+	j.qx = growI32(j.qx, ng)
+	clear(j.qx)
+	j.sumq = 0
+	for i, q := range j.q {
+		j.qx[i/4] |= int32(uint32(uint8(q)) << (8 * (i % 4)))
+		j.sumq += int32(q)
+	}
+	j.strip = q8StripKernel()
+}
+
+// do computes strip i: y[r] = (Σ q·code - Σ q)·mul, since Σ q·(t+1) - Σ q = Σ q·t.
+func (j *q8Job) do(i int) {
+	var acc [q8Strip]int32
+	w := j.w
+	if w.Cols > 0 {
+		j.strip(&acc, w.Codes[i*w.Cols*64:(i+1)*w.Cols*64], j.idx4, j.qx)
+	}
+	r0 := i * q8Strip
+	yr := j.y[r0:min(r0+q8Strip, w.Rows)]
+	for r := range yr {
+		yr[r] = float32(acc[r]-j.sumq) * j.mul
+	}
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+func growI8(b []int8, n int) []int8 {
+	if cap(b) < n {
+		return make([]int8, n)
+	}
+	return b[:n]
+}
+
+func growI32(b []int32, n int) []int32 {
+	if cap(b) < n {
+		return make([]int32, n)
+	}
+	return b[:n]
+}
+
+// ternaryQ8StripGeneric is the pure-Go twin of the strip kernel: acc[R] = Σ_g Σ_k
+// q(g,k)·code(R, idx4[4g+k]) in int32, the same integers as the SIMD kernel.
+func ternaryQ8StripGeneric(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
+	*acc = [q8Strip]int32{}
+	for g, qq := range qx {
+		for k := 0; k < 4; k++ {
+			q := int32(int8(qq >> (8 * k)))
+			if q == 0 {
+				continue
+			}
+			col := codes[int(idx4[4*g+k])*64:][:64]
+			for R := range acc {
+				pos := q8Pos[R]
+				acc[R] += q * int32(col[pos>>2]>>(2*(pos&3))&3)
+			}
+		}
+	}
+}
+
+// SparseGemvTernaryQ8 is the int8-activation variant of SparseGemvTernary, BitNet b1.58's
+// arithmetic: the active inputs v_j = x[idx[j]] (times the column scale for per-column packs)
+// are quantized per call with QuantizeQ8 (absmax to int8), the products with the trits are
+// summed exactly in int32, and y[r] = float32(Σ_j q_j·t[r][idx[j]]) · scale/sx. Every backend
+// gives bit-identical results (integer sums; the same float32 epilogue). The results differ
+// from SparseGemvTernary by the activation rounding (relative error up to ~1/254 of max|v| per
+// input); use SparseGemvTernary for exact float32 activations.
+func SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx []int32) {
+	w.validate("SparseGemvTernaryQ8")
+	checkSparse("SparseGemvTernaryQ8", len(y), w.Rows, len(x), w.Cols)
+	checkIdx("SparseGemvTernaryQ8", idx, w.Cols)
+	j := q8Jobs.Get().(*q8Job)
+	j.prepare(y, w, x, idx)
+	for i := 0; i < q8Strips(w.Rows); i++ {
+		j.do(i)
+	}
+	j.y, j.w = nil, nil
+	q8Jobs.Put(j)
+}
+
+// SparseGemvTernaryQ8 is SparseGemvTernaryQ8 with the 256-row strips split across the pool's
+// threads (bit-identical for any thread count: integer sums).
+func (p *Pool) SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx []int32) {
+	w.validate("Pool.SparseGemvTernaryQ8")
+	checkSparse("Pool.SparseGemvTernaryQ8", len(y), w.Rows, len(x), w.Cols)
+	checkIdx("Pool.SparseGemvTernaryQ8", idx, w.Cols)
+	j := q8Jobs.Get().(*q8Job)
+	j.prepare(y, w, x, idx)
+	p.Run(q8Strips(w.Rows), j.run)
+	j.y, j.w = nil, nil
+	q8Jobs.Put(j)
+}
