@@ -25,7 +25,7 @@ type F16Cols struct {
 // NewF16Cols allocates a zero rows×cols pack.
 func NewF16Cols(rows, cols int) *F16Cols {
 	s := padRows(rows)
-	return &F16Cols{Rows: rows, Cols: cols, Stride: s, Data: make([]uint16, cols*s)}
+	return &F16Cols{Rows: rows, Cols: cols, Stride: s, Data: makeU16Huge(cols * s)}
 }
 
 // PackF16Cols transposes the row-major fp16 matrix w (rows×cols) into a column-major pack.

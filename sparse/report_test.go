@@ -67,6 +67,7 @@ func TestBenchReport(t *testing.T) {
 	idx50 := TopK(nil, x, KeepCount(cols, 0.5))
 	tt := randTernary(r, rows*cols)
 	tp, _ := PackTernary(tt, []float32{0.5}, rows, cols)
+	tq, _ := PackTernaryQ8(tt, []float32{0.5}, rows, cols)
 
 	r2, c2 := 4096, 4096
 	pk2, _ := PackF16Cols(randF16(r, r2*c2), r2, c2)
@@ -91,6 +92,8 @@ func TestBenchReport(t *testing.T) {
 		}},
 		{name: "sparse F16 GEMV 4096x4096 s50", f: func() { p.SparseGemvF16(y2, pk2, x2, idx2) }, bytes: 2 * float64(len(idx2)*pk2.Stride)},
 		{name: "TopK d4096 k2048", f: func() { TopK(sel, x2, 2048) }},
+		{name: "sparse ternary Q8 4096x11008 s50", f: func() { p.SparseGemvTernaryQ8(y, tq, x, idx50) }, bytes: float64(len(idx50) * q8Strips(rows) * q8Strip / 4)},
+		{name: "sparse ternary Q8 4096x11008 s50 1thr", f: func() { p1.SparseGemvTernaryQ8(y, tq, x, idx50) }, bytes: float64(len(idx50) * q8Strips(rows) * q8Strip / 4)},
 	}
 	run(ops)
 	slices.Sort(warm)
@@ -104,4 +107,6 @@ func TestBenchReport(t *testing.T) {
 	t.Logf("sparse50 F16 stream vs probe: best %.2f  median %.2f", (sp50.bytes/best(sp50))/(ops[0].bytes/best(ops[0])), (sp50.bytes/med(sp50))/(ops[0].bytes/med(ops[0])))
 	t.Logf("topk(4096)/sparse50 4096x4096: best %.3f  median %.3f   (bar <= 0.05)", best(topk)/best(sp4096), med(topk)/med(sp4096))
 	t.Logf("ternary/F16 weights per second at s50: best %.2f  median %.2f   (bar >= 2.5)", best(sp50)/best(tern), med(sp50)/med(tern))
+	tq8 := ops[9]
+	t.Logf("ternary Q8 (int8 activations)/F16 weights per second at s50: best %.2f  median %.2f   (bar >= 2.5)", best(sp50)/best(tq8), med(sp50)/med(tq8))
 }

@@ -141,3 +141,221 @@ q8_done:
 	VMOVDQU32 Z15, 960(AX)
 	VZEROUPPER
 	RET
+
+// func sparseF16PFAVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·sparseF16PFAVX512(SB), NOSPLIT, $72-56
+	XORQ AX, AX
+	MOVQ AX, (SP)
+
+sparseF16PFAVX512_g:
+	MOVQ         (SP), AX
+	MOVQ         nact+48(FP), CX
+	LEAQ         8(AX), DX
+	CMPQ         DX, CX
+	JG           sparseF16PFAVX512_g1
+	MOVQ         idx+32(FP), DX
+	MOVQ         w+16(FP), BX
+	MOVQ         stride+24(FP), SI
+	SHLQ         $0x01, SI
+	LEAQ         -1(CX), CX
+	LEAQ         8(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 8(SP)
+	LEAQ         9(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 16(SP)
+	LEAQ         10(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 24(SP)
+	LEAQ         11(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 32(SP)
+	LEAQ         12(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 40(SP)
+	LEAQ         13(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 48(SP)
+	LEAQ         14(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 56(SP)
+	LEAQ         15(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), CX
+	IMULQ        SI, CX
+	ADDQ         BX, CX
+	MOVQ         CX, 64(SP)
+	MOVQ         vals+40(FP), CX
+	MOVLQSX      (DX)(AX*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	VBROADCASTSS (CX)(AX*4), Z0
+	MOVLQSX      4(DX)(AX*4), R8
+	IMULQ        SI, R8
+	ADDQ         BX, R8
+	VBROADCASTSS 4(CX)(AX*4), Z1
+	MOVLQSX      8(DX)(AX*4), R9
+	IMULQ        SI, R9
+	ADDQ         BX, R9
+	VBROADCASTSS 8(CX)(AX*4), Z2
+	MOVLQSX      12(DX)(AX*4), R10
+	IMULQ        SI, R10
+	ADDQ         BX, R10
+	VBROADCASTSS 12(CX)(AX*4), Z3
+	MOVLQSX      16(DX)(AX*4), R11
+	IMULQ        SI, R11
+	ADDQ         BX, R11
+	VBROADCASTSS 16(CX)(AX*4), Z4
+	MOVLQSX      20(DX)(AX*4), R12
+	IMULQ        SI, R12
+	ADDQ         BX, R12
+	VBROADCASTSS 20(CX)(AX*4), Z5
+	MOVLQSX      24(DX)(AX*4), R13
+	IMULQ        SI, R13
+	ADDQ         BX, R13
+	VBROADCASTSS 24(CX)(AX*4), Z6
+	MOVLQSX      28(DX)(AX*4), DX
+	IMULQ        SI, DX
+	ADDQ         BX, DX
+	VBROADCASTSS 28(CX)(AX*4), Z7
+	MOVQ         acc+0(FP), AX
+	MOVQ         nrows+8(FP), CX
+	XORQ         BX, BX
+
+sparseF16PFAVX512_rg:
+	CMPQ        BX, CX
+	JGE         sparseF16PFAVX512_rgdone
+	MOVQ        8(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        16(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        24(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        32(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        40(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        48(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        56(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        64(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	VMOVUPS     (AX)(BX*4), Z8
+	VCVTPH2PS   (DI)(BX*2), Z9
+	VFMADD231PS Z9, Z0, Z8
+	VCVTPH2PS   (R8)(BX*2), Z9
+	VFMADD231PS Z9, Z1, Z8
+	VCVTPH2PS   (R9)(BX*2), Z9
+	VFMADD231PS Z9, Z2, Z8
+	VCVTPH2PS   (R10)(BX*2), Z9
+	VFMADD231PS Z9, Z3, Z8
+	VCVTPH2PS   (R11)(BX*2), Z9
+	VMULPS      Z9, Z4, Z9
+	VCVTPH2PS   (R12)(BX*2), Z10
+	VFMADD231PS Z10, Z5, Z9
+	VCVTPH2PS   (R13)(BX*2), Z10
+	VFMADD231PS Z10, Z6, Z9
+	VCVTPH2PS   (DX)(BX*2), Z10
+	VFMADD231PS Z10, Z7, Z9
+	VADDPS      Z9, Z8, Z8
+	VMOVUPS     Z8, (AX)(BX*4)
+	VMOVUPS     64(AX)(BX*4), Z8
+	VCVTPH2PS   32(DI)(BX*2), Z9
+	VFMADD231PS Z9, Z0, Z8
+	VCVTPH2PS   32(R8)(BX*2), Z9
+	VFMADD231PS Z9, Z1, Z8
+	VCVTPH2PS   32(R9)(BX*2), Z9
+	VFMADD231PS Z9, Z2, Z8
+	VCVTPH2PS   32(R10)(BX*2), Z9
+	VFMADD231PS Z9, Z3, Z8
+	VCVTPH2PS   32(R11)(BX*2), Z9
+	VMULPS      Z9, Z4, Z9
+	VCVTPH2PS   32(R12)(BX*2), Z10
+	VFMADD231PS Z10, Z5, Z9
+	VCVTPH2PS   32(R13)(BX*2), Z10
+	VFMADD231PS Z10, Z6, Z9
+	VCVTPH2PS   32(DX)(BX*2), Z10
+	VFMADD231PS Z10, Z7, Z9
+	VADDPS      Z9, Z8, Z8
+	VMOVUPS     Z8, 64(AX)(BX*4)
+	ADDQ        $0x00000020, BX
+	JMP         sparseF16PFAVX512_rg
+
+sparseF16PFAVX512_rgdone:
+	MOVQ (SP), AX
+	ADDQ $0x08, AX
+	MOVQ AX, (SP)
+	JMP  sparseF16PFAVX512_g
+
+sparseF16PFAVX512_g1:
+	MOVQ         (SP), AX
+	MOVQ         nact+48(FP), CX
+	CMPQ         AX, CX
+	JGE          sparseF16PFAVX512_done
+	MOVQ         idx+32(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         stride+24(FP), BX
+	SHLQ         $0x01, BX
+	MOVQ         vals+40(FP), SI
+	MOVLQSX      (CX)(AX*4), CX
+	IMULQ        BX, CX
+	ADDQ         DX, CX
+	VBROADCASTSS (SI)(AX*4), Z0
+	MOVQ         acc+0(FP), AX
+	MOVQ         nrows+8(FP), DX
+	XORQ         BX, BX
+
+sparseF16PFAVX512_r1:
+	CMPQ        BX, DX
+	JGE         sparseF16PFAVX512_r1done
+	VMOVUPS     (AX)(BX*4), Z1
+	VCVTPH2PS   (CX)(BX*2), Z2
+	VFMADD231PS Z2, Z0, Z1
+	VMOVUPS     Z1, (AX)(BX*4)
+	VMOVUPS     64(AX)(BX*4), Z1
+	VCVTPH2PS   32(CX)(BX*2), Z2
+	VFMADD231PS Z2, Z0, Z1
+	VMOVUPS     Z1, 64(AX)(BX*4)
+	ADDQ        $0x00000020, BX
+	JMP         sparseF16PFAVX512_r1
+
+sparseF16PFAVX512_r1done:
+	MOVQ (SP), AX
+	INCQ AX
+	MOVQ AX, (SP)
+	JMP  sparseF16PFAVX512_g1
+
+sparseF16PFAVX512_done:
+	VZEROUPPER
+	RET

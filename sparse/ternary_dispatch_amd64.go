@@ -27,3 +27,23 @@ func ternaryQ8StripVNNI(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
 	_ = idx4[4*(len(qx)+q8Prefetch)-1] // the kernel reads the prefetch tail
 	ternaryQ8StripAVX512(&acc[0], unsafe.SliceData(codes), &idx4[0], &qx[0], len(qx))
 }
+
+// useF16PF selects sparseF16PFAVX512 for the fp16 sparse GEMV under the "avx512" backend.
+var useF16PF = true
+
+// sparseF16Kernel returns the fp16 sparse-column kernel for the backend in use.
+func sparseF16Kernel() func(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
+	if useF16PF && Backend() == "avx512" {
+		return sparseF16PF
+	}
+	return k.sparseF16
+}
+
+func sparseF16PF(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
+	n := len(acc)
+	if n == 0 || len(idx) == 0 {
+		return
+	}
+	_ = vals[len(idx)-1]
+	sparseF16PFAVX512(&acc[0], n, &w[0], stride, &idx[0], &vals[0], len(idx))
+}

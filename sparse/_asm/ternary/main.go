@@ -23,6 +23,7 @@ const q8Prefetch = 4
 func main() {
 	ConstraintExpr("amd64,!purego")
 	genQ8Strip()
+	genSparseF16PF()
 	Generate()
 }
 
@@ -129,4 +130,160 @@ func genQ8Strip() {
 	VZEROUPPER()
 	RET()
 	_ = fmt.Sprint
+}
+
+// f16PFGroups: how many groups of 8 columns ahead the fp16 kernel prefetches.
+const f16PFGroups = 1
+
+// genSparseF16PF: the fp16 sparse GEMV kernel (8 columns per pass, as sparseF16AVX512 in
+// kernels_amd64.s, same arithmetic) with software prefetch of every cache line of the columns
+// f16PFGroups groups ahead: while rows i..i+31 of the current group are summed, the same 64
+// bytes of the next group's 8 columns are prefetched into L2 (PREFETCHT1). The next columns'
+// addresses are known from idx but not sequential, so the hardware prefetchers only find each
+// column's run after its first misses, and restart at every 4 KiB page.
+func genSparseF16PF() {
+	name := "sparseF16PFAVX512"
+	TEXT(name, NOSPLIT, "func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)")
+	Pragma("noescape")
+	Doc(name+" accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,",
+		"each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7)",
+		"with fused multiply-adds, the rest one by one), prefetching the next group's columns; it replaces:",
+		"",
+		"\tfor j := 0; j < nact; j++ {",
+		"\t\tcol := w[int(idx[j])*stride:]",
+		"\t\tfor r := 0; r < nrows; r++ { acc[r] += vals[j] * F16ToF32(col[r]) }",
+		"\t}",
+	)
+	const G, L = 8, 16
+	jslot := AllocLocal(8)
+	np := AllocLocal(8 * G) // next group's column pointers
+	{
+		z := GP64()
+		XORQ(z, z)
+		MOVQ(z, jslot)
+	}
+	Label(name + "_g")
+	{
+		j := GP64()
+		MOVQ(jslot, j)
+		nact := Load(Param("nact"), GP64())
+		jg := GP64()
+		LEAQ(Mem{Base: j, Disp: G}, jg)
+		CMPQ(jg, nact)
+		JG(LabelRef(name + "_g1"))
+		idx := Load(Param("idx"), GP64())
+		w := Load(Param("w"), GP64())
+		stride := Load(Param("stride"), GP64())
+		SHLQ(U8(1), stride)
+		last := GP64()
+		LEAQ(Mem{Base: nact, Disp: -1}, last)
+		for u := 0; u < G; u++ {
+			jp := GP64()
+			LEAQ(Mem{Base: j, Disp: G*f16PFGroups + u}, jp)
+			CMPQ(jp, last)
+			CMOVQGT(last, jp)
+			pa := GP64()
+			MOVLQSX(Mem{Base: idx, Index: jp, Scale: 4}, pa)
+			IMULQ(stride, pa)
+			ADDQ(w, pa)
+			MOVQ(pa, np.Offset(8*u))
+		}
+		vals := Load(Param("vals"), GP64())
+		cp := make([]GPVirtual, G)
+		av := make([]VecVirtual, G)
+		for u := 0; u < G; u++ {
+			cp[u] = GP64()
+			MOVLQSX(Mem{Base: idx, Index: j, Scale: 4, Disp: 4 * u}, cp[u])
+			IMULQ(stride, cp[u])
+			ADDQ(w, cp[u])
+			av[u] = ZMM()
+			VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4, Disp: 4 * u}, av[u])
+		}
+		accp := Load(Param("acc"), GP64())
+		nr := Load(Param("nrows"), GP64())
+		i := GP64()
+		XORQ(i, i)
+		Label(name + "_rg")
+		CMPQ(i, nr)
+		JGE(LabelRef(name + "_rgdone"))
+		for u := 0; u < G; u++ {
+			t := GP64()
+			MOVQ(np.Offset(8*u), t)
+			PREFETCHT1(Mem{Base: t, Index: i, Scale: 2})
+		}
+		for h := 0; h < 2; h++ {
+			a := ZMM()
+			VMOVUPS(Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4}, a)
+			for u := 0; u < 4; u++ {
+				c := ZMM()
+				VCVTPH2PS(Mem{Base: cp[u], Index: i, Scale: 2, Disp: h * L * 2}, c)
+				VFMADD231PS(c, av[u], a)
+			}
+			t := ZMM()
+			c := ZMM()
+			VCVTPH2PS(Mem{Base: cp[4], Index: i, Scale: 2, Disp: h * L * 2}, c)
+			VMULPS(c, av[4], t)
+			for u := 5; u < G; u++ {
+				c := ZMM()
+				VCVTPH2PS(Mem{Base: cp[u], Index: i, Scale: 2, Disp: h * L * 2}, c)
+				VFMADD231PS(c, av[u], t)
+			}
+			VADDPS(t, a, a)
+			VMOVUPS(a, Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4})
+		}
+		ADDQ(U32(2*L), i)
+		JMP(LabelRef(name + "_rg"))
+		Label(name + "_rgdone")
+		j2 := GP64()
+		MOVQ(jslot, j2)
+		ADDQ(U8(G), j2)
+		MOVQ(j2, jslot)
+		JMP(LabelRef(name + "_g"))
+	}
+
+	Label(name + "_g1")
+	{
+		j := GP64()
+		MOVQ(jslot, j)
+		nact := Load(Param("nact"), GP64())
+		CMPQ(j, nact)
+		JGE(LabelRef(name + "_done"))
+		idx := Load(Param("idx"), GP64())
+		w := Load(Param("w"), GP64())
+		stride := Load(Param("stride"), GP64())
+		SHLQ(U8(1), stride)
+		vals := Load(Param("vals"), GP64())
+		c0 := GP64()
+		MOVLQSX(Mem{Base: idx, Index: j, Scale: 4}, c0)
+		IMULQ(stride, c0)
+		ADDQ(w, c0)
+		a0 := ZMM()
+		VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4}, a0)
+		accp := Load(Param("acc"), GP64())
+		nr := Load(Param("nrows"), GP64())
+		i1 := GP64()
+		XORQ(i1, i1)
+		Label(name + "_r1")
+		CMPQ(i1, nr)
+		JGE(LabelRef(name + "_r1done"))
+		for h := 0; h < 2; h++ {
+			a := ZMM()
+			VMOVUPS(Mem{Base: accp, Index: i1, Scale: 4, Disp: h * L * 4}, a)
+			c := ZMM()
+			VCVTPH2PS(Mem{Base: c0, Index: i1, Scale: 2, Disp: h * L * 2}, c)
+			VFMADD231PS(c, a0, a)
+			VMOVUPS(a, Mem{Base: accp, Index: i1, Scale: 4, Disp: h * L * 4})
+		}
+		ADDQ(U32(2*L), i1)
+		JMP(LabelRef(name + "_r1"))
+		Label(name + "_r1done")
+		j2 := GP64()
+		MOVQ(jslot, j2)
+		INCQ(j2)
+		MOVQ(j2, jslot)
+		JMP(LabelRef(name + "_g1"))
+	}
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
 }

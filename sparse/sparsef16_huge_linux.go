@@ -1,0 +1,31 @@
+//go:build linux
+
+package sparse
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// hugeAlign is the x86-64 transparent huge page size.
+const hugeAlign = 2 << 20
+
+// makeU16Huge returns a zeroed []uint16 of length n for a large pack. Packs of at least 4 MiB
+// start on a 2 MiB boundary and are marked MADV_HUGEPAGE (best effort: with the kernel's
+// transparent huge pages in "madvise" mode, the default on many distributions, this is what
+// makes them 2 MiB pages). A token's active columns are runs at scattered addresses all over
+// the pack, so with 4 KiB pages nearly every run starts with a TLB miss and a page walk;
+// with 2 MiB pages a 90 MB pack needs 45 TLB entries. Measured on 4096x11008 at 50 %
+// (interleaved, 2 threads): ~5-10 % less time for the sparse GEMV.
+func makeU16Huge(n int) []uint16 {
+	if 2*n < 2*hugeAlign {
+		return make([]uint16, n)
+	}
+	buf := make([]uint16, n+hugeAlign/2)
+	off := (hugeAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%hugeAlign)) % hugeAlign / 2
+	s := buf[off : off+n : off+n]
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 2*n)
+	_ = unix.Madvise(b[:len(b)/hugeAlign*hugeAlign], unix.MADV_HUGEPAGE) // advice only; errors ignored
+	return s
+}
