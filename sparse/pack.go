@@ -80,6 +80,10 @@ func (p *F16Cols) Bytes() int64 { return int64(len(p.Data)) * 2 }
 // waiting on memory; inside a block, the active columns of a token are read in increasing
 // address order from one contiguous region, which the hardware prefetchers stream. With Block
 // >= Rows the layout is plainly column-major.
+//
+// The int8-activation kernel uses a different layout of the same trits, 2-bit codes
+// (TernaryQ8, in ternaryq8.go), because VPDPBUSD needs bytes, not masks; the exact float32
+// kernel stays on bit planes.
 type TernaryCols struct {
 	Rows, Cols int
 	Block      int

@@ -4,13 +4,15 @@
 
 #include "textflag.h"
 
-// func ternaryQ8StripAVX512(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int)
+// func ternaryQ8StripAVX512(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)
 // Requires: AVX, AVX512BW, AVX512F, AVX512VNNI, MMX+
-TEXT ·ternaryQ8StripAVX512(SB), NOSPLIT, $0-40
+TEXT ·ternaryQ8StripAVX512(SB), NOSPLIT, $0-48
 	MOVQ         codes+8(FP), AX
 	MOVQ         idx+16(FP), CX
 	MOVQ         qx+24(FP), DX
 	MOVQ         ngroups+32(FP), BX
+	MOVQ         pf+40(FP), SI
+	SHLQ         $0x04, SI
 	VPXORD       Z0, Z0, Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
@@ -27,42 +29,42 @@ TEXT ·ternaryQ8StripAVX512(SB), NOSPLIT, $0-40
 	VPXORD       Z13, Z13, Z13
 	VPXORD       Z14, Z14, Z14
 	VPXORD       Z15, Z15, Z15
-	MOVL         $0x03030303, SI
-	VPBROADCASTD SI, Z16
-	MOVL         $0x0c0c0c0c, SI
-	VPBROADCASTD SI, Z17
-	MOVL         $0x30303030, SI
-	VPBROADCASTD SI, Z18
-	MOVL         $0xc0c0c0c0, SI
-	VPBROADCASTD SI, Z19
+	MOVL         $0x03030303, DI
+	VPBROADCASTD DI, Z16
+	MOVL         $0x0c0c0c0c, DI
+	VPBROADCASTD DI, Z17
+	MOVL         $0x30303030, DI
+	VPBROADCASTD DI, Z18
+	MOVL         $0xc0c0c0c0, DI
+	VPBROADCASTD DI, Z19
 	TESTQ        BX, BX
 	JE           q8_done
 
 q8_loop:
-	MOVLQSX      (CX), SI
-	SHLQ         $0x06, SI
-	MOVLQSX      4(CX), DI
+	MOVLQSX      (CX), DI
 	SHLQ         $0x06, DI
-	MOVLQSX      8(CX), R8
+	MOVLQSX      4(CX), R8
 	SHLQ         $0x06, R8
-	MOVLQSX      12(CX), R9
+	MOVLQSX      8(CX), R9
 	SHLQ         $0x06, R9
-	VMOVDQU64    (AX)(SI*1), Z21
-	VMOVDQU64    (AX)(DI*1), Z22
-	VMOVDQU64    (AX)(R8*1), Z23
-	VMOVDQU64    (AX)(R9*1), Z24
-	MOVLQSX      64(CX), SI
-	SHLQ         $0x06, SI
-	PREFETCHT0   (AX)(SI*1)
-	MOVLQSX      68(CX), DI
+	MOVLQSX      12(CX), R10
+	SHLQ         $0x06, R10
+	VMOVDQU64    (AX)(DI*1), Z21
+	VMOVDQU64    (AX)(R8*1), Z22
+	VMOVDQU64    (AX)(R9*1), Z23
+	VMOVDQU64    (AX)(R10*1), Z24
+	MOVLQSX      (CX)(SI*1), DI
 	SHLQ         $0x06, DI
 	PREFETCHT0   (AX)(DI*1)
-	MOVLQSX      72(CX), R8
+	MOVLQSX      4(CX)(SI*1), R8
 	SHLQ         $0x06, R8
 	PREFETCHT0   (AX)(R8*1)
-	MOVLQSX      76(CX), R9
+	MOVLQSX      8(CX)(SI*1), R9
 	SHLQ         $0x06, R9
 	PREFETCHT0   (AX)(R9*1)
+	MOVLQSX      12(CX)(SI*1), R10
+	SHLQ         $0x06, R10
+	PREFETCHT0   (AX)(R10*1)
 	VPBROADCASTD (DX), Z20
 	VPUNPCKLBW   Z22, Z21, Z25
 	VPUNPCKHBW   Z22, Z21, Z26

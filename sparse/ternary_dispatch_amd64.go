@@ -25,7 +25,7 @@ func ternaryQ8StripVNNI(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
 		return
 	}
 	_ = idx4[4*(len(qx)+q8Prefetch)-1] // the kernel reads the prefetch tail
-	ternaryQ8StripAVX512(&acc[0], unsafe.SliceData(codes), &idx4[0], &qx[0], len(qx))
+	ternaryQ8StripAVX512(&acc[0], unsafe.SliceData(codes), &idx4[0], &qx[0], len(qx), q8PrefetchDist)
 }
 
 // useF16PF selects sparseF16PFAVX512 for the fp16 sparse GEMV under the "avx512" backend.

@@ -5,8 +5,9 @@
 package sparse
 
 // ternaryQ8StripAVX512 computes one 256-row strip of the int8-activation ternary GEMV with AVX-512 VNNI
-// (VPDPBUSD); idx holds 4·(ngroups+4) column indices (the last 16 are read for prefetch
-// only), qx[g] packs the int8 activations of columns idx[4g..4g+3] (byte k = column k).
+// (VPDPBUSD); idx holds 4·(ngroups+pf) column indices (the columns pf groups ahead are
+// prefetched; the last 4·pf are read for that only), qx[g] packs the int8 activations of
+// columns idx[4g..4g+3] (byte k = column k).
 // It replaces:
 //
 //	for r := 0; r < 256; r++ { acc[r] = 0 }
@@ -19,7 +20,7 @@ package sparse
 //	}
 //
 //go:noescape
-func ternaryQ8StripAVX512(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int)
+func ternaryQ8StripAVX512(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)
 
 // sparseF16PFAVX512 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,
 // each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7)

@@ -147,9 +147,15 @@ var q8Jobs = sync.Pool{New: func() any {
 	return j
 }}
 
-// q8Prefetch: groups of 4 columns the kernel prefetches ahead (it reads 4·q8Prefetch entries
-// of idx4 beyond the last group).
-const q8Prefetch = 4
+// q8PrefetchDist: groups of 4 columns the kernel prefetches ahead; idx4 holds 4·q8Prefetch
+// entries beyond the last group (q8PrefetchDist ≤ q8Prefetch). The next columns' addresses
+// are known from idx but not sequential (gaps between active columns), so the hardware
+// prefetchers cannot predict them. Measured on 4096x11008 at 50 %, one thread, interleaved:
+// distance 0 (none) 349 µs, 4 271 µs, 8 277 µs, 16 288 µs, 32 301 µs.
+const (
+	q8Prefetch     = 8
+	q8PrefetchDist = 4
+)
 
 func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) {
 	j.y, j.w = y, w

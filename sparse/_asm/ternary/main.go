@@ -15,10 +15,6 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// q8Prefetch: groups of 4 columns ahead whose cache lines are software-prefetched. The next
-// columns' addresses are known from idx but are not sequential (gaps between active columns),
-// so the hardware prefetchers cannot predict them.
-const q8Prefetch = 4
 
 func main() {
 	ConstraintExpr("amd64,!purego")
@@ -40,11 +36,12 @@ func main() {
 // arithmetic shift before the store. 16 accumulators stay in registers over all columns.
 func genQ8Strip() {
 	name := "ternaryQ8StripAVX512"
-	TEXT(name, NOSPLIT, "func(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int)")
+	TEXT(name, NOSPLIT, "func(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)")
 	Pragma("noescape")
 	Doc(name+" computes one 256-row strip of the int8-activation ternary GEMV with AVX-512 VNNI",
-		"(VPDPBUSD); idx holds 4·(ngroups+4) column indices (the last 16 are read for prefetch",
-		"only), qx[g] packs the int8 activations of columns idx[4g..4g+3] (byte k = column k).",
+		"(VPDPBUSD); idx holds 4·(ngroups+pf) column indices (the columns pf groups ahead are",
+		"prefetched; the last 4·pf are read for that only), qx[g] packs the int8 activations of",
+		"columns idx[4g..4g+3] (byte k = column k).",
 		"It replaces:",
 		"",
 		"\tfor r := 0; r < 256; r++ { acc[r] = 0 }",
@@ -60,6 +57,8 @@ func genQ8Strip() {
 	idx := Load(Param("idx"), GP64())
 	qx := Load(Param("qx"), GP64())
 	n := Load(Param("ngroups"), GP64())
+	pfo := Load(Param("pf"), GP64())
+	SHLQ(U8(4), pfo) // bytes of idx per group
 
 	acc := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15}
 	for i := range acc {
@@ -89,7 +88,7 @@ func genQ8Strip() {
 		VMOVDQU64(Mem{Base: codes, Index: addr[k], Scale: 1}, c[k])
 	}
 	for k := 0; k < 4; k++ {
-		MOVLQSX(Mem{Base: idx, Disp: 4 * (4*q8Prefetch + k)}, addr[k])
+		MOVLQSX(Mem{Base: idx, Index: pfo, Scale: 1, Disp: 4 * k}, addr[k])
 		SHLQ(U8(6), addr[k])
 		PREFETCHT0(Mem{Base: codes, Index: addr[k], Scale: 1})
 	}
