@@ -8,13 +8,10 @@
 package main
 
 import (
-	"fmt"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
-
 
 func main() {
 	ConstraintExpr("amd64,!purego")
@@ -128,7 +125,6 @@ func genQ8Strip() {
 	}
 	VZEROUPPER()
 	RET()
-	_ = fmt.Sprint
 }
 
 // f16PFGroups: how many groups of 8 columns ahead the fp16 kernel prefetches.
