@@ -22,6 +22,21 @@ package sparse
 //go:noescape
 func ternaryQ8StripAVX512(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)
 
+// ternaryQ8StripAVX2 is ternaryQ8StripAVX512 with AVX2 (VPMADDUBSW and VPMADDWD instead of VPDPBUSD);
+// it replaces the same loop:
+//
+//	for r := 0; r < 256; r++ { acc[r] = 0 }
+//	for g := 0; g < ngroups; g++ {
+//		for k := 0; k < 4; k++ {
+//			q := int32(int8(qx[g] >> (8 * k)))
+//			col := codes[int(idx[4*g+k])*64:]
+//			for r := 0; r < 256; r++ { acc[r] += q * int32(col[q8Pos[r]>>2]>>(2*(q8Pos[r]&3))&3) }
+//		}
+//	}
+//
+//go:noescape
+func ternaryQ8StripAVX2(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)
+
 // sparseF16PFAVX512 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,
 // each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7)
 // with fused multiply-adds, the rest one by one), prefetching the next group's columns; it replaces:

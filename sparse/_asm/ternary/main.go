@@ -16,6 +16,7 @@ import (
 func main() {
 	ConstraintExpr("amd64,!purego")
 	genQ8Strip()
+	genQ8StripAVX2()
 	genSparseF16PF()
 	Generate()
 }
@@ -279,6 +280,117 @@ func genSparseF16PF() {
 		JMP(LabelRef(name + "_g1"))
 	}
 	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// genQ8StripAVX2: the same strip computation with AVX2 (no VNNI): the 64-byte column lines
+// are taken as two 32-byte halves (128-bit lanes q = 0,1 and 2,3), transposed like the
+// AVX-512 kernel, and each (register a, bit pair s) product is VPMADDUBSW (code·4^s ≤ 128
+// times q, |pair sum| ≤ 32512: no saturation) then VPMADDWD by 1 into int32, added to the
+// sums in acc (L1; 16 ymm registers cannot hold 32 accumulators). Half h of accumulator 4a+s
+// holds rows 16(4a+s)+8h .. +7, so the stores land in q8Pos order.
+func genQ8StripAVX2() {
+	name := "ternaryQ8StripAVX2"
+	TEXT(name, NOSPLIT, "func(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)")
+	Pragma("noescape")
+	Doc(name+" is ternaryQ8StripAVX512 with AVX2 (VPMADDUBSW and VPMADDWD instead of VPDPBUSD);",
+		"it replaces the same loop:",
+		"",
+		"\tfor r := 0; r < 256; r++ { acc[r] = 0 }",
+		"\tfor g := 0; g < ngroups; g++ {",
+		"\t\tfor k := 0; k < 4; k++ {",
+		"\t\t\tq := int32(int8(qx[g] >> (8 * k)))",
+		"\t\t\tcol := codes[int(idx[4*g+k])*64:]",
+		"\t\t\tfor r := 0; r < 256; r++ { acc[r] += q * int32(col[q8Pos[r]>>2]>>(2*(q8Pos[r]&3))&3) }",
+		"\t\t}",
+		"\t}",
+	)
+	out := Load(Param("acc"), GP64())
+	codes := Load(Param("codes"), GP64())
+	idx := Load(Param("idx"), GP64())
+	qx := Load(Param("qx"), GP64())
+	n := Load(Param("ngroups"), GP64())
+	pfo := Load(Param("pf"), GP64())
+	SHLQ(U8(4), pfo)
+
+	zero := Y0
+	VPXOR(zero, zero, zero)
+	for o := 0; o < 1024; o += 32 {
+		VMOVDQU(zero, Mem{Base: out, Disp: o})
+	}
+	masks := []VecPhysical{Y1, Y2, Y3, Y4}
+	t := GP32()
+	for s, m := range masks {
+		MOVL(U32(uint32(0x03030303)<<(2*s)), t)
+		MOVD(t, X15)
+		VPBROADCASTD(X15, m)
+	}
+	ones := Y5
+	MOVL(U32(0x00010001), t)
+	MOVD(t, X15)
+	VPBROADCASTD(X15, ones)
+	q := Y6
+	c := []VecPhysical{Y7, Y8, Y9, Y10}
+	u := []VecPhysical{Y11, Y12, Y13, Y14}
+	tmp := []VecPhysical{Y11, Y12}
+
+	TESTQ(n, n)
+	JE(LabelRef("q8a_done"))
+	Label("q8a_loop")
+	addr := []GPVirtual{GP64(), GP64(), GP64(), GP64()}
+	for k := 0; k < 4; k++ {
+		MOVLQSX(Mem{Base: idx, Index: pfo, Scale: 1, Disp: 4 * k}, addr[k])
+		SHLQ(U8(6), addr[k])
+		PREFETCHT0(Mem{Base: codes, Index: addr[k], Scale: 1})
+	}
+	for k := 0; k < 4; k++ {
+		MOVLQSX(Mem{Base: idx, Disp: 4 * k}, addr[k])
+		SHLQ(U8(6), addr[k])
+		ADDQ(codes, addr[k])
+	}
+	VPBROADCASTD(Mem{Base: qx}, q)
+	for h := 0; h < 2; h++ {
+		for k := 0; k < 4; k++ {
+			VMOVDQU(Mem{Base: addr[k], Disp: 32 * h}, c[k])
+		}
+		VPUNPCKLBW(c[1], c[0], u[0])
+		VPUNPCKHBW(c[1], c[0], u[1])
+		VPUNPCKLBW(c[3], c[2], u[2])
+		VPUNPCKHBW(c[3], c[2], u[3])
+		VPUNPCKLWD(u[2], u[0], c[0])
+		VPUNPCKHWD(u[2], u[0], c[1])
+		VPUNPCKLWD(u[3], u[1], c[2])
+		VPUNPCKHWD(u[3], u[1], c[3])
+		for a := 0; a < 4; a++ {
+			for s := 0; s < 4; s++ {
+				x := tmp[s%2]
+				VPAND(masks[s], c[a], x)
+				VPMADDUBSW(q, x, x)
+				VPMADDWD(ones, x, x)
+				m := Mem{Base: out, Disp: 64*(4*a+s) + 32*h}
+				VPADDD(m, x, x)
+				VMOVDQU(x, m)
+			}
+		}
+	}
+	ADDQ(U8(16), idx)
+	ADDQ(U8(4), qx)
+	DECQ(n)
+	JNE(LabelRef("q8a_loop"))
+	Label("q8a_done")
+	for nn := 0; nn < 16; nn++ {
+		s := nn % 4
+		if s == 0 {
+			continue
+		}
+		for h := 0; h < 2; h++ {
+			m := Mem{Base: out, Disp: 64*nn + 32*h}
+			VMOVDQU(m, Y0)
+			VPSRAD(U8(2*s), Y0, Y0)
+			VMOVDQU(Y0, m)
+		}
+	}
 	VZEROUPPER()
 	RET()
 }
