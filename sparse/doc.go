@@ -110,8 +110,8 @@
 // every backend and thread count (integer sums, one float32 epilogue), and differ from
 // SparseGemvTernary by the activation rounding (each input off by at most max|v|/254). The
 // AVX-512 VNNI kernel keeps a strip's 256 sums in 16 registers and walks all active columns,
-// 4 per pass, prefetching 4 passes ahead; without VNNI (or with the avx2/purego backends) the
-// pure-Go twin runs.
+// 4 per pass, prefetching 4 passes ahead. The avx2 backend (and avx512 without VNNI) runs an
+// AVX2 version (VPMADDUBSW, VPMADDWD; sums in L1), purego the pure-Go twin.
 //
 // # Backends
 //
