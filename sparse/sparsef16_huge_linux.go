@@ -22,10 +22,19 @@ func makeU16Huge(n int) []uint16 {
 	if 2*n < 2*hugeAlign {
 		return make([]uint16, n)
 	}
-	buf := make([]uint16, n+hugeAlign/2)
-	off := (hugeAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%hugeAlign)) % hugeAlign / 2
+	b := makeBytesHuge(2 * n)
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n)
+}
+
+// makeBytesHuge is makeU16Huge for bytes (the int8 ternary pack, whose 64-byte column lines
+// are read at scattered addresses too).
+func makeBytesHuge(n int) []byte {
+	if n < 2*hugeAlign {
+		return make([]byte, n)
+	}
+	buf := make([]byte, n+hugeAlign)
+	off := (hugeAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%hugeAlign)) % hugeAlign
 	s := buf[off : off+n : off+n]
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 2*n)
-	_ = unix.Madvise(b[:len(b)/hugeAlign*hugeAlign], unix.MADV_HUGEPAGE) // advice only; errors ignored
+	_ = unix.Madvise(s[:n/hugeAlign*hugeAlign], unix.MADV_HUGEPAGE) // advice only; errors ignored
 	return s
 }

@@ -60,7 +60,7 @@ func PackTernaryQ8(t []int8, scale []float32, rows, cols int) (*TernaryQ8, error
 		return nil, fmt.Errorf("sparse: PackTernaryQ8: %d columns, at most %d fit the kernel's int32 sums; use PackTernary (float kernel)", cols, TernaryQ8MaxCols)
 	}
 	p := &TernaryQ8{Rows: rows, Cols: cols, Scale: append([]float32(nil), scale...)}
-	p.Codes = make([]byte, q8Strips(rows)*cols*64)
+	p.Codes = makeBytesHuge(q8Strips(rows) * cols * 64)
 	for i := range p.Codes {
 		p.Codes[i] = 0x55 // code 1 (t = 0) in every bit pair
 	}
