@@ -2,15 +2,25 @@ package model
 
 import (
 	"math"
+
+	"github.com/qsparse/qsparse/sparse"
 )
+
+// attnBlock is how many consecutive tokens one attention work item takes.
+const attnBlock = 32
 
 // attention computes causal GQA attention for the s.attnN tokens at positions
 // s.attnPos.. of layer s.attnLayer, reading q [n][QDim] and the float32 KV cache and writing
-// s.att [n][QDim]. Work items (token, head) are strided over the pool's threads; each item is
-// computed the same way whatever the thread count, so results do not depend on it.
+// s.att [n][QDim]. A work item is one KV head and a block of up to attnBlock tokens: the heads
+// sharing that KV head, for those tokens, as two small GEMMs (scores = Q·Kᵀ, out = P·V) over
+// the cache. Items are strided over the pool's threads; each is computed the same way whatever
+// the thread count, and every score and output element is a dot product that does not depend
+// on the block it is computed in (causally masked entries are exact zeros), so results do not
+// depend on the thread count nor on how tokens are batched.
 func (s *State) attention(layer, pos, n int) {
 	s.attnLayer, s.attnPos, s.attnN = layer, pos, n
-	nw := min(s.m.pool.Threads(), n*s.m.Spec.NHeads)
+	items := s.m.Spec.NKVHeads * ((n + attnBlock - 1) / attnBlock)
+	nw := min(s.m.pool.Threads(), items)
 	s.attnWorkers = nw
 	if nw <= 1 {
 		s.attnWorker(0)
@@ -20,41 +30,49 @@ func (s *State) attention(layer, pos, n int) {
 }
 
 // attnWorker handles work items w, w+nw, w+2nw, ... of the current attention call, using
-// scratch row w of s.scores.
+// scratch w of s.scores: [attnBlock][ctxPad] scores, then [HeadDim][ctxPad] for Vᵀ.
 func (s *State) attnWorker(w int) {
 	sp := &s.m.Spec
 	hd, qdim, kvdim := sp.HeadDim, sp.QDim(), sp.KVDim()
 	group := sp.NHeads / sp.NKVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	layer, pos, n := s.attnLayer, s.attnPos, s.attnN
+	cp := s.ctxPad
 	kc := s.keyCache[layer*s.ctx*kvdim : (layer+1)*s.ctx*kvdim] // [ctx][kvdim]
 	vc := s.valCache[layer*s.ctx*kvdim : (layer+1)*s.ctx*kvdim] // [ctx][kvdim]
-	scores := s.scores[w*s.ctx : (w+1)*s.ctx]
-	for item := w; item < n*sp.NHeads; item += s.attnWorkers {
-		t, h := item/sp.NHeads, item%sp.NHeads
-		p := pos + t // this token's position: it attends to 0..p
-		q := s.q[t*qdim+h*hd:][:hd]
-		koff := (h / group) * hd
-		att := scores[:p+1]
-		// scores[j] = q·k_j / sqrt(hd)
-		j := 0
-		for ; j+4 <= len(att); j += 4 { // four positions at a time: q loaded once per 4 keys
-			d0, d1, d2, d3 := dot4(q, kc[j*kvdim+koff:], kc[(j+1)*kvdim+koff:], kc[(j+2)*kvdim+koff:], kc[(j+3)*kvdim+koff:])
-			att[j], att[j+1], att[j+2], att[j+3] = d0*scale, d1*scale, d2*scale, d3*scale
+	scratch := s.scores[w*(attnBlock+hd)*cp : (w+1)*(attnBlock+hd)*cp]
+	sc, vt := scratch[:attnBlock*cp], scratch[attnBlock*cp:]
+	nb := (n + attnBlock - 1) / attnBlock
+	for item := w; item < nb*sp.NKVHeads; item += s.attnWorkers {
+		b, kvh := item/sp.NKVHeads, item%sp.NKVHeads
+		t0 := b * attnBlock
+		nt := min(attnBlock, n-t0)
+		keys := pos + t0 + nt // the block attends to positions [0, keys)
+		kp := (keys + 15) &^ 15
+		koff := kvh * hd
+		// Vᵀ of this KV head: vt[c][j] = v_j[c], zero past keys.
+		for c := range hd {
+			row := vt[c*cp : c*cp+kp]
+			for j := range keys {
+				row[j] = vc[j*kvdim+koff+c]
+			}
+			clear(row[keys:])
 		}
-		for ; j < len(att); j++ {
-			att[j] = dot(q, kc[j*kvdim+koff:][:hd]) * scale
-		}
-		softmax(att)
-		// out = Σ_j att[j] v_j
-		out := s.att[t*qdim+h*hd:][:hd]
-		clear(out)
-		j = 0
-		for ; j+4 <= len(att); j += 4 { // four value rows per pass over out
-			axpy4(out, att[j], att[j+1], att[j+2], att[j+3], vc[j*kvdim+koff:], vc[(j+1)*kvdim+koff:], vc[(j+2)*kvdim+koff:], vc[(j+3)*kvdim+koff:])
-		}
-		for ; j < len(att); j++ {
-			axpy(out, att[j], vc[j*kvdim+koff:][:hd])
+		for h := kvh * group; h < (kvh+1)*group; h++ {
+			// scores[t][j] = q_t·k_j for the block's tokens and every key of the block
+			sparse.GemmF32Strided(sc, cp, s.q[t0*qdim+h*hd:], qdim, kc[koff:], kvdim, nt, keys, hd)
+			for t := range nt {
+				row := sc[t*cp : t*cp+kp]
+				p := pos + t0 + t // this token attends to 0..p
+				att := row[:p+1]
+				for j := range att {
+					att[j] *= scale
+				}
+				softmax(att)
+				clear(row[p+1:])
+			}
+			// out[t] = Σ_j p[t][j] v_j
+			sparse.GemmF32Strided(s.att[t0*qdim+h*hd:], qdim, sc, cp, vt, cp, nt, hd, kp)
 		}
 	}
 }
@@ -74,59 +92,5 @@ func softmax(x []float32) {
 	inv := 1 / sum
 	for i := range x {
 		x[i] *= inv
-	}
-}
-
-// dot returns Σ a[i]*b[i] (len(b) >= len(a)) with four partial sums (fixed order).
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// axpy sets y[i] += a*x[i] (len(x) >= len(y)).
-func axpy(y []float32, a float32, x []float32) {
-	x = x[:len(y)]
-	i := 0
-	for ; i+4 <= len(y); i += 4 {
-		y[i] += a * x[i]
-		y[i+1] += a * x[i+1]
-		y[i+2] += a * x[i+2]
-		y[i+3] += a * x[i+3]
-	}
-	for ; i < len(y); i++ {
-		y[i] += a * x[i]
-	}
-}
-
-// dot4 returns the dot products of q with k0..k3 (each at least len(q) long).
-func dot4(q, k0, k1, k2, k3 []float32) (d0, d1, d2, d3 float32) {
-	n := len(q)
-	k0, k1, k2, k3 = k0[:n], k1[:n], k2[:n], k3[:n]
-	for i, qi := range q {
-		d0 += qi * k0[i]
-		d1 += qi * k1[i]
-		d2 += qi * k2[i]
-		d3 += qi * k3[i]
-	}
-	return
-}
-
-// axpy4 sets y[i] += (a0*x0[i] + a1*x1[i]) + (a2*x2[i] + a3*x3[i]).
-func axpy4(y []float32, a0, a1, a2, a3 float32, x0, x1, x2, x3 []float32) {
-	n := len(y)
-	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
-	for i := range y {
-		y[i] += (a0*x0[i] + a1*x1[i]) + (a2*x2[i] + a3*x3[i])
 	}
 }

@@ -26,7 +26,8 @@ type State struct {
 	cos   []float32 // [batch][HeadDim/2]
 	sin   []float32 // [batch][HeadDim/2]
 
-	scores []float32 // [threads][ctx] attention scratch, one row per worker
+	ctxPad int       // ctx rounded up to a multiple of 16
+	scores []float32 // [threads][attnBlock+HeadDim][ctxPad] attention scratch (see attnWorker)
 
 	// current attention call (see attention); attnFn is the method value, made once
 	attnLayer, attnPos, attnN, attnWorkers int
@@ -54,8 +55,9 @@ func (m *Model) NewState(ctx int) *State {
 		threads = m.pool.Threads()
 	}
 	kv := sp.NLayers * ctx * sp.KVDim()
+	cp := (ctx + 15) &^ 15
 	s := &State{
-		m: m, ctx: ctx, batch: b,
+		m: m, ctx: ctx, batch: b, ctxPad: cp,
 		keyCache: make([]float32, kv),
 		valCache: make([]float32, kv),
 		x:        make([]float32, b*sp.Dim),
@@ -68,7 +70,7 @@ func (m *Model) NewState(ctx int) *State {
 		fused:    make([]float32, b*max(sp.QDim()+2*sp.KVDim(), 2*sp.FFNDim)),
 		cos:      make([]float32, b*sp.HeadDim/2),
 		sin:      make([]float32, b*sp.HeadDim/2),
-		scores:   make([]float32, threads*ctx),
+		scores:   make([]float32, threads*(attnBlock+sp.HeadDim)*cp),
 	}
 	s.attnFn = s.attnWorker
 	return s

@@ -58,6 +58,27 @@ func GemmF16(y []float32, x []float32, w []uint16, n, rows, cols int) {
 	}
 }
 
+// GemmF32Strided computes y[t*ys+r] = Σ_{c<cols} x[t*xs+c]*w[r*ws+c] for t < n and r < rows
+// on the calling goroutine: a GEMM over strided views, such as the queries of one attention
+// head against the rows of a KV cache. Each element is one dot product of its two length-cols
+// vectors computed the same way whatever n, rows and the position of the element are, so a
+// row of y does not depend on which other rows are computed with it. It panics if a slice is
+// too short.
+func GemmF32Strided(y []float32, ys int, x []float32, xs int, w []float32, ws int, n, rows, cols int) {
+	if n < 0 || rows < 0 || cols < 0 {
+		panic(fmt.Sprintf("sparse.GemmF32Strided: bad sizes n=%d rows=%d cols=%d", n, rows, cols))
+	}
+	if n == 0 || rows == 0 {
+		return
+	}
+	if ys < rows && n > 1 || xs < cols && n > 1 || ws < cols && rows > 1 ||
+		len(y) < (n-1)*ys+rows || len(x) < (n-1)*xs+cols || len(w) < (rows-1)*ws+cols {
+		panic(fmt.Sprintf("sparse.GemmF32Strided: bad sizes: len(y)=%d ys=%d len(x)=%d xs=%d len(w)=%d ws=%d n=%d rows=%d cols=%d",
+			len(y), ys, len(x), xs, len(w), ws, n, rows, cols))
+	}
+	k.gemmF32Strided(y, ys, x, xs, w, ws, n, rows, cols)
+}
+
 // GEMM blocking. Work is cut into items of rowChunk output rows × tokChunk tokens. rowChunk
 // depends only on cols (so the W block stays in L2) and is a multiple of 12 (every register
 // tile height divides it); tokChunk is a multiple of 4 (every tile width divides it). Item

@@ -15,6 +15,8 @@ type kernelSet struct {
 	gemvF16      func(y []float32, w []uint16, x []float32, cols, r0, r1 int)
 	gemmF32Block func(y, x, w []float32, rows, cols, t0, t1, r0, r1 int)
 	gemmF16Block func(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32)
+	// gemmF32Strided: y[t*ys+r] = Σ_{c<cols} x[t*xs+c]*w[r*ws+c] (sizes checked by the caller)
+	gemmF32Strided func(y []float32, ys int, x []float32, xs int, w []float32, ws, n, rows, cols int)
 	// gemmF16Scratch reports how many float32s of scratch gemmF16Block needs for a block of
 	// nr rows (0: none).
 	gemmF16Scratch func(nr, cols int) int
@@ -35,6 +37,7 @@ var genericKernels = kernelSet{
 	gemvF16:        gemvF16Generic,
 	gemmF32Block:   gemmF32BlockGeneric,
 	gemmF16Block:   gemmF16BlockGeneric,
+	gemmF32Strided: gemmF32StridedGeneric,
 	gemmF16Scratch: func(nr, cols int) int { return nr * cols },
 	sparseF16:      sparseF16Generic,
 	sparseTernary:  sparseTernaryGeneric,

@@ -80,6 +80,7 @@ func (s *simd) kernels() kernelSet {
 		gemvF16:        s.gemvF16Rows,
 		gemmF32Block:   s.gemmF32Block,
 		gemmF16Block:   s.gemmF16Block,
+		gemmF32Strided: s.gemmF32Strided,
 		gemmF16Scratch: func(nr, cols int) int { return 0 },
 		f16ToF32:       s.f16ToF32,
 		f32ToF16:       s.f32ToF16,
@@ -306,4 +307,38 @@ func (s *simd) sparseTernary(acc []float32, planes []uint64, words, wordOff int,
 	n := len(acc) / 2 // plus sums, then minus sums
 	vals = vals[:len(idx)]
 	s.spTernary(&acc[0], n, &planes[0], words, wordOff, &idx[0], &vals[0], len(idx))
+}
+
+// gemmF32Strided runs the GEMM register tiles over strided views. Every element is the tile
+// kernels' single-accumulator dot product over the first cols&^(lanes-1) columns, plus the
+// rest added in Go, whatever tile computes it.
+func (s *simd) gemmF32Strided(y []float32, ys int, x []float32, xs int, w []float32, ws, n, rows, cols int) {
+	kMain := cols &^ (s.lanes - 1)
+	if kMain == 0 {
+		for t := range n {
+			clear(y[t*ys : t*ys+rows])
+		}
+	} else {
+		for t := 0; t < n; t += s.tileT {
+			tt := min(s.tileT, n-t)
+			row := s.f32[tt-1]
+			for r := 0; r < rows; r += s.tileR {
+				rr := min(s.tileR, rows-r)
+				row[rr-1](&y[t*ys+r], ys, &x[t*xs], xs, &w[r*ws], ws, kMain, 0)
+			}
+		}
+	}
+	if kMain < cols {
+		for t := range n {
+			xt := x[t*xs : t*xs+cols]
+			for r := range rows {
+				wr := w[r*ws : r*ws+cols]
+				var v float32
+				for c := kMain; c < cols; c++ {
+					v += xt[c] * wr[c]
+				}
+				y[t*ys+r] += v
+			}
+		}
+	}
 }

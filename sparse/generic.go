@@ -107,3 +107,15 @@ func convertRowsF16(dst []float32, w []uint16, cols, r0, r1 int) {
 		dst[i] = t[h]
 	}
 }
+
+// gemmF32StridedGeneric computes y[t*ys+r] = Σ_{c<cols} x[t*xs+c]*w[r*ws+c], each element one
+// sequential sum.
+func gemmF32StridedGeneric(y []float32, ys int, x []float32, xs int, w []float32, ws, n, rows, cols int) {
+	for t := range n {
+		xt := x[t*xs : t*xs+cols]
+		yt := y[t*ys : t*ys+rows]
+		for r := range yt {
+			yt[r] = dotSeq(xt, w[r*ws:r*ws+cols])
+		}
+	}
+}
