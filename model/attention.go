@@ -30,7 +30,7 @@ func (s *State) attention(layer, pos, n int) {
 }
 
 // attnWorker handles work items w, w+nw, w+2nw, ... of the current attention call, using
-// scratch w of s.scores: [attnBlock][ctxPad] scores, then [HeadDim][ctxPad] for Vᵀ.
+// scratch w of s.scores ([attnBlock][ctxPad] scores).
 func (s *State) attnWorker(w int) {
 	sp := &s.m.Spec
 	hd, qdim, kvdim := sp.HeadDim, sp.QDim(), sp.KVDim()
@@ -39,25 +39,17 @@ func (s *State) attnWorker(w int) {
 	layer, pos, n := s.attnLayer, s.attnPos, s.attnN
 	cp := s.ctxPad
 	kc := s.keyCache[layer*s.ctx*kvdim : (layer+1)*s.ctx*kvdim] // [ctx][kvdim]
-	vc := s.valCache[layer*s.ctx*kvdim : (layer+1)*s.ctx*kvdim] // [ctx][kvdim]
-	scratch := s.scores[w*(attnBlock+hd)*cp : (w+1)*(attnBlock+hd)*cp]
-	sc, vt := scratch[:attnBlock*cp], scratch[attnBlock*cp:]
+	vl := s.valCache[layer*kvdim*cp : (layer+1)*kvdim*cp]       // [NKVHeads][hd][ctxPad]
+	sc := s.scores[w*attnBlock*cp : (w+1)*attnBlock*cp]
 	nb := (n + attnBlock - 1) / attnBlock
 	for item := w; item < nb*sp.NKVHeads; item += s.attnWorkers {
 		b, kvh := item/sp.NKVHeads, item%sp.NKVHeads
 		t0 := b * attnBlock
 		nt := min(attnBlock, n-t0)
 		keys := pos + t0 + nt // the block attends to positions [0, keys)
-		kp := (keys + 15) &^ 15
+		kp := min((keys+15)&^15, cp)
 		koff := kvh * hd
-		// Vᵀ of this KV head: vt[c][j] = v_j[c], zero past keys.
-		for c := range hd {
-			row := vt[c*cp : c*cp+kp]
-			for j := range keys {
-				row[j] = vc[j*kvdim+koff+c]
-			}
-			clear(row[keys:])
-		}
+		vt := vl[kvh*hd*cp : (kvh+1)*hd*cp] // vt[c][j] = v_j[c]; zero or valid past keys (storeValues)
 		for h := kvh * group; h < (kvh+1)*group; h++ {
 			// scores[t][j] = q_t·k_j for the block's tokens and every key of the block
 			sparse.GemmF32Strided(sc, cp, s.q[t0*qdim+h*hd:], qdim, kc[koff:], kvdim, nt, keys, hd)
@@ -92,5 +84,23 @@ func softmax(x []float32) {
 	inv := 1 / sum
 	for i := range x {
 		x[i] *= inv
+	}
+}
+
+// storeValues moves the values of the current step (s.vnew, [n][KVDim]) into layer l of the
+// transposed value cache at positions pos..pos+n-1 and zeroes the cache up to the next multiple
+// of 16 positions: attention reads Vᵀ rows in whole multiples of 16 positions and multiplies
+// the ones past a token's position by exact zeros, which must not meet a stale Inf or NaN.
+func (s *State) storeValues(l, pos, n int) {
+	sp := &s.m.Spec
+	kvdim, cp := sp.KVDim(), s.ctxPad
+	vl := s.valCache[l*kvdim*cp : (l+1)*kvdim*cp]
+	end := min((pos+n+15)&^15, cp)
+	for c := range kvdim { // c = kvh*hd + d: row c of the layer is [kvh][d]
+		row := vl[c*cp : (c+1)*cp]
+		for t := range n {
+			row[pos+t] = s.vnew[t*kvdim+c]
+		}
+		clear(row[pos+n : end])
 	}
 }

@@ -69,7 +69,7 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 		L := &m.W.Layers[l]
 		lc := l * s.ctx * kvdim
 		k := s.keyCache[lc+pos*kvdim : lc+(pos+n)*kvdim] // [n][kvdim], written in place in the cache
-		v := s.valCache[lc+pos*kvdim : lc+(pos+n)*kvdim] // [n][kvdim]
+		v := s.vnew[:n*kvdim]                            // [n][kvdim], then stored transposed (storeValues)
 
 		// Attention block: xb = RMSNorm(x); q,k,v = xb·Wᵀ (+bias); RoPE(q,k); attention; o_proj.
 		rmsNorm(xb, x, L.AttnNorm, n, dim, eps)
@@ -77,6 +77,7 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 			proj{L.Q, L.QBias, q},
 			proj{L.K, L.KBias, k},
 			proj{L.V, L.VBias, v})
+		s.storeValues(l, pos, n)
 		for t := range n {
 			c, si := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
 			ropeRotateHalf(q[t*qdim:(t+1)*qdim], sp.NHeads, sp.HeadDim, c, si)

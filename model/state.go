@@ -13,7 +13,8 @@ type State struct {
 	batch int // most tokens per forward step
 
 	keyCache []float32 // [NLayers][ctx][KVDim]
-	valCache []float32 // [NLayers][ctx][KVDim]
+	valCache []float32 // [NLayers][NKVHeads][HeadDim][ctxPad]: values transposed (see storeValues)
+	vnew     []float32 // [batch][KVDim] values of the current step before they are stored
 
 	x     []float32 // [batch][Dim] residual stream
 	xb    []float32 // [batch][Dim] normed input of attention / MLP
@@ -27,7 +28,7 @@ type State struct {
 	sin   []float32 // [batch][HeadDim/2]
 
 	ctxPad int       // ctx rounded up to a multiple of 16
-	scores []float32 // [threads][attnBlock+HeadDim][ctxPad] attention scratch (see attnWorker)
+	scores []float32 // [threads][attnBlock][ctxPad] attention scratch (see attnWorker)
 
 	// current attention call (see attention); attnFn is the method value, made once
 	attnLayer, attnPos, attnN, attnWorkers int
@@ -59,7 +60,8 @@ func (m *Model) NewState(ctx int) *State {
 	s := &State{
 		m: m, ctx: ctx, batch: b, ctxPad: cp,
 		keyCache: make([]float32, kv),
-		valCache: make([]float32, kv),
+		valCache: make([]float32, sp.NLayers*sp.KVDim()*cp),
+		vnew:     make([]float32, b*sp.KVDim()),
 		x:        make([]float32, b*sp.Dim),
 		xb:       make([]float32, b*sp.Dim),
 		xb2:      make([]float32, b*sp.Dim),
@@ -70,7 +72,7 @@ func (m *Model) NewState(ctx int) *State {
 		fused:    make([]float32, b*max(sp.QDim()+2*sp.KVDim(), 2*sp.FFNDim)),
 		cos:      make([]float32, b*sp.HeadDim/2),
 		sin:      make([]float32, b*sp.HeadDim/2),
-		scores:   make([]float32, threads*(attnBlock+sp.HeadDim)*cp),
+		scores:   make([]float32, threads*attnBlock*cp),
 	}
 	s.attnFn = s.attnWorker
 	return s
