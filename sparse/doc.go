@@ -66,15 +66,18 @@
 // (plus - minus)·scale, the same float32 operations in the same order on every backend.
 //
 // TernaryQ8 (PackTernaryQ8, TernaryQ8FromCols): the same ternary matrix for the int8-activation
-// kernel, as 2-bit codes (code = t + 1, as in HF BitNet checkpoints) in row strips of 256 rows:
-// strip s, column c is one 64-byte cache line, Codes[(s*Cols+c)*64:], each byte holding 4 rows
-// (the row order inside a strip, q8Pos, is the one the kernel's byte transpose produces).
-// Codes rather than bit planes here, chosen by measurement: VPDPBUSD wants the weights of 4
-// columns of one row as the 4 bytes of a dword; from codes that costs 4 loads, 8 byte unpacks
-// and one AND per 16 rows × 4 columns (64 weights per VPDPBUSD), from bit planes it would
-// first need a VPMOVM2B per plane. Measured on 4096x11008 at 50 %, one thread: 0.35 ms for the
-// int8 kernel on codes against 1.1-1.5 ms for the float kernel on bit planes. The float kernel
-// keeps the bit planes, where a plane word is directly an opmask.
+// kernel, as 2-bit codes (code = t + 1, as in HF BitNet checkpoints), column-major: column c
+// is Codes[c*ColBytes():], one 64-byte line per 256 rows, each byte holding 4 rows (the row
+// order inside a line, q8Pos, is the one the kernel's byte transpose produces). Codes rather
+// than bit planes here, chosen by measurement: VPDPBUSD wants the weights of 4 columns of one
+// row as the 4 bytes of a dword; from codes that costs 4 loads, 8 byte unpacks and one AND
+// per 16 rows × 4 columns (64 weights per VPDPBUSD), from bit planes it would first need a
+// VPMOVM2B per plane. One thread, 4096x11008 at 50 %: 0.26-0.35 ms for the int8 kernel on
+// codes against 1.1-1.5 ms for the float kernel on bit planes. Whole columns rather than
+// 256-row strips (the first version, strip-major 64-byte lines) because a token's active
+// lines of a strip are scattered at ~50 % density and were fetched from DRAM nearly whole;
+// column-major, every active column is one sequential run (1 KiB at 4096 rows). The float
+// kernel keeps the bit planes, where a plane word is directly an opmask.
 //
 // # Sparse GEMV
 //
@@ -108,10 +111,12 @@
 // scale/sx. Since Σ q·(t+1) - Σ q = Σ q·t, the kernel multiplies the unsigned codes by the
 // signed activations directly (VPDPBUSD) and subtracts Σ q once. Results are bit-identical on
 // every backend and thread count (integer sums, one float32 epilogue), and differ from
-// SparseGemvTernary by the activation rounding (each input off by at most max|v|/254). The
-// AVX-512 VNNI kernel keeps a strip's 256 sums in 16 registers and walks all active columns,
-// 4 per pass, prefetching 4 passes ahead. The avx2 backend (and avx512 without VNNI) runs an
-// AVX2 version (VPMADDUBSW, VPMADDWD; sums in L1), purego the pure-Go twin.
+// SparseGemvTernary by the activation rounding (each input off by at most max|v|/254). Work
+// items are row chunks of ≤ 4096 rows × two halves of the active columns (int32 partial sums,
+// added exactly). The AVX-512 VNNI kernel takes 8 columns per pass down a chunk: per 256-row
+// strip it loads the 16 zmm of int32 sums, adds the 8 columns' lines, stores them (L1), and
+// prefetches the next 8 columns' lines. The avx2 backend (and avx512 without VNNI) runs an
+// AVX2 version (VPMADDUBSW, VPMADDWD), purego the pure-Go twin.
 //
 // # Backends
 //

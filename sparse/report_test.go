@@ -94,6 +94,7 @@ func TestBenchReport(t *testing.T) {
 		{name: "TopK d4096 k2048", f: func() { TopK(sel, x2, 2048) }},
 		{name: "sparse ternary Q8 4096x11008 s50", f: func() { p.SparseGemvTernaryQ8(y, tq, x, idx50) }, bytes: float64(len(idx50) * q8Strips(rows) * q8Strip / 4)},
 		{name: "sparse ternary Q8 4096x11008 s50 1thr", f: func() { p1.SparseGemvTernaryQ8(y, tq, x, idx50) }, bytes: float64(len(idx50) * q8Strips(rows) * q8Strip / 4)},
+		{name: "sparse ternary Q8 s50 warm (2nd call)", f: func() { p.SparseGemvTernaryQ8(y, tq, x, idx50) }, bytes: float64(len(idx50) * q8Strips(rows) * q8Strip / 4)},
 	}
 	run(ops)
 	slices.Sort(warm)

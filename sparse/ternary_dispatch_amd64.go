@@ -10,35 +10,31 @@ import (
 
 var hasVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
 
-// q8StripKernel returns the strip kernel of the int8 ternary GEMV for the backend in use:
+// q8ColsKernel returns the column kernel of the int8 ternary GEMV for the backend in use:
 // AVX-512 VNNI with the "avx512" backend (when the CPU has VNNI), AVX2 with "avx2" (or
 // "avx512" without VNNI), the pure-Go twin with "purego". All give the same integers.
-func q8StripKernel() func(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
+func q8ColsKernel() func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
 	switch b := Backend(); {
 	case b == "avx512" && hasVNNI:
-		return ternaryQ8StripVNNI
+		return ternaryQ8ColsVNNI
 	case b == "avx512" || b == "avx2":
-		return ternaryQ8StripAVX2Go
+		return ternaryQ8ColsAVX2Go
 	}
-	return ternaryQ8StripGeneric
+	return ternaryQ8ColsGeneric
 }
 
-func ternaryQ8StripAVX2Go(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
-	if len(qx) == 0 {
-		*acc = [q8Strip]int32{}
-		return
-	}
-	_ = idx4[4*(len(qx)+q8Prefetch)-1] // the kernel reads the prefetch tail
-	ternaryQ8StripAVX2(&acc[0], unsafe.SliceData(codes), &idx4[0], &qx[0], len(qx), q8PrefetchDist)
+// The kernels read nstrips lines of every listed column, 4·len(qx) (+8 for prefetch) entries
+// of idx4, and write acc[:256·nstrips]; the callers (q8Job.do) size them so.
+func ternaryQ8ColsVNNI(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
+	_ = acc[nstrips*q8Strip-1]
+	_ = idx4[4*len(qx)+7]
+	ternaryQ8ColsAVX512(&acc[0], nstrips, unsafe.SliceData(codes), colBytes, &idx4[0], &qx[0], len(qx))
 }
 
-func ternaryQ8StripVNNI(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
-	if len(qx) == 0 {
-		*acc = [q8Strip]int32{}
-		return
-	}
-	_ = idx4[4*(len(qx)+q8Prefetch)-1] // the kernel reads the prefetch tail
-	ternaryQ8StripAVX512(&acc[0], unsafe.SliceData(codes), &idx4[0], &qx[0], len(qx), q8PrefetchDist)
+func ternaryQ8ColsAVX2Go(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
+	_ = acc[nstrips*q8Strip-1]
+	_ = idx4[4*len(qx)-1]
+	ternaryQ8ColsAVX2(&acc[0], nstrips, unsafe.SliceData(codes), colBytes, &idx4[0], &qx[0], len(qx))
 }
 
 // useF16PF selects sparseF16PFAVX512 for the fp16 sparse GEMV under the "avx512" backend.

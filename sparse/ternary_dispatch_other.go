@@ -2,9 +2,9 @@
 
 package sparse
 
-// q8StripKernel returns the pure-Go strip kernel of the int8 ternary GEMV.
-func q8StripKernel() func(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
-	return ternaryQ8StripGeneric
+// q8ColsKernel returns the pure-Go column kernel of the int8 ternary GEMV.
+func q8ColsKernel() func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
+	return ternaryQ8ColsGeneric
 }
 
 // sparseF16Kernel returns the fp16 sparse-column kernel for the backend in use.

@@ -4,38 +4,30 @@
 
 package sparse
 
-// ternaryQ8StripAVX512 computes one 256-row strip of the int8-activation ternary GEMV with AVX-512 VNNI
-// (VPDPBUSD); idx holds 4·(ngroups+pf) column indices (the columns pf groups ahead are
-// prefetched; the last 4·pf are read for that only), qx[g] packs the int8 activations of
-// columns idx[4g..4g+3] (byte k = column k).
-// It replaces:
+// ternaryQ8ColsAVX512 adds, with AVX-512 VNNI (VPDPBUSD), the active columns of a TernaryQ8 row chunk to
+// acc (nstrips·256 int32 sums, each 4^(row/16%4) times the plain sum); ngroups is even, idx
+// holds 4·(ngroups+2) column indices (the last 8 are read for prefetch only) and qx[g] packs
+// the int8 activations of columns idx[4g..4g+3] (byte k = column k). It replaces:
 //
-//	for r := 0; r < 256; r++ { acc[r] = 0 }
 //	for g := 0; g < ngroups; g++ {
 //		for k := 0; k < 4; k++ {
 //			q := int32(int8(qx[g] >> (8 * k)))
-//			col := codes[int(idx[4*g+k])*64:]
-//			for r := 0; r < 256; r++ { acc[r] += q * int32(col[q8Pos[r]>>2]>>(2*(q8Pos[r]&3))&3) }
+//			col := codes[int(idx[4*g+k])*colBytes:]
+//			for r := 0; r < 256*nstrips; r++ {
+//				pos := q8Pos[r%256]
+//				acc[r] += q * int32(col[r/256*64+int(pos>>2)]>>(2*(pos&3))&3) << (2 * (pos & 3))
+//			}
 //		}
 //	}
 //
 //go:noescape
-func ternaryQ8StripAVX512(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)
+func ternaryQ8ColsAVX512(acc *int32, nstrips int, codes *byte, colBytes int, idx *int32, qx *int32, ngroups int)
 
-// ternaryQ8StripAVX2 is ternaryQ8StripAVX512 with AVX2 (VPMADDUBSW and VPMADDWD instead of VPDPBUSD);
-// it replaces the same loop:
-//
-//	for r := 0; r < 256; r++ { acc[r] = 0 }
-//	for g := 0; g < ngroups; g++ {
-//		for k := 0; k < 4; k++ {
-//			q := int32(int8(qx[g] >> (8 * k)))
-//			col := codes[int(idx[4*g+k])*64:]
-//			for r := 0; r < 256; r++ { acc[r] += q * int32(col[q8Pos[r]>>2]>>(2*(q8Pos[r]&3))&3) }
-//		}
-//	}
+// ternaryQ8ColsAVX2 is ternaryQ8ColsAVX512 with AVX2 (VPMADDUBSW and VPMADDWD instead of VPDPBUSD);
+// it replaces the same loop.
 //
 //go:noescape
-func ternaryQ8StripAVX2(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)
+func ternaryQ8ColsAVX2(acc *int32, nstrips int, codes *byte, colBytes int, idx *int32, qx *int32, ngroups int)
 
 // sparseF16PFAVX512 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,
 // each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7)

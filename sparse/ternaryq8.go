@@ -8,18 +8,23 @@ import (
 
 // TernaryQ8 is a ternary matrix W[r][c] = t[r][c]·scale for the int8-activation sparse GEMV
 // (SparseGemvTernaryQ8), stored as 2-bit codes (code = t + 1: 0, 1, 2, as in HF BitNet
-// checkpoints) in row strips of 256 rows. Strip s, column c is the 64 bytes (one cache line)
-// Codes[(s*Cols+c)*64 : +64]; row s*256+R of the column is bit pair q8Pos[R]&3 of byte
-// q8Pos[R]>>2. Padding rows have code 1 (t = 0).
+// checkpoints), column-major: column c is the ColBytes() = 64·⌈Rows/256⌉ bytes
+// Codes[c*ColBytes():], one 64-byte line per strip of 256 rows; row s*256+R is bit pair
+// q8Pos[R]&3 of byte 64s + q8Pos[R]>>2. Padding rows have code 1 (t = 0).
 //
 // 2-bit codes rather than TernaryCols' bit planes, chosen by measurement (see
 // /work/notes/kernels-bench.md and sparse/doc.go): both cost 2 bits per weight, but the int8
 // kernel multiplies with VPDPBUSD, which wants, for every output row, the weights of 4
 // columns as 4 bytes of one dword. From codes that is 4 loads, a bytewise 4×4 transpose (8
 // unpacks) and one AND per 16 rows × 4 columns: 64 weights per VPDPBUSD. Bit planes would
-// need the planes expanded to bytes (VPMOVM2B per plane) before the same transpose. Strips of
-// 256 rows make one column of a strip exactly one cache line, and let the kernel keep the
-// strip's 256 int32 sums in 16 registers while it walks all active columns.
+// need the planes expanded to bytes (VPMOVM2B per plane) before the same transpose.
+//
+// Whole columns rather than row strips (column c of strip s at (s*Cols+c)*64, the first
+// version): with strips, a token's active columns are scattered 64-byte lines at ~50 %
+// density, which the memory system fetches nearly whole (adjacent-line and stream
+// prefetchers), so a call from DRAM cost as much as the dense pack; column-major, every active
+// column is one sequential run (1 KiB at 4096 rows) and inactive ones are skipped. Measured
+// (4096x11008 at 50 %, data not in cache): see /work/notes/kernels-bench.md.
 type TernaryQ8 struct {
 	Rows, Cols int
 	Codes      []byte
@@ -47,6 +52,15 @@ var q8Pos = func() (p [q8Strip]uint16) {
 
 func q8Strips(rows int) int { return (rows + q8Strip - 1) / q8Strip }
 
+// ColBytes returns the bytes of one column (64 per 256 rows).
+func (p *TernaryQ8) ColBytes() int { return q8Strips(p.Rows) * 64 }
+
+// byteOf returns the index in Codes of the byte holding row r of column c, and its shift.
+func (p *TernaryQ8) byteOf(r, c int) (int, uint) {
+	pos := q8Pos[r%q8Strip]
+	return c*p.ColBytes() + r/q8Strip*64 + int(pos>>2), uint(2 * (pos & 3))
+}
+
 // PackTernaryQ8 packs the row-major ternary matrix t (rows×cols, values -1, 0, +1) with
 // scale (len 1: per tensor; len cols: per column).
 func PackTernaryQ8(t []int8, scale []float32, rows, cols int) (*TernaryQ8, error) {
@@ -60,19 +74,18 @@ func PackTernaryQ8(t []int8, scale []float32, rows, cols int) (*TernaryQ8, error
 		return nil, fmt.Errorf("sparse: PackTernaryQ8: %d columns, at most %d fit the kernel's int32 sums; use PackTernary (float kernel)", cols, TernaryQ8MaxCols)
 	}
 	p := &TernaryQ8{Rows: rows, Cols: cols, Scale: append([]float32(nil), scale...)}
-	p.Codes = makeBytesHuge(q8Strips(rows) * cols * 64)
+	p.Codes = makeBytesHuge(q8Strips(rows) * 64 * cols)
 	for i := range p.Codes {
 		p.Codes[i] = 0x55 // code 1 (t = 0) in every bit pair
 	}
 	for r := 0; r < rows; r++ {
-		s, pos := r/q8Strip, q8Pos[r%q8Strip]
 		for c := 0; c < cols; c++ {
 			v := t[r*cols+c]
 			if v < -1 || v > 1 {
 				return nil, fmt.Errorf("sparse: PackTernaryQ8: value %d at row %d column %d is not -1, 0 or +1", v, r, c)
 			}
-			b := &p.Codes[(s*cols+c)*64+int(pos>>2)]
-			sh := 2 * (pos & 3)
+			bi, sh := p.byteOf(r, c)
+			b := &p.Codes[bi]
 			*b = *b&^(3<<sh) | byte(v+1)<<sh
 		}
 	}
@@ -93,16 +106,15 @@ func TernaryQ8FromCols(w *TernaryCols) (*TernaryQ8, error) {
 
 // Trit returns t[r][c] in {-1, 0, +1}.
 func (p *TernaryQ8) Trit(r, c int) int {
-	pos := q8Pos[r%q8Strip]
-	b := p.Codes[((r/q8Strip)*p.Cols+c)*64+int(pos>>2)]
-	return int(b>>(2*(pos&3))&3) - 1
+	bi, sh := p.byteOf(r, c)
+	return int(p.Codes[bi]>>sh&3) - 1
 }
 
 // Bytes returns the size of the pack's weight data (codes and scales).
 func (p *TernaryQ8) Bytes() int64 { return int64(len(p.Codes)) + int64(len(p.Scale))*4 }
 
 func (p *TernaryQ8) validate(name string) {
-	if p.Rows < 0 || p.Cols < 0 || p.Cols > TernaryQ8MaxCols || len(p.Codes) < q8Strips(p.Rows)*p.Cols*64 || (len(p.Scale) != 1 && len(p.Scale) != p.Cols) {
+	if p.Rows < 0 || p.Cols < 0 || p.Cols > TernaryQ8MaxCols || len(p.Codes) < q8Strips(p.Rows)*64*p.Cols || (len(p.Scale) != 1 && len(p.Scale) != p.Cols) {
 		panic(fmt.Sprintf("sparse.%s: malformed TernaryQ8 (rows %d cols %d, %d code bytes, %d scales); build it with PackTernaryQ8", name, p.Rows, p.Cols, len(p.Codes), len(p.Scale)))
 	}
 }
@@ -127,18 +139,22 @@ func QuantizeQ8(q []int8, v []float32) float32 {
 	return amax / 127
 }
 
-// q8Job holds one call's quantized activations and the strips' work.
+// q8Job holds one call's quantized activations and partial sums.
 type q8Job struct {
-	y     []float32
-	w     *TernaryQ8
-	idx4  []int32 // active columns, padded to groups of 4 and q8Prefetch more groups
-	qx    []int32 // packed int8 activations, one dword per group
-	sumq  int32
-	mul   float32
-	vals  []float32
-	q     []int8
-	run   func(i int) // = do, bound once
-	strip func(acc *[q8Strip]int32, codes []byte, idx4, qx []int32)
+	y      []float32
+	w      *TernaryQ8
+	idx4   []int32 // active columns, padded to an even number of groups of 4, plus 2 groups
+	qx     []int32 // packed int8 activations, one dword per group
+	sumq   int32
+	mul    float32
+	vals   []float32
+	q      []int8
+	part   []int32 // two column halves × padded rows, scaled sums
+	chunk  int     // strips per row chunk
+	nchunk int
+	gmid   int         // first group of the second half
+	run    func(i int) // = do, bound once
+	cols   func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32)
 }
 
 var q8Jobs = sync.Pool{New: func() any {
@@ -147,20 +163,14 @@ var q8Jobs = sync.Pool{New: func() any {
 	return j
 }}
 
-// q8PrefetchDist: groups of 4 columns the kernel prefetches ahead; idx4 holds 4·q8Prefetch
-// entries beyond the last group (q8PrefetchDist ≤ q8Prefetch). The next columns' addresses
-// are known from idx but not sequential (gaps between active columns), so the hardware
-// prefetchers cannot predict them. Measured on 4096x11008 at 50 %, one thread, interleaved:
-// distance 0 (none) 349 µs, 4 271 µs, 8 277 µs, 16 288 µs, 32 301 µs.
-const (
-	q8Prefetch     = 8
-	q8PrefetchDist = 4
-)
+// q8ChunkStrips bounds a work item's rows (16 strips = 4096 rows: 16 KiB of int32 sums, in
+// L1 while the columns stream through).
+const q8ChunkStrips = 16
 
-func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) {
+func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) int {
 	j.y, j.w = y, w
 	n := len(idx)
-	ng := (n + 3) / 4
+	ng := (n + 7) / 8 * 2 // even
 	j.vals = grow(j.vals, n)
 	for i, c := range idx {
 		v := x[c]
@@ -176,7 +186,7 @@ func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) {
 	} else {
 		j.mul = inv
 	}
-	j.idx4 = growI32(j.idx4, 4*(ng+q8Prefetch))
+	j.idx4 = growI32(j.idx4, 4*(ng+2))
 	copy(j.idx4, idx)
 	clear(j.idx4[n:]) // padding columns: column 0 with activation 0
 	j.qx = growI32(j.qx, ng)
@@ -186,21 +196,47 @@ func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) {
 		j.qx[i/4] |= int32(uint32(uint8(q)) << (8 * (i % 4)))
 		j.sumq += int32(q)
 	}
-	j.strip = q8StripKernel()
+	j.gmid = (ng / 2) &^ 1
+	ns := q8Strips(w.Rows)
+	j.chunk = min(ns, q8ChunkStrips)
+	j.nchunk = 0
+	if ns > 0 {
+		j.nchunk = (ns + j.chunk - 1) / j.chunk
+	}
+	j.part = growI32(j.part, 2*ns*q8Strip)
+	j.cols = q8ColsKernel()
+	return 2 * j.nchunk
 }
 
-// do computes strip i: y[r] = (Σ q·code - Σ q)·mul, since Σ q·(t+1) - Σ q = Σ q·t.
+// do computes item i: column half i%2 of row chunk i/2, into part.
 func (j *q8Job) do(i int) {
-	var acc [q8Strip]int32
 	w := j.w
-	if w.Cols > 0 {
-		j.strip(&acc, w.Codes[i*w.Cols*64:(i+1)*w.Cols*64], j.idx4, j.qx)
+	ns := q8Strips(w.Rows)
+	s0 := i / 2 * j.chunk
+	nst := min(j.chunk, ns-s0)
+	g0, g1 := 0, j.gmid
+	if i%2 == 1 {
+		g0, g1 = j.gmid, len(j.qx)
 	}
-	r0 := i * q8Strip
-	yr := j.y[r0:min(r0+q8Strip, w.Rows)]
-	for r := range yr {
-		yr[r] = float32(acc[r]-j.sumq) * j.mul
+	acc := j.part[(i%2)*ns*q8Strip:][s0*q8Strip : (s0+nst)*q8Strip]
+	clear(acc)
+	if g1 > g0 && w.Cols > 0 {
+		j.cols(acc, nst, w.Codes[s0*64:], w.ColBytes(), j.idx4[4*g0:], j.qx[g0:g1])
 	}
+}
+
+// finish sets y[r] = (Σ q·code - Σ q)·mul, since Σ q·(t+1) - Σ q = Σ q·t; the halves' sums
+// are added and unscaled (the kernels leave row r's sum times 4^(r/16%4)).
+func (j *q8Job) finish() {
+	w := j.w
+	ns := q8Strips(w.Rows)
+	p0, p1 := j.part[:w.Rows], j.part[ns*q8Strip:][:w.Rows]
+	y := j.y[:w.Rows]
+	for r := range y {
+		v := (p0[r] + p1[r]) >> (2 * (q8Pos[r%q8Strip] & 3))
+		y[r] = float32(v-j.sumq) * j.mul
+	}
+	j.y, j.w = nil, nil
 }
 
 func grow(b []float32, n int) []float32 {
@@ -224,20 +260,22 @@ func growI32(b []int32, n int) []int32 {
 	return b[:n]
 }
 
-// ternaryQ8StripGeneric is the pure-Go twin of the strip kernel: acc[R] = Σ_g Σ_k
-// q(g,k)·code(R, idx4[4g+k]) in int32, the same integers as the SIMD kernel.
-func ternaryQ8StripGeneric(acc *[q8Strip]int32, codes []byte, idx4, qx []int32) {
-	*acc = [q8Strip]int32{}
+// ternaryQ8ColsGeneric is the pure-Go twin of the column kernels: acc[r] += Σ_g Σ_k
+// q(g,k)·code(r, idx4[4g+k])·4^(r/16%4) in int32 over the nstrips·256 rows of a chunk (codes
+// starts at the chunk's first line of column 0), the same integers as the SIMD kernels.
+func ternaryQ8ColsGeneric(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
+	acc = acc[:nstrips*q8Strip]
 	for g, qq := range qx {
 		for k := 0; k < 4; k++ {
 			q := int32(int8(qq >> (8 * k)))
 			if q == 0 {
 				continue
 			}
-			col := codes[int(idx4[4*g+k])*64:][:64]
-			for R := range acc {
-				pos := q8Pos[R]
-				acc[R] += q * int32(col[pos>>2]>>(2*(pos&3))&3)
+			col := codes[int(idx4[4*g+k])*colBytes:][:nstrips*64]
+			for r := range acc {
+				pos := q8Pos[r%q8Strip]
+				sh := 2 * (pos & 3)
+				acc[r] += q * int32(col[r/q8Strip*64+int(pos>>2)]>>sh&3) << sh
 			}
 		}
 	}
@@ -255,23 +293,23 @@ func SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx []int32) {
 	checkSparse("SparseGemvTernaryQ8", len(y), w.Rows, len(x), w.Cols)
 	checkIdx("SparseGemvTernaryQ8", idx, w.Cols)
 	j := q8Jobs.Get().(*q8Job)
-	j.prepare(y, w, x, idx)
-	for i := 0; i < q8Strips(w.Rows); i++ {
+	n := j.prepare(y, w, x, idx)
+	for i := 0; i < n; i++ {
 		j.do(i)
 	}
-	j.y, j.w = nil, nil
+	j.finish()
 	q8Jobs.Put(j)
 }
 
-// SparseGemvTernaryQ8 is SparseGemvTernaryQ8 with the 256-row strips split across the pool's
-// threads (bit-identical for any thread count: integer sums).
+// SparseGemvTernaryQ8 is SparseGemvTernaryQ8 with row chunks of ≤ 4096 rows × two halves of
+// the active columns split across the pool's threads (bit-identical for any thread count:
+// integer sums).
 func (p *Pool) SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx []int32) {
 	w.validate("Pool.SparseGemvTernaryQ8")
 	checkSparse("Pool.SparseGemvTernaryQ8", len(y), w.Rows, len(x), w.Cols)
 	checkIdx("Pool.SparseGemvTernaryQ8", idx, w.Cols)
 	j := q8Jobs.Get().(*q8Job)
-	j.prepare(y, w, x, idx)
-	p.Run(q8Strips(w.Rows), j.run)
-	j.y, j.w = nil, nil
+	p.Run(j.prepare(y, w, x, idx), j.run)
+	j.finish()
 	q8Jobs.Put(j)
 }

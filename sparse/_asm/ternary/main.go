@@ -15,117 +15,10 @@ import (
 
 func main() {
 	ConstraintExpr("amd64,!purego")
-	genQ8Strip()
-	genQ8StripAVX2()
+	genQ8Cols()
+	genQ8ColsAVX2()
 	genSparseF16PF()
 	Generate()
-}
-
-// genQ8Strip: one 256-row strip of a TernaryQ8 pack against groups of 4 active columns.
-//
-// A strip column is 64 bytes (one cache line) of 2-bit codes (code = trit + 1). The four
-// columns of a group are loaded into four zmm and transposed bytewise with VPUNPCK{L,H}BW and
-// VPUNPCK{L,H}WD, so that every dword holds the same byte position of the four columns (byte
-// k = column k). Each byte holds the codes of 4 rows at bit pairs 0, 2, 4, 6; AND with
-// 0x03030303<<2s keeps bit pair s, i.e. code·4^s, and VPDPBUSD (unsigned codes × signed
-// int8 activations, 4 products summed into an int32 lane) accumulates it. Accumulator 4a+s
-// (a = transposed register, s = bit pair) holds rows 16(4a+s) .. +15 times 4^s; the pack's
-// byte order (q8Pos in ternaryq8.go) is chosen so, and the factor is removed with an exact
-// arithmetic shift before the store. 16 accumulators stay in registers over all columns.
-func genQ8Strip() {
-	name := "ternaryQ8StripAVX512"
-	TEXT(name, NOSPLIT, "func(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)")
-	Pragma("noescape")
-	Doc(name+" computes one 256-row strip of the int8-activation ternary GEMV with AVX-512 VNNI",
-		"(VPDPBUSD); idx holds 4·(ngroups+pf) column indices (the columns pf groups ahead are",
-		"prefetched; the last 4·pf are read for that only), qx[g] packs the int8 activations of",
-		"columns idx[4g..4g+3] (byte k = column k).",
-		"It replaces:",
-		"",
-		"\tfor r := 0; r < 256; r++ { acc[r] = 0 }",
-		"\tfor g := 0; g < ngroups; g++ {",
-		"\t\tfor k := 0; k < 4; k++ {",
-		"\t\t\tq := int32(int8(qx[g] >> (8 * k)))",
-		"\t\t\tcol := codes[int(idx[4*g+k])*64:]",
-		"\t\t\tfor r := 0; r < 256; r++ { acc[r] += q * int32(col[q8Pos[r]>>2]>>(2*(q8Pos[r]&3))&3) }",
-		"\t\t}",
-		"\t}",
-	)
-	codes := Load(Param("codes"), GP64())
-	idx := Load(Param("idx"), GP64())
-	qx := Load(Param("qx"), GP64())
-	n := Load(Param("ngroups"), GP64())
-	pfo := Load(Param("pf"), GP64())
-	SHLQ(U8(4), pfo) // bytes of idx per group
-
-	acc := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15}
-	for i := range acc {
-		VPXORD(acc[i], acc[i], acc[i])
-	}
-	masks := []VecPhysical{Z16, Z17, Z18, Z19}
-	t := GP32()
-	for s, m := range masks {
-		MOVL(U32(uint32(0x03030303)<<(2*s)), t)
-		VPBROADCASTD(t, m)
-	}
-	q := Z20
-	c := []VecPhysical{Z21, Z22, Z23, Z24}
-	u := []VecPhysical{Z25, Z26, Z27, Z28} // lo01 hi01 lo23 hi23
-	tr := []VecPhysical{Z21, Z22, Z23, Z24}
-	tmp := []VecPhysical{Z29, Z30, Z31}
-
-	TESTQ(n, n)
-	JE(LabelRef("q8_done"))
-	Label("q8_loop")
-	addr := []GPVirtual{GP64(), GP64(), GP64(), GP64()}
-	for k := 0; k < 4; k++ {
-		MOVLQSX(Mem{Base: idx, Disp: 4 * k}, addr[k])
-		SHLQ(U8(6), addr[k])
-	}
-	for k := 0; k < 4; k++ {
-		VMOVDQU64(Mem{Base: codes, Index: addr[k], Scale: 1}, c[k])
-	}
-	for k := 0; k < 4; k++ {
-		MOVLQSX(Mem{Base: idx, Index: pfo, Scale: 1, Disp: 4 * k}, addr[k])
-		SHLQ(U8(6), addr[k])
-		PREFETCHT0(Mem{Base: codes, Index: addr[k], Scale: 1})
-	}
-	VPBROADCASTD(Mem{Base: qx}, q)
-	// bytewise 4x4 transpose (Go operand order: src2, src1, dst)
-	VPUNPCKLBW(c[1], c[0], u[0])
-	VPUNPCKHBW(c[1], c[0], u[1])
-	VPUNPCKLBW(c[3], c[2], u[2])
-	VPUNPCKHBW(c[3], c[2], u[3])
-	VPUNPCKLWD(u[2], u[0], tr[0]) // bytes 16q+0..3
-	VPUNPCKHWD(u[2], u[0], tr[1]) // bytes 16q+4..7
-	VPUNPCKLWD(u[3], u[1], tr[2]) // bytes 16q+8..11
-	VPUNPCKHWD(u[3], u[1], tr[3]) // bytes 16q+12..15
-	i := 0
-	for a := 0; a < 4; a++ {
-		for s := 0; s < 4; s++ {
-			tm := tmp[i%len(tmp)]
-			i++
-			VPANDD(masks[s], tr[a], tm)
-			VPDPBUSD(q, tm, acc[4*a+s])
-		}
-	}
-	ADDQ(U8(16), idx)
-	ADDQ(U8(4), qx)
-	DECQ(n)
-	JNE(LabelRef("q8_loop"))
-	Label("q8_done")
-	out := Load(Param("acc"), GP64())
-	for a := 0; a < 4; a++ {
-		for s := 0; s < 4; s++ {
-			v := acc[4*a+s]
-			if s > 0 {
-				VPSRAD(U8(2*s), v, v)
-			}
-			VMOVDQU32(v, Mem{Base: out, Disp: 64 * (4*a + s)})
-		}
-	}
-	VZEROUPPER()
-	RET()
 }
 
 // f16PFGroups: how many groups of 8 columns ahead the fp16 kernel prefetches.
@@ -284,41 +177,151 @@ func genSparseF16PF() {
 	RET()
 }
 
-// genQ8StripAVX2: the same strip computation with AVX2 (no VNNI): the 64-byte column lines
-// are taken as two 32-byte halves (128-bit lanes q = 0,1 and 2,3), transposed like the
-// AVX-512 kernel, and each (register a, bit pair s) product is VPMADDUBSW (code·4^s ≤ 128
-// times q, |pair sum| ≤ 32512: no saturation) then VPMADDWD by 1 into int32, added to the
-// sums in acc (L1; 16 ymm registers cannot hold 32 accumulators). Half h of accumulator 4a+s
-// holds rows 16(4a+s)+8h .. +7, so the stores land in q8Pos order.
-func genQ8StripAVX2() {
-	name := "ternaryQ8StripAVX2"
-	TEXT(name, NOSPLIT, "func(acc *int32, codes *byte, idx *int32, qx *int32, ngroups int, pf int)")
+// genQ8Cols: the int8 ternary GEMV over column-major 2-bit codes: for each pair of 4-column
+// groups, walk the row strips of the chunk (each column is one sequential run of nstrips·64
+// bytes, 1 KiB at 4096 rows), and per 256-row strip load its 16 int32 sums, add the 8
+// columns with the byte transpose + AND + VPDPBUSD of genQ8Strip, store them back (L1).
+// The sums are left scaled (accumulator 4a+s holds 4^s times its rows' sums); the caller
+// shifts them back. Every line of the next pair's 8 columns is prefetched at the same row
+// offset while the current pair is summed.
+func genQ8Cols() {
+	name := "ternaryQ8ColsAVX512"
+	TEXT(name, NOSPLIT, "func(acc *int32, nstrips int, codes *byte, colBytes int, idx *int32, qx *int32, ngroups int)")
 	Pragma("noescape")
-	Doc(name+" is ternaryQ8StripAVX512 with AVX2 (VPMADDUBSW and VPMADDWD instead of VPDPBUSD);",
-		"it replaces the same loop:",
+	Doc(name+" adds, with AVX-512 VNNI (VPDPBUSD), the active columns of a TernaryQ8 row chunk to",
+		"acc (nstrips·256 int32 sums, each 4^(row/16%4) times the plain sum); ngroups is even, idx",
+		"holds 4·(ngroups+2) column indices (the last 8 are read for prefetch only) and qx[g] packs",
+		"the int8 activations of columns idx[4g..4g+3] (byte k = column k). It replaces:",
 		"",
-		"\tfor r := 0; r < 256; r++ { acc[r] = 0 }",
 		"\tfor g := 0; g < ngroups; g++ {",
 		"\t\tfor k := 0; k < 4; k++ {",
 		"\t\t\tq := int32(int8(qx[g] >> (8 * k)))",
-		"\t\t\tcol := codes[int(idx[4*g+k])*64:]",
-		"\t\t\tfor r := 0; r < 256; r++ { acc[r] += q * int32(col[q8Pos[r]>>2]>>(2*(q8Pos[r]&3))&3) }",
+		"\t\t\tcol := codes[int(idx[4*g+k])*colBytes:]",
+		"\t\t\tfor r := 0; r < 256*nstrips; r++ {",
+		"\t\t\t\tpos := q8Pos[r%256]",
+		"\t\t\t\tacc[r] += q * int32(col[r/256*64+int(pos>>2)]>>(2*(pos&3))&3) << (2 * (pos & 3))",
+		"\t\t\t}",
 		"\t\t}",
 		"\t}",
 	)
-	out := Load(Param("acc"), GP64())
-	codes := Load(Param("codes"), GP64())
-	idx := Load(Param("idx"), GP64())
-	qx := Load(Param("qx"), GP64())
-	n := Load(Param("ngroups"), GP64())
-	pfo := Load(Param("pf"), GP64())
-	SHLQ(U8(4), pfo)
-
-	zero := Y0
-	VPXOR(zero, zero, zero)
-	for o := 0; o < 1024; o += 32 {
-		VMOVDQU(zero, Mem{Base: out, Disp: o})
+	np := AllocLocal(8 * 8)
+	gslot := AllocLocal(8)
+	{
+		z := GP64()
+		XORQ(z, z)
+		MOVQ(z, gslot)
 	}
+	masks := []VecPhysical{Z16, Z17, Z18, Z19}
+	{
+		t := GP32()
+		for s, m := range masks {
+			MOVL(U32(uint32(0x03030303)<<(2*s)), t)
+			VPBROADCASTD(t, m)
+		}
+	}
+	acc := []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15}
+	q := Z20
+	c := []VecPhysical{Z21, Z22, Z23, Z24}
+	u := []VecPhysical{Z25, Z26, Z27, Z28}
+	tmp := []VecPhysical{Z29, Z30, Z31}
+
+	Label("q8c_pair")
+	{
+		g := GP64()
+		MOVQ(gslot, g)
+		ng := Load(Param("ngroups"), GP64())
+		CMPQ(g, ng)
+		JGE(LabelRef("q8c_done"))
+		idx := Load(Param("idx"), GP64())
+		SHLQ(U8(4), g)
+		ADDQ(g, idx) // &idx[4g]
+		codes := Load(Param("codes"), GP64())
+		cb := Load(Param("colBytes"), GP64())
+		// next pair's column pointers (idx is padded by 8 entries)
+		for k := 0; k < 8; k++ {
+			a := GP64()
+			MOVLQSX(Mem{Base: idx, Disp: 4 * (8 + k)}, a)
+			IMULQ(cb, a)
+			ADDQ(codes, a)
+			MOVQ(a, np.Offset(8*k))
+		}
+		cp := make([]GPVirtual, 8)
+		for k := 0; k < 8; k++ {
+			cp[k] = GP64()
+			MOVLQSX(Mem{Base: idx, Disp: 4 * k}, cp[k])
+			IMULQ(cb, cp[k])
+			ADDQ(codes, cp[k])
+		}
+		g4 := GP64()
+		MOVQ(gslot, g4)
+		qx := Load(Param("qx"), GP64())
+		LEAQ(Mem{Base: qx, Index: g4, Scale: 4}, qx)
+		accp := Load(Param("acc"), GP64())
+		end := Load(Param("nstrips"), GP64())
+		SHLQ(U8(6), end)
+		off := GP64()
+		XORQ(off, off)
+		Label("q8c_strip")
+		for k := 0; k < 8; k++ {
+			t := GP64()
+			MOVQ(np.Offset(8*k), t)
+			PREFETCHT0(Mem{Base: t, Index: off, Scale: 1})
+		}
+		for i := range acc {
+			VMOVDQU32(Mem{Base: accp, Disp: 64 * i}, acc[i])
+		}
+		for h := 0; h < 2; h++ {
+			VPBROADCASTD(Mem{Base: qx, Disp: 4 * h}, q)
+			for k := 0; k < 4; k++ {
+				VMOVDQU64(Mem{Base: cp[4*h+k], Index: off, Scale: 1}, c[k])
+			}
+			VPUNPCKLBW(c[1], c[0], u[0])
+			VPUNPCKHBW(c[1], c[0], u[1])
+			VPUNPCKLBW(c[3], c[2], u[2])
+			VPUNPCKHBW(c[3], c[2], u[3])
+			VPUNPCKLWD(u[2], u[0], c[0])
+			VPUNPCKHWD(u[2], u[0], c[1])
+			VPUNPCKLWD(u[3], u[1], c[2])
+			VPUNPCKHWD(u[3], u[1], c[3])
+			i := 0
+			for a := 0; a < 4; a++ {
+				for s := 0; s < 4; s++ {
+					tm := tmp[i%len(tmp)]
+					i++
+					VPANDD(masks[s], c[a], tm)
+					VPDPBUSD(q, tm, acc[4*a+s])
+				}
+			}
+		}
+		for i := range acc {
+			VMOVDQU32(acc[i], Mem{Base: accp, Disp: 64 * i})
+		}
+		ADDQ(U32(1024), accp)
+		ADDQ(U8(64), off)
+		CMPQ(off, end)
+		JL(LabelRef("q8c_strip"))
+		g2 := GP64()
+		MOVQ(gslot, g2)
+		ADDQ(U8(2), g2)
+		MOVQ(g2, gslot)
+		JMP(LabelRef("q8c_pair"))
+	}
+	Label("q8c_done")
+	VZEROUPPER()
+	RET()
+}
+
+// genQ8ColsAVX2: genQ8Cols with AVX2 (no VNNI), one group of 4 columns per pass: the 64-byte
+// strip line of each column is taken as two 32-byte halves (128-bit lanes q = 0,1 and 2,3),
+// transposed the same way, and each (register a, bit pair s) product is VPMADDUBSW (code·4^s
+// ≤ 128 times q, |pair sum| ≤ 32512: no saturation) then VPMADDWD by 1 into int32, added to
+// the sums in acc. Half h of accumulator 4a+s holds rows 16(4a+s)+8h .. +7.
+func genQ8ColsAVX2() {
+	name := "ternaryQ8ColsAVX2"
+	TEXT(name, NOSPLIT, "func(acc *int32, nstrips int, codes *byte, colBytes int, idx *int32, qx *int32, ngroups int)")
+	Pragma("noescape")
+	Doc(name+" is ternaryQ8ColsAVX512 with AVX2 (VPMADDUBSW and VPMADDWD instead of VPDPBUSD);",
+		"it replaces the same loop.")
 	masks := []VecPhysical{Y1, Y2, Y3, Y4}
 	t := GP32()
 	for s, m := range masks {
@@ -335,21 +338,24 @@ func genQ8StripAVX2() {
 	u := []VecPhysical{Y11, Y12, Y13, Y14}
 	tmp := []VecPhysical{Y11, Y12}
 
+	idx := Load(Param("idx"), GP64())
+	qx := Load(Param("qx"), GP64())
+	n := Load(Param("ngroups"), GP64())
 	TESTQ(n, n)
-	JE(LabelRef("q8a_done"))
-	Label("q8a_loop")
+	JE(LabelRef("q8ca_done"))
+	Label("q8ca_group")
+	codes := Load(Param("codes"), GP64())
+	cb := Load(Param("colBytes"), GP64())
 	addr := []GPVirtual{GP64(), GP64(), GP64(), GP64()}
 	for k := 0; k < 4; k++ {
-		MOVLQSX(Mem{Base: idx, Index: pfo, Scale: 1, Disp: 4 * k}, addr[k])
-		SHLQ(U8(6), addr[k])
-		PREFETCHT0(Mem{Base: codes, Index: addr[k], Scale: 1})
-	}
-	for k := 0; k < 4; k++ {
 		MOVLQSX(Mem{Base: idx, Disp: 4 * k}, addr[k])
-		SHLQ(U8(6), addr[k])
+		IMULQ(cb, addr[k])
 		ADDQ(codes, addr[k])
 	}
 	VPBROADCASTD(Mem{Base: qx}, q)
+	accp := Load(Param("acc"), GP64())
+	ns := Load(Param("nstrips"), GP64())
+	Label("q8ca_strip")
 	for h := 0; h < 2; h++ {
 		for k := 0; k < 4; k++ {
 			VMOVDQU(Mem{Base: addr[k], Disp: 32 * h}, c[k])
@@ -368,29 +374,23 @@ func genQ8StripAVX2() {
 				VPAND(masks[s], c[a], x)
 				VPMADDUBSW(q, x, x)
 				VPMADDWD(ones, x, x)
-				m := Mem{Base: out, Disp: 64*(4*a+s) + 32*h}
+				m := Mem{Base: accp, Disp: 64*(4*a+s) + 32*h}
 				VPADDD(m, x, x)
 				VMOVDQU(x, m)
 			}
 		}
 	}
+	for k := 0; k < 4; k++ {
+		ADDQ(U8(64), addr[k])
+	}
+	ADDQ(U32(1024), accp)
+	DECQ(ns)
+	JNE(LabelRef("q8ca_strip"))
 	ADDQ(U8(16), idx)
 	ADDQ(U8(4), qx)
 	DECQ(n)
-	JNE(LabelRef("q8a_loop"))
-	Label("q8a_done")
-	for nn := 0; nn < 16; nn++ {
-		s := nn % 4
-		if s == 0 {
-			continue
-		}
-		for h := 0; h < 2; h++ {
-			m := Mem{Base: out, Disp: 64*nn + 32*h}
-			VMOVDQU(m, Y0)
-			VPSRAD(U8(2*s), Y0, Y0)
-			VMOVDQU(Y0, m)
-		}
-	}
+	JNE(LabelRef("q8ca_group"))
+	Label("q8ca_done")
 	VZEROUPPER()
 	RET()
 }
