@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool runs kernels on persistent worker goroutines (the calling goroutine works too). Calls
@@ -11,17 +12,27 @@ import (
 // items whose boundaries do not depend on the thread count, and every output element is
 // computed by one thread in a fixed order, so results are identical for any thread count.
 // A Pool must not be used from inside a function passed to its own Run.
+//
+// Scheduling: a job is published by bumping a generation in one atomic word that also holds
+// the next unclaimed item; threads claim items by compare-and-swap on it, and the caller
+// waits for a count of finished items. Between jobs the workers spin on the word for a while
+// (poolSpin) before parking on a channel, because a decode step issues ~180 small jobs per
+// token and waking a parked goroutine costs tens of microseconds each time.
 type Pool struct {
 	threads int
 	mu      sync.Mutex
-	wake    []chan struct{}
-	done    chan struct{}
 	closed  bool
+
+	claim atomic.Uint64 // generation<<32 | next unclaimed item of the current job
+	_     [56]byte
+	fin   atomic.Int64 // items of the current job finished
+	_     [56]byte
+	stop  atomic.Bool
+	park  []parker
 
 	// current job
 	kind    int
-	next    atomic.Int64
-	items   int
+	items   atomic.Int64 // read by threads that may be one job late (see work)
 	fn      func(i int)
 	gemv    gemvJob
 	gemm    gemmJob
@@ -33,6 +44,16 @@ type Pool struct {
 	f161    [1]*F16Cols
 	tern1   [1]*TernaryCols
 }
+
+// parker is where one worker sleeps when no job came for poolSpin.
+type parker struct {
+	sleeping atomic.Int32
+	ch       chan struct{}
+	_        [48]byte
+}
+
+// poolSpin is how long an idle worker polls for the next job before it parks.
+const poolSpin = 50 * time.Microsecond
 
 const (
 	jobRun = iota
@@ -47,12 +68,12 @@ func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	p := &Pool{threads: threads, done: make(chan struct{}, threads)}
+	p := &Pool{threads: threads}
 	p.scratch = make([][]float32, threads)
-	p.wake = make([]chan struct{}, threads-1)
-	for i := range p.wake {
-		p.wake[i] = make(chan struct{}, 1)
-		go p.worker(i+1, p.wake[i])
+	p.park = make([]parker, threads-1)
+	for i := range p.park {
+		p.park[i].ch = make(chan struct{}, 1)
+		go p.worker(i + 1)
 	}
 	return p
 }
@@ -68,24 +89,83 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
-	for _, c := range p.wake {
-		close(c)
+	p.stop.Store(true)
+	for i := range p.park {
+		p.wake(i)
 	}
 }
 
-func (p *Pool) worker(id int, wake chan struct{}) {
-	for range wake {
-		p.work(id)
-		p.done <- struct{}{}
+// wake unparks worker i+1 if it sleeps.
+func (p *Pool) wake(i int) {
+	if p.park[i].sleeping.Swap(0) == 1 {
+		select {
+		case p.park[i].ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// work takes items until none are left.
-func (p *Pool) work(id int) {
+func (p *Pool) worker(id int) {
+	pk := &p.park[id-1]
+	gen := p.claim.Load() >> 32
+	late := false
 	for {
-		i := int(p.next.Add(1) - 1)
-		if i >= p.items {
+		// Wait for a new generation: spin (unless this worker came too late to the last
+		// job), then park.
+		start := time.Now()
+		for spins := 1; ; spins++ {
+			if p.stop.Load() {
+				return
+			}
+			if g := p.claim.Load() >> 32; g != gen {
+				gen = g
+				break
+			}
+			if !late {
+				if spins&255 != 0 {
+					continue
+				}
+				// Let the caller (or anything else) have this P when threads > GOMAXPROCS.
+				runtime.Gosched()
+				if time.Since(start) < poolSpin {
+					continue
+				}
+			}
+			// Park. The caller publishes a job then checks sleeping; we set sleeping then
+			// check the job: one of us sees the other.
+			pk.sleeping.Store(1)
+			if p.claim.Load()>>32 != gen || p.stop.Load() {
+				pk.sleeping.Store(0)
+				continue
+			}
+			<-pk.ch
+			late = false
+			start = time.Now()
+		}
+		// A worker that finds the job already taken was descheduled or is slower than the
+		// caller (a busy machine): spinning would only burn the time slice it needs when it
+		// does get items, so it parks right away next time.
+		late = p.work(id, gen) == 0
+	}
+}
+
+// work claims and runs items of job generation gen until none are left, and returns how many
+// it ran.
+func (p *Pool) work(id int, gen uint64) (ran int) {
+	for ; ; ran++ {
+		c := p.claim.Load()
+		if c>>32 != gen {
 			return
+		}
+		i := int(uint32(c))
+		// p.items may already belong to a later job; then the CAS below fails (the word
+		// changed), so an item is only run while its job's fields are in place.
+		if i >= int(p.items.Load()) {
+			return
+		}
+		if !p.claim.CompareAndSwap(c, c+1) {
+			ran--
+			continue
 		}
 		switch p.kind {
 		case jobRun:
@@ -97,6 +177,7 @@ func (p *Pool) work(id int) {
 		case jobSparse:
 			p.sp.do(i, p.scratch[id])
 		}
+		p.fin.Add(1)
 	}
 }
 
@@ -105,15 +186,19 @@ func (p *Pool) dispatch(kind, items int) {
 	if p.closed {
 		panic("sparse: Pool used after Close")
 	}
-	p.kind, p.items = kind, items
-	p.next.Store(0)
-	helpers := min(len(p.wake), items-1)
-	for i := 0; i < helpers; i++ {
-		p.wake[i] <- struct{}{}
+	p.kind = kind
+	p.items.Store(int64(items))
+	p.fin.Store(0)
+	gen := (p.claim.Load()>>32 + 1) & 0xffffffff
+	p.claim.Store(gen << 32)
+	for i := range min(len(p.park), items-1) {
+		p.wake(i)
 	}
-	p.work(0)
-	for i := 0; i < helpers; i++ {
-		<-p.done
+	p.work(0, gen)
+	for spins := 1; p.fin.Load() < int64(items); spins++ {
+		if spins&255 == 0 {
+			runtime.Gosched()
+		}
 	}
 }
 
