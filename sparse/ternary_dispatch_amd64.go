@@ -27,7 +27,7 @@ func q8ColsKernel() func(acc []int32, nstrips int, codes []byte, colBytes int, i
 // of idx4, and write acc[:256·nstrips]; the callers (q8Job.do) size them so.
 func ternaryQ8ColsVNNI(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
 	_ = acc[nstrips*q8Strip-1]
-	_ = idx4[4*len(qx)+7]
+	_ = idx4[4*len(qx)+8*q8PFPairs-1]
 	ternaryQ8ColsAVX512(&acc[0], nstrips, unsafe.SliceData(codes), colBytes, &idx4[0], &qx[0], len(qx))
 }
 

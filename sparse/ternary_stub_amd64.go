@@ -6,7 +6,7 @@ package sparse
 
 // ternaryQ8ColsAVX512 adds, with AVX-512 VNNI (VPDPBUSD), the active columns of a TernaryQ8 row chunk to
 // acc (nstrips·256 int32 sums, each 4^(row/16%4) times the plain sum); ngroups is even, idx
-// holds 4·(ngroups+2) column indices (the last 8 are read for prefetch only) and qx[g] packs
+// holds 4·(ngroups+4) column indices (the last 16 are read for prefetch only) and qx[g] packs
 // the int8 activations of columns idx[4g..4g+3] (byte k = column k). It replaces:
 //
 //	for g := 0; g < ngroups; g++ {

@@ -8,6 +8,8 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -177,6 +179,10 @@ func genSparseF16PF() {
 	RET()
 }
 
+// q8PFPairs: how many pairs of 4-column groups ahead genQ8Cols prefetches (must match
+// q8PFPairs in ../../ternaryq8.go).
+const q8PFPairs = 2
+
 // genQ8Cols: the int8 ternary GEMV over column-major 2-bit codes: for each pair of 4-column
 // groups, walk the row strips of the chunk (each column is one sequential run of nstrips·64
 // bytes, 1 KiB at 4096 rows), and per 256-row strip load its 16 int32 sums, add the 8
@@ -190,7 +196,7 @@ func genQ8Cols() {
 	Pragma("noescape")
 	Doc(name+" adds, with AVX-512 VNNI (VPDPBUSD), the active columns of a TernaryQ8 row chunk to",
 		"acc (nstrips·256 int32 sums, each 4^(row/16%4) times the plain sum); ngroups is even, idx",
-		"holds 4·(ngroups+2) column indices (the last 8 are read for prefetch only) and qx[g] packs",
+		fmt.Sprintf("holds 4·(ngroups+%d) column indices (the last %d are read for prefetch only) and qx[g] packs", 2*q8PFPairs, 8*q8PFPairs),
 		"the int8 activations of columns idx[4g..4g+3] (byte k = column k). It replaces:",
 		"",
 		"\tfor g := 0; g < ngroups; g++ {",
@@ -237,10 +243,10 @@ func genQ8Cols() {
 		ADDQ(g, idx) // &idx[4g]
 		codes := Load(Param("codes"), GP64())
 		cb := Load(Param("colBytes"), GP64())
-		// next pair's column pointers (idx is padded by 8 entries)
+		// column pointers q8PFPairs pairs ahead (idx is padded by 8·q8PFPairs entries)
 		for k := 0; k < 8; k++ {
 			a := GP64()
-			MOVLQSX(Mem{Base: idx, Disp: 4 * (8 + k)}, a)
+			MOVLQSX(Mem{Base: idx, Disp: 4 * (8*q8PFPairs + k)}, a)
 			IMULQ(cb, a)
 			ADDQ(codes, a)
 			MOVQ(a, np.Offset(8*k))
