@@ -120,21 +120,26 @@ func (p *TernaryQ8) validate(name string) {
 }
 
 // QuantizeQ8 quantizes v to int8 with BitNet b1.58's per-token absmax rule and returns the
-// multiplier that undoes it: sx = 127 / max(max|v|, 1e-5), q = clamp(roundEven(v·sx), -127,
-// 127) (float32 product), and 1/sx is returned. NaN inputs quantize to 0.
+// multiplier that undoes it: sx = 127 / max(max|v|, 1e-5), q = clamp(roundEven(float32(v·sx)),
+// -127, 127), and 1/sx is returned. NaN inputs are ignored for the maximum and quantize to 0.
 func QuantizeQ8(q []int8, v []float32) float32 {
+	q = q[:len(v)]
 	var amax float32
 	for _, a := range v {
-		amax = max(amax, float32(math.Abs(float64(a))))
+		if b := math.Float32frombits(math.Float32bits(a) &^ (1 << 31)); b > amax {
+			amax = b
+		}
 	}
 	amax = max(amax, 1e-5)
 	sx := 127 / amax
+	const magic = 12582912 // 1.5·2^23: adding and subtracting it rounds |f| < 2^22 to the nearest even integer
 	for i, a := range v {
-		f := math.RoundToEven(float64(a * sx))
-		if f != f {
-			f = 0
+		f := float32(a * sx) // the conversion keeps the product rounded (no fused multiply-add)
+		r := float32(f+magic) - magic
+		if r != r {
+			r = 0
 		}
-		q[i] = int8(max(-127, min(127, f)))
+		q[i] = int8(max(-127, min(127, r)))
 	}
 	return amax / 127
 }
@@ -152,8 +157,8 @@ type q8Job struct {
 	part   []int32 // two column halves × padded rows, scaled sums
 	chunk  int     // strips per row chunk
 	nchunk int
-	gmid   int         // first group of the second half
-	run    func(i int) // = do, bound once
+	gseg   [q8Segs + 1]int // group bounds of the column segments
+	run    func(i int)     // = do, bound once
 	cols   func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32)
 }
 
@@ -168,6 +173,10 @@ var q8Jobs = sync.Pool{New: func() any {
 // on 4096x11008 at 50 %, data from DRAM, 2 threads (bar report, best of 40, three runs
 // each): 1 pair 0.49-0.62 ms, 2 pairs 0.42-0.55 ms, 4 pairs 0.42-0.55 ms.
 const q8PFPairs = 2
+
+// q8Segs: the active columns are cut in 4 segments (one work item per segment and row chunk)
+// so a thread that starts late still finds work; the int32 partial sums add exactly.
+const q8Segs = 4
 
 // q8ChunkStrips bounds a work item's rows (16 strips = 4096 rows: 16 KiB of int32 sums, in
 // L1 while the columns stream through).
@@ -202,29 +211,28 @@ func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) int
 		j.qx[i/4] |= int32(uint32(uint8(q)) << (8 * (i % 4)))
 		j.sumq += int32(q)
 	}
-	j.gmid = (ng / 2) &^ 1
+	for k := range j.gseg {
+		j.gseg[k] = ng * k / q8Segs &^ 1 // even: the AVX-512 kernel takes pairs of groups
+	}
 	ns := q8Strips(w.Rows)
 	j.chunk = min(ns, q8ChunkStrips)
 	j.nchunk = 0
 	if ns > 0 {
 		j.nchunk = (ns + j.chunk - 1) / j.chunk
 	}
-	j.part = growI32(j.part, 2*ns*q8Strip)
+	j.part = growI32(j.part, q8Segs*ns*q8Strip)
 	j.cols = q8ColsKernel()
-	return 2 * j.nchunk
+	return q8Segs * j.nchunk
 }
 
-// do computes item i: column half i%2 of row chunk i/2, into part.
+// do computes item i: column segment i%q8Segs of row chunk i/q8Segs, into part.
 func (j *q8Job) do(i int) {
 	w := j.w
 	ns := q8Strips(w.Rows)
-	s0 := i / 2 * j.chunk
+	s0 := i / q8Segs * j.chunk
 	nst := min(j.chunk, ns-s0)
-	g0, g1 := 0, j.gmid
-	if i%2 == 1 {
-		g0, g1 = j.gmid, len(j.qx)
-	}
-	acc := j.part[(i%2)*ns*q8Strip:][s0*q8Strip : (s0+nst)*q8Strip]
+	g0, g1 := j.gseg[i%q8Segs], j.gseg[i%q8Segs+1]
+	acc := j.part[(i%q8Segs)*ns*q8Strip:][s0*q8Strip : (s0+nst)*q8Strip]
 	clear(acc)
 	if g1 > g0 && w.Cols > 0 {
 		j.cols(acc, nst, w.Codes[s0*64:], w.ColBytes(), j.idx4[4*g0:], j.qx[g0:g1])
@@ -237,10 +245,16 @@ func (j *q8Job) finish() {
 	w := j.w
 	ns := q8Strips(w.Rows)
 	p0, p1 := j.part[:w.Rows], j.part[ns*q8Strip:][:w.Rows]
+	p2, p3 := j.part[2*ns*q8Strip:][:w.Rows], j.part[3*ns*q8Strip:][:w.Rows]
 	y := j.y[:w.Rows]
-	for r := range y {
-		v := (p0[r] + p1[r]) >> (2 * (q8Pos[r%q8Strip] & 3))
-		y[r] = float32(v-j.sumq) * j.mul
+	sumq, mul := j.sumq, j.mul
+	for r0 := 0; r0 < len(y); r0 += 16 { // rows r0..r0+15 share the scale 4^(r0/16%4)
+		r1 := min(r0+16, len(y))
+		sh := uint(2 * (r0 / 16 % 4))
+		y, p0, p1, p2, p3 := y[r0:r1], p0[r0:r1], p1[r0:r1], p2[r0:r1], p3[r0:r1]
+		for r := range y {
+			y[r] = float32((p0[r]+p1[r]+p2[r]+p3[r])>>sh-sumq) * mul
+		}
 	}
 	j.y, j.w = nil, nil
 }
