@@ -246,12 +246,13 @@ func (m *Model) loadWeights(src source, threads int) error {
 		}
 		return v
 	}
+	var ar arena
 	alloc := func(rows, cols int) *Matrix {
 		w := &Matrix{Rows: rows, Cols: cols}
 		if f16 {
-			w.F16 = make([]uint16, rows*cols)
+			w.F16 = ar.f16(rows * cols)
 		} else {
-			w.F32 = make([]float32, rows*cols)
+			w.F32 = ar.f32(rows * cols)
 		}
 		return w
 	}
