@@ -226,3 +226,42 @@ func BenchmarkSparseGemvTernaryQ8(b *testing.B) {
 		}
 	}
 }
+
+// TestQuantizeQ8RoundEven: the float32 magic-number rounding in QuantizeQ8 equals
+// math.RoundToEven of the float32 product, ties included; NaN inputs give 0 and do not
+// change the others.
+func TestQuantizeQ8RoundEven(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for it := 0; it < 2000; it++ {
+		n := 1 + r.IntN(300)
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64()) * float32(math.Pow(10, float64(r.IntN(8)-4)))
+			if r.IntN(50) == 0 {
+				v[i] = float32(r.IntN(255)-127) / 2 // ties after scaling by 1
+			}
+		}
+		q := make([]int8, n)
+		inv := QuantizeQ8(q, v)
+		var amax float32
+		for _, a := range v {
+			amax = max(amax, float32(math.Abs(float64(a))))
+		}
+		amax = max(amax, 1e-5)
+		sx := 127 / amax
+		for i, a := range v {
+			want := int8(max(-127, min(127, math.RoundToEven(float64(a*sx)))))
+			if q[i] != want {
+				t.Fatalf("%g: got %d want %d", a, q[i], want)
+			}
+		}
+		if inv != amax/127 {
+			t.Fatalf("inverse scale %g, want %g", inv, amax/127)
+		}
+	}
+	q := make([]int8, 3)
+	QuantizeQ8(q, []float32{float32(math.NaN()), 2, -1})
+	if q[0] != 0 || q[1] != 127 || q[2] != -64 {
+		t.Fatalf("NaN case: %v", q)
+	}
+}
