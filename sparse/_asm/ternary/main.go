@@ -188,7 +188,8 @@ const q8PFPairs = 2
 // bytes, 1 KiB at 4096 rows), and per 256-row strip load its 16 int32 sums, add the 8
 // columns with the byte transpose + AND + VPDPBUSD of genQ8Strip, store them back (L1).
 // The sums are left scaled (accumulator 4a+s holds 4^s times its rows' sums); the caller
-// shifts them back. Every line of the next pair's 8 columns is prefetched at the same row
+// shifts them back. Every line of the 8 columns q8PFPairs pairs ahead is prefetched into L2
+// (PREFETCHT1: that far ahead, PREFETCHT0 would evict the sums from L1) at the same row
 // offset while the current pair is summed.
 func genQ8Cols() {
 	name := "ternaryQ8ColsAVX512"
@@ -271,7 +272,7 @@ func genQ8Cols() {
 		for k := 0; k < 8; k++ {
 			t := GP64()
 			MOVQ(np.Offset(8*k), t)
-			PREFETCHT0(Mem{Base: t, Index: off, Scale: 1})
+			PREFETCHT1(Mem{Base: t, Index: off, Scale: 1})
 		}
 		for i := range acc {
 			VMOVDQU32(Mem{Base: accp, Disp: 64 * i}, acc[i])
