@@ -112,10 +112,10 @@
 // signed activations directly (VPDPBUSD) and subtracts Σ q once. Results are bit-identical on
 // every backend and thread count (integer sums, one float32 epilogue), and differ from
 // SparseGemvTernary by the activation rounding (each input off by at most max|v|/254). Work
-// items are row chunks of ≤ 4096 rows × two halves of the active columns (int32 partial sums,
+// items are row chunks of ≤ 4096 rows × four segments of the active columns (int32 partial sums,
 // added exactly). The AVX-512 VNNI kernel takes 8 columns per pass down a chunk: per 256-row
 // strip it loads the 16 zmm of int32 sums, adds the 8 columns' lines, stores them (L1), and
-// prefetches the next 8 columns' lines. The avx2 backend (and avx512 without VNNI) runs an
+// prefetches (into L2) the lines of the columns 16 ahead. The avx2 backend (and avx512 without VNNI) runs an
 // AVX2 version (VPMADDUBSW, VPMADDWD), purego the pure-Go twin.
 //
 // # Backends

@@ -322,7 +322,7 @@ func SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx []int32) {
 	q8Jobs.Put(j)
 }
 
-// SparseGemvTernaryQ8 is SparseGemvTernaryQ8 with row chunks of ≤ 4096 rows × two halves of
+// SparseGemvTernaryQ8 is SparseGemvTernaryQ8 with row chunks of ≤ 4096 rows × four segments of
 // the active columns split across the pool's threads (bit-identical for any thread count:
 // integer sums).
 func (p *Pool) SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx []int32) {
