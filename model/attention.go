@@ -69,19 +69,13 @@ func (s *State) attnWorker(w int) {
 	}
 }
 
-// softmax normalises x in place, in float32.
+// softmax normalises x in place, in float32 (vectorised float32 e^x).
 func softmax(x []float32) {
 	mx := x[0]
 	for _, v := range x[1:] {
 		mx = max(mx, v)
 	}
-	var sum float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - mx)))
-		x[i] = e
-		sum += e
-	}
-	inv := 1 / sum
+	inv := 1 / sparse.ExpSub(x, mx)
 	for i := range x {
 		x[i] *= inv
 	}

@@ -79,6 +79,18 @@ func GemmF32Strided(y []float32, ys int, x []float32, xs int, w []float32, ws in
 	k.gemmF32Strided(y, ys, x, xs, w, ws, n, rows, cols)
 }
 
+// SiLUMul sets g[i] = SiLU(g[i])·u[i] = g[i] / (1 + e^(-g[i])) · u[i] (SwiGLU), with a float32
+// e^x accurate to about 1 ulp (Cephes' expf, vectorised on amd64). It panics if len(u) < len(g).
+func SiLUMul(g, u []float32) {
+	k.siluMul(g, u[:len(g)])
+}
+
+// ExpSub sets x[i] = e^(x[i]-m) (float32, as SiLUMul) and returns their sum, accumulated in a
+// fixed order that depends only on len(x): the exponentials of a softmax.
+func ExpSub(x []float32, m float32) float32 {
+	return k.expSub(x, m)
+}
+
 // GEMM blocking. Work is cut into items of rowChunk output rows × tokChunk tokens. rowChunk
 // depends only on cols (so the W block stays in L2) and is a multiple of 12 (every register
 // tile height divides it); tokChunk is a multiple of 4 (every tile width divides it). Item

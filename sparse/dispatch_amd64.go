@@ -22,6 +22,8 @@ type simd struct {
 	gemvF32   gemmTileF32
 	cvt       func(dst *float32, src *uint16, n int)
 	cvtBack   func(dst *uint16, src *float32, n int)
+	silu      func(g, u *float32, n int)
+	exp       func(x *float32, n int, m float32) float32
 	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
 }
@@ -41,7 +43,7 @@ var avx2 = simd{
 		{gemmF32T4R1AVX2, gemmF32T4R2AVX2},
 	},
 	gemvRows: 4, gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
-	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2,
+	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2, silu: siluMulAVX2, exp: expSubAVX2,
 }
 
 var avx512 = simd{
@@ -59,7 +61,7 @@ var avx512 = simd{
 		{gemmF32T4R1AVX512, gemmF32T4R2AVX512, gemmF32T4R3AVX512},
 	},
 	gemvRows: 8, gemvF16: gemmF16T1R8AVX512, gemvF32: gemmF32T1R8AVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
-	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512,
+	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512, silu: siluMulAVX512, exp: expSubAVX512,
 }
 
 func initArch() {
@@ -81,6 +83,8 @@ func (s *simd) kernels() kernelSet {
 		gemmF32Block:   s.gemmF32Block,
 		gemmF16Block:   s.gemmF16Block,
 		gemmF32Strided: s.gemmF32Strided,
+		siluMul:        s.siluMul,
+		expSub:         s.expSub,
 		gemmF16Scratch: func(nr, cols int) int { return 0 },
 		f16ToF32:       s.f16ToF32,
 		f32ToF16:       s.f32ToF16,
@@ -341,4 +345,22 @@ func (s *simd) gemmF32Strided(y []float32, ys int, x []float32, xs int, w []floa
 			}
 		}
 	}
+}
+
+func (s *simd) siluMul(g, u []float32) {
+	u = u[:len(g)]
+	m := len(g) &^ (s.lanes - 1)
+	if m > 0 {
+		s.silu(&g[0], &u[0], m)
+	}
+	siluMulGeneric(g[m:], u[m:])
+}
+
+func (s *simd) expSub(x []float32, m float32) float32 {
+	n := len(x) &^ (s.lanes - 1)
+	var sum float32
+	if n > 0 {
+		sum = s.exp(&x[0], n, m)
+	}
+	return sum + expSubGeneric(x[n:], m)
 }

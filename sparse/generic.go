@@ -1,5 +1,7 @@
 package sparse
 
+import "math"
+
 // Pure-Go kernels. They are the reference every SIMD backend is tested against and the fallback
 // on other architectures or with -tags purego.
 
@@ -118,4 +120,38 @@ func gemmF32StridedGeneric(y []float32, ys int, x []float32, xs int, w []float32
 			yt[r] = dotSeq(xt, w[r*ws:r*ws+cols])
 		}
 	}
+}
+
+// expf32 is e^x in float32 with Cephes' expf polynomial (about 1 ulp), the function the SIMD
+// kernels compute lane-wise (they fuse the multiply-adds, so they may differ in the last bit).
+func expf32(x float32) float32 {
+	x = min(max(x, -87.33), 88.02)
+	n := float32(math.RoundToEven(float64(x * 1.44269504088896341)))
+	r := x - n*0.693359375
+	r -= n * -2.12194440e-4
+	y := float32(1.9875691500e-4)
+	y = y*r + 1.3981999507e-3
+	y = y*r + 8.3334519073e-3
+	y = y*r + 4.1665795894e-2
+	y = y*r + 1.6666665459e-1
+	y = y*r + 5.0000001201e-1
+	y = y*(r*r) + r + 1
+	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
+}
+
+func siluMulGeneric(g, u []float32) {
+	u = u[:len(g)]
+	for i, v := range g {
+		g[i] = v / (1 + expf32(-v)) * u[i]
+	}
+}
+
+func expSubGeneric(x []float32, m float32) float32 {
+	var sum float32
+	for i, v := range x {
+		e := expf32(v - m)
+		x[i] = e
+		sum += e
+	}
+	return sum
 }

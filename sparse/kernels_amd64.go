@@ -264,6 +264,21 @@ func gemmF32T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *float3
 //go:noescape
 func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 
+// siluMulAVX2 sets g[i] = g[i] / (1 + e^(-g[i])) * u[i] (n a multiple of 8; e^x: Cephes expf polynomial); it replaces:
+//
+//	for i := 0; i < n; i++ { g[i] = g[i] / (1 + expf32(-g[i])) * u[i] }
+//
+//go:noescape
+func siluMulAVX2(gate *float32, u *float32, n int)
+
+// expSubAVX2 sets x[i] = e^(x[i]-m) and returns their sum (n a multiple of 8; lane-wise partial sums
+// reduced in a fixed order); it replaces:
+//
+//	for i := 0; i < n; i++ { x[i] = expf32(x[i] - m); sum += x[i] }
+//
+//go:noescape
+func expSubAVX2(x *float32, n int, m float32) float32
+
 // f16ToF32AVX512 converts n fp16 values (n a multiple of 16); it replaces:
 //
 //	for i := 0; i < n; i++ { dst[i] = F16ToF32(src[i]) }
@@ -627,6 +642,21 @@ func gemmF32T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *floa
 //
 //go:noescape
 func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+
+// siluMulAVX512 sets g[i] = g[i] / (1 + e^(-g[i])) * u[i] (n a multiple of 16; e^x: Cephes expf polynomial); it replaces:
+//
+//	for i := 0; i < n; i++ { g[i] = g[i] / (1 + expf32(-g[i])) * u[i] }
+//
+//go:noescape
+func siluMulAVX512(gate *float32, u *float32, n int)
+
+// expSubAVX512 sets x[i] = e^(x[i]-m) and returns their sum (n a multiple of 16; lane-wise partial sums
+// reduced in a fixed order); it replaces:
+//
+//	for i := 0; i < n; i++ { x[i] = expf32(x[i] - m); sum += x[i] }
+//
+//go:noescape
+func expSubAVX512(x *float32, n int, m float32) float32
 
 // sparseTernaryAVX512 accumulates active ternary bit-plane columns (nrows a multiple of 64) with
 // opmask-merged adds and subtracts; it replaces:

@@ -1766,6 +1766,310 @@ sparseF16AVX2_done:
 	VZEROUPPER
 	RET
 
+// func siluMulAVX2(gate *float32, u *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·siluMulAVX2(SB), NOSPLIT, $0-24
+	MOVQ gate+0(FP), AX
+	MOVQ u+8(FP), CX
+	MOVQ n+16(FP), DX
+	XORQ BX, BX
+
+siluMulAVX2_loop:
+	CMPQ         BX, DX
+	JGE          siluMulAVX2_done
+	VMOVUPS      (AX)(BX*4), Y0
+	VXORPS       Y1, Y1, Y1
+	VSUBPS       Y0, Y1, Y1
+	VMAXPS       expTable<>+0(SB), Y1, Y1
+	VMINPS       expTable<>+64(SB), Y1, Y1
+	VMULPS       expTable<>+128(SB), Y1, Y2
+	VCVTPS2DQ    Y2, Y3
+	VCVTDQ2PS    Y3, Y2
+	VFNMADD231PS expTable<>+192(SB), Y2, Y1
+	VFNMADD231PS expTable<>+256(SB), Y2, Y1
+	VMOVUPS      expTable<>+320(SB), Y2
+	VFMADD213PS  expTable<>+384(SB), Y1, Y2
+	VFMADD213PS  expTable<>+448(SB), Y1, Y2
+	VFMADD213PS  expTable<>+512(SB), Y1, Y2
+	VFMADD213PS  expTable<>+576(SB), Y1, Y2
+	VFMADD213PS  expTable<>+640(SB), Y1, Y2
+	VMULPS       Y1, Y1, Y4
+	VFMADD213PS  Y1, Y4, Y2
+	VADDPS       expTable<>+704(SB), Y2, Y2
+	VPADDD       expTable<>+768(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y2, Y1
+	VADDPS       expTable<>+704(SB), Y1, Y1
+	VDIVPS       Y1, Y0, Y0
+	VMULPS       (CX)(BX*4), Y0, Y0
+	VMOVUPS      Y0, (AX)(BX*4)
+	ADDQ         $0x00000008, BX
+	JMP          siluMulAVX2_loop
+
+siluMulAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA expTable<>+0(SB)/4, $0xc2aea8f6
+DATA expTable<>+4(SB)/4, $0xc2aea8f6
+DATA expTable<>+8(SB)/4, $0xc2aea8f6
+DATA expTable<>+12(SB)/4, $0xc2aea8f6
+DATA expTable<>+16(SB)/4, $0xc2aea8f6
+DATA expTable<>+20(SB)/4, $0xc2aea8f6
+DATA expTable<>+24(SB)/4, $0xc2aea8f6
+DATA expTable<>+28(SB)/4, $0xc2aea8f6
+DATA expTable<>+32(SB)/4, $0xc2aea8f6
+DATA expTable<>+36(SB)/4, $0xc2aea8f6
+DATA expTable<>+40(SB)/4, $0xc2aea8f6
+DATA expTable<>+44(SB)/4, $0xc2aea8f6
+DATA expTable<>+48(SB)/4, $0xc2aea8f6
+DATA expTable<>+52(SB)/4, $0xc2aea8f6
+DATA expTable<>+56(SB)/4, $0xc2aea8f6
+DATA expTable<>+60(SB)/4, $0xc2aea8f6
+DATA expTable<>+64(SB)/4, $0x42b00a3d
+DATA expTable<>+68(SB)/4, $0x42b00a3d
+DATA expTable<>+72(SB)/4, $0x42b00a3d
+DATA expTable<>+76(SB)/4, $0x42b00a3d
+DATA expTable<>+80(SB)/4, $0x42b00a3d
+DATA expTable<>+84(SB)/4, $0x42b00a3d
+DATA expTable<>+88(SB)/4, $0x42b00a3d
+DATA expTable<>+92(SB)/4, $0x42b00a3d
+DATA expTable<>+96(SB)/4, $0x42b00a3d
+DATA expTable<>+100(SB)/4, $0x42b00a3d
+DATA expTable<>+104(SB)/4, $0x42b00a3d
+DATA expTable<>+108(SB)/4, $0x42b00a3d
+DATA expTable<>+112(SB)/4, $0x42b00a3d
+DATA expTable<>+116(SB)/4, $0x42b00a3d
+DATA expTable<>+120(SB)/4, $0x42b00a3d
+DATA expTable<>+124(SB)/4, $0x42b00a3d
+DATA expTable<>+128(SB)/4, $0x3fb8aa3b
+DATA expTable<>+132(SB)/4, $0x3fb8aa3b
+DATA expTable<>+136(SB)/4, $0x3fb8aa3b
+DATA expTable<>+140(SB)/4, $0x3fb8aa3b
+DATA expTable<>+144(SB)/4, $0x3fb8aa3b
+DATA expTable<>+148(SB)/4, $0x3fb8aa3b
+DATA expTable<>+152(SB)/4, $0x3fb8aa3b
+DATA expTable<>+156(SB)/4, $0x3fb8aa3b
+DATA expTable<>+160(SB)/4, $0x3fb8aa3b
+DATA expTable<>+164(SB)/4, $0x3fb8aa3b
+DATA expTable<>+168(SB)/4, $0x3fb8aa3b
+DATA expTable<>+172(SB)/4, $0x3fb8aa3b
+DATA expTable<>+176(SB)/4, $0x3fb8aa3b
+DATA expTable<>+180(SB)/4, $0x3fb8aa3b
+DATA expTable<>+184(SB)/4, $0x3fb8aa3b
+DATA expTable<>+188(SB)/4, $0x3fb8aa3b
+DATA expTable<>+192(SB)/4, $0x3f318000
+DATA expTable<>+196(SB)/4, $0x3f318000
+DATA expTable<>+200(SB)/4, $0x3f318000
+DATA expTable<>+204(SB)/4, $0x3f318000
+DATA expTable<>+208(SB)/4, $0x3f318000
+DATA expTable<>+212(SB)/4, $0x3f318000
+DATA expTable<>+216(SB)/4, $0x3f318000
+DATA expTable<>+220(SB)/4, $0x3f318000
+DATA expTable<>+224(SB)/4, $0x3f318000
+DATA expTable<>+228(SB)/4, $0x3f318000
+DATA expTable<>+232(SB)/4, $0x3f318000
+DATA expTable<>+236(SB)/4, $0x3f318000
+DATA expTable<>+240(SB)/4, $0x3f318000
+DATA expTable<>+244(SB)/4, $0x3f318000
+DATA expTable<>+248(SB)/4, $0x3f318000
+DATA expTable<>+252(SB)/4, $0x3f318000
+DATA expTable<>+256(SB)/4, $0xb95e8083
+DATA expTable<>+260(SB)/4, $0xb95e8083
+DATA expTable<>+264(SB)/4, $0xb95e8083
+DATA expTable<>+268(SB)/4, $0xb95e8083
+DATA expTable<>+272(SB)/4, $0xb95e8083
+DATA expTable<>+276(SB)/4, $0xb95e8083
+DATA expTable<>+280(SB)/4, $0xb95e8083
+DATA expTable<>+284(SB)/4, $0xb95e8083
+DATA expTable<>+288(SB)/4, $0xb95e8083
+DATA expTable<>+292(SB)/4, $0xb95e8083
+DATA expTable<>+296(SB)/4, $0xb95e8083
+DATA expTable<>+300(SB)/4, $0xb95e8083
+DATA expTable<>+304(SB)/4, $0xb95e8083
+DATA expTable<>+308(SB)/4, $0xb95e8083
+DATA expTable<>+312(SB)/4, $0xb95e8083
+DATA expTable<>+316(SB)/4, $0xb95e8083
+DATA expTable<>+320(SB)/4, $0x39506967
+DATA expTable<>+324(SB)/4, $0x39506967
+DATA expTable<>+328(SB)/4, $0x39506967
+DATA expTable<>+332(SB)/4, $0x39506967
+DATA expTable<>+336(SB)/4, $0x39506967
+DATA expTable<>+340(SB)/4, $0x39506967
+DATA expTable<>+344(SB)/4, $0x39506967
+DATA expTable<>+348(SB)/4, $0x39506967
+DATA expTable<>+352(SB)/4, $0x39506967
+DATA expTable<>+356(SB)/4, $0x39506967
+DATA expTable<>+360(SB)/4, $0x39506967
+DATA expTable<>+364(SB)/4, $0x39506967
+DATA expTable<>+368(SB)/4, $0x39506967
+DATA expTable<>+372(SB)/4, $0x39506967
+DATA expTable<>+376(SB)/4, $0x39506967
+DATA expTable<>+380(SB)/4, $0x39506967
+DATA expTable<>+384(SB)/4, $0x3ab743ce
+DATA expTable<>+388(SB)/4, $0x3ab743ce
+DATA expTable<>+392(SB)/4, $0x3ab743ce
+DATA expTable<>+396(SB)/4, $0x3ab743ce
+DATA expTable<>+400(SB)/4, $0x3ab743ce
+DATA expTable<>+404(SB)/4, $0x3ab743ce
+DATA expTable<>+408(SB)/4, $0x3ab743ce
+DATA expTable<>+412(SB)/4, $0x3ab743ce
+DATA expTable<>+416(SB)/4, $0x3ab743ce
+DATA expTable<>+420(SB)/4, $0x3ab743ce
+DATA expTable<>+424(SB)/4, $0x3ab743ce
+DATA expTable<>+428(SB)/4, $0x3ab743ce
+DATA expTable<>+432(SB)/4, $0x3ab743ce
+DATA expTable<>+436(SB)/4, $0x3ab743ce
+DATA expTable<>+440(SB)/4, $0x3ab743ce
+DATA expTable<>+444(SB)/4, $0x3ab743ce
+DATA expTable<>+448(SB)/4, $0x3c088908
+DATA expTable<>+452(SB)/4, $0x3c088908
+DATA expTable<>+456(SB)/4, $0x3c088908
+DATA expTable<>+460(SB)/4, $0x3c088908
+DATA expTable<>+464(SB)/4, $0x3c088908
+DATA expTable<>+468(SB)/4, $0x3c088908
+DATA expTable<>+472(SB)/4, $0x3c088908
+DATA expTable<>+476(SB)/4, $0x3c088908
+DATA expTable<>+480(SB)/4, $0x3c088908
+DATA expTable<>+484(SB)/4, $0x3c088908
+DATA expTable<>+488(SB)/4, $0x3c088908
+DATA expTable<>+492(SB)/4, $0x3c088908
+DATA expTable<>+496(SB)/4, $0x3c088908
+DATA expTable<>+500(SB)/4, $0x3c088908
+DATA expTable<>+504(SB)/4, $0x3c088908
+DATA expTable<>+508(SB)/4, $0x3c088908
+DATA expTable<>+512(SB)/4, $0x3d2aa9c1
+DATA expTable<>+516(SB)/4, $0x3d2aa9c1
+DATA expTable<>+520(SB)/4, $0x3d2aa9c1
+DATA expTable<>+524(SB)/4, $0x3d2aa9c1
+DATA expTable<>+528(SB)/4, $0x3d2aa9c1
+DATA expTable<>+532(SB)/4, $0x3d2aa9c1
+DATA expTable<>+536(SB)/4, $0x3d2aa9c1
+DATA expTable<>+540(SB)/4, $0x3d2aa9c1
+DATA expTable<>+544(SB)/4, $0x3d2aa9c1
+DATA expTable<>+548(SB)/4, $0x3d2aa9c1
+DATA expTable<>+552(SB)/4, $0x3d2aa9c1
+DATA expTable<>+556(SB)/4, $0x3d2aa9c1
+DATA expTable<>+560(SB)/4, $0x3d2aa9c1
+DATA expTable<>+564(SB)/4, $0x3d2aa9c1
+DATA expTable<>+568(SB)/4, $0x3d2aa9c1
+DATA expTable<>+572(SB)/4, $0x3d2aa9c1
+DATA expTable<>+576(SB)/4, $0x3e2aaaaa
+DATA expTable<>+580(SB)/4, $0x3e2aaaaa
+DATA expTable<>+584(SB)/4, $0x3e2aaaaa
+DATA expTable<>+588(SB)/4, $0x3e2aaaaa
+DATA expTable<>+592(SB)/4, $0x3e2aaaaa
+DATA expTable<>+596(SB)/4, $0x3e2aaaaa
+DATA expTable<>+600(SB)/4, $0x3e2aaaaa
+DATA expTable<>+604(SB)/4, $0x3e2aaaaa
+DATA expTable<>+608(SB)/4, $0x3e2aaaaa
+DATA expTable<>+612(SB)/4, $0x3e2aaaaa
+DATA expTable<>+616(SB)/4, $0x3e2aaaaa
+DATA expTable<>+620(SB)/4, $0x3e2aaaaa
+DATA expTable<>+624(SB)/4, $0x3e2aaaaa
+DATA expTable<>+628(SB)/4, $0x3e2aaaaa
+DATA expTable<>+632(SB)/4, $0x3e2aaaaa
+DATA expTable<>+636(SB)/4, $0x3e2aaaaa
+DATA expTable<>+640(SB)/4, $0x3f000000
+DATA expTable<>+644(SB)/4, $0x3f000000
+DATA expTable<>+648(SB)/4, $0x3f000000
+DATA expTable<>+652(SB)/4, $0x3f000000
+DATA expTable<>+656(SB)/4, $0x3f000000
+DATA expTable<>+660(SB)/4, $0x3f000000
+DATA expTable<>+664(SB)/4, $0x3f000000
+DATA expTable<>+668(SB)/4, $0x3f000000
+DATA expTable<>+672(SB)/4, $0x3f000000
+DATA expTable<>+676(SB)/4, $0x3f000000
+DATA expTable<>+680(SB)/4, $0x3f000000
+DATA expTable<>+684(SB)/4, $0x3f000000
+DATA expTable<>+688(SB)/4, $0x3f000000
+DATA expTable<>+692(SB)/4, $0x3f000000
+DATA expTable<>+696(SB)/4, $0x3f000000
+DATA expTable<>+700(SB)/4, $0x3f000000
+DATA expTable<>+704(SB)/4, $0x3f800000
+DATA expTable<>+708(SB)/4, $0x3f800000
+DATA expTable<>+712(SB)/4, $0x3f800000
+DATA expTable<>+716(SB)/4, $0x3f800000
+DATA expTable<>+720(SB)/4, $0x3f800000
+DATA expTable<>+724(SB)/4, $0x3f800000
+DATA expTable<>+728(SB)/4, $0x3f800000
+DATA expTable<>+732(SB)/4, $0x3f800000
+DATA expTable<>+736(SB)/4, $0x3f800000
+DATA expTable<>+740(SB)/4, $0x3f800000
+DATA expTable<>+744(SB)/4, $0x3f800000
+DATA expTable<>+748(SB)/4, $0x3f800000
+DATA expTable<>+752(SB)/4, $0x3f800000
+DATA expTable<>+756(SB)/4, $0x3f800000
+DATA expTable<>+760(SB)/4, $0x3f800000
+DATA expTable<>+764(SB)/4, $0x3f800000
+DATA expTable<>+768(SB)/4, $0x0000007f
+DATA expTable<>+772(SB)/4, $0x0000007f
+DATA expTable<>+776(SB)/4, $0x0000007f
+DATA expTable<>+780(SB)/4, $0x0000007f
+DATA expTable<>+784(SB)/4, $0x0000007f
+DATA expTable<>+788(SB)/4, $0x0000007f
+DATA expTable<>+792(SB)/4, $0x0000007f
+DATA expTable<>+796(SB)/4, $0x0000007f
+DATA expTable<>+800(SB)/4, $0x0000007f
+DATA expTable<>+804(SB)/4, $0x0000007f
+DATA expTable<>+808(SB)/4, $0x0000007f
+DATA expTable<>+812(SB)/4, $0x0000007f
+DATA expTable<>+816(SB)/4, $0x0000007f
+DATA expTable<>+820(SB)/4, $0x0000007f
+DATA expTable<>+824(SB)/4, $0x0000007f
+DATA expTable<>+828(SB)/4, $0x0000007f
+GLOBL expTable<>(SB), RODATA|NOPTR, $832
+
+// func expSubAVX2(x *float32, n int, m float32) float32
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·expSubAVX2(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        m+16(FP), X0
+	VBROADCASTSS X0, Y0
+	VXORPS       Y1, Y1, Y1
+	XORQ         DX, DX
+
+expSubAVX2_loop:
+	CMPQ         DX, CX
+	JGE          expSubAVX2_done
+	VMOVUPS      (AX)(DX*4), Y2
+	VSUBPS       Y0, Y2, Y2
+	VMAXPS       expTable<>+0(SB), Y2, Y2
+	VMINPS       expTable<>+64(SB), Y2, Y2
+	VMULPS       expTable<>+128(SB), Y2, Y3
+	VCVTPS2DQ    Y3, Y4
+	VCVTDQ2PS    Y4, Y3
+	VFNMADD231PS expTable<>+192(SB), Y3, Y2
+	VFNMADD231PS expTable<>+256(SB), Y3, Y2
+	VMOVUPS      expTable<>+320(SB), Y3
+	VFMADD213PS  expTable<>+384(SB), Y2, Y3
+	VFMADD213PS  expTable<>+448(SB), Y2, Y3
+	VFMADD213PS  expTable<>+512(SB), Y2, Y3
+	VFMADD213PS  expTable<>+576(SB), Y2, Y3
+	VFMADD213PS  expTable<>+640(SB), Y2, Y3
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y3
+	VADDPS       expTable<>+704(SB), Y3, Y3
+	VPADDD       expTable<>+768(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y3, Y2
+	VMOVUPS      Y2, (AX)(DX*4)
+	VADDPS       Y2, Y1, Y1
+	ADDQ         $0x00000008, DX
+	JMP          expSubAVX2_loop
+
+expSubAVX2_done:
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	MOVSS        X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func f16ToF32AVX512(dst *float32, src *uint16, n int)
 // Requires: AVX, AVX512F
 TEXT ·f16ToF32AVX512(SB), NOSPLIT, $0-24
@@ -5148,6 +5452,102 @@ sparseF16AVX512_r1done:
 	JMP  sparseF16AVX512_g1
 
 sparseF16AVX512_done:
+	VZEROUPPER
+	RET
+
+// func siluMulAVX512(gate *float32, u *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·siluMulAVX512(SB), NOSPLIT, $0-24
+	MOVQ gate+0(FP), AX
+	MOVQ u+8(FP), CX
+	MOVQ n+16(FP), DX
+	XORQ BX, BX
+
+siluMulAVX512_loop:
+	CMPQ         BX, DX
+	JGE          siluMulAVX512_done
+	VMOVUPS      (AX)(BX*4), Z0
+	VXORPS       Z1, Z1, Z1
+	VSUBPS       Z0, Z1, Z1
+	VMAXPS       expTable<>+0(SB), Z1, Z1
+	VMINPS       expTable<>+64(SB), Z1, Z1
+	VMULPS       expTable<>+128(SB), Z1, Z2
+	VCVTPS2DQ    Z2, Z3
+	VCVTDQ2PS    Z3, Z2
+	VFNMADD231PS expTable<>+192(SB), Z2, Z1
+	VFNMADD231PS expTable<>+256(SB), Z2, Z1
+	VMOVUPS      expTable<>+320(SB), Z2
+	VFMADD213PS  expTable<>+384(SB), Z1, Z2
+	VFMADD213PS  expTable<>+448(SB), Z1, Z2
+	VFMADD213PS  expTable<>+512(SB), Z1, Z2
+	VFMADD213PS  expTable<>+576(SB), Z1, Z2
+	VFMADD213PS  expTable<>+640(SB), Z1, Z2
+	VMULPS       Z1, Z1, Z4
+	VFMADD213PS  Z1, Z4, Z2
+	VADDPS       expTable<>+704(SB), Z2, Z2
+	VPADDD       expTable<>+768(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z3, Z2, Z1
+	VADDPS       expTable<>+704(SB), Z1, Z1
+	VDIVPS       Z1, Z0, Z0
+	VMULPS       (CX)(BX*4), Z0, Z0
+	VMOVUPS      Z0, (AX)(BX*4)
+	ADDQ         $0x00000010, BX
+	JMP          siluMulAVX512_loop
+
+siluMulAVX512_done:
+	VZEROUPPER
+	RET
+
+// func expSubAVX512(x *float32, n int, m float32) float32
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·expSubAVX512(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        m+16(FP), X0
+	VBROADCASTSS X0, Z0
+	VXORPS       Z1, Z1, Z1
+	XORQ         DX, DX
+
+expSubAVX512_loop:
+	CMPQ         DX, CX
+	JGE          expSubAVX512_done
+	VMOVUPS      (AX)(DX*4), Z2
+	VSUBPS       Z0, Z2, Z2
+	VMAXPS       expTable<>+0(SB), Z2, Z2
+	VMINPS       expTable<>+64(SB), Z2, Z2
+	VMULPS       expTable<>+128(SB), Z2, Z3
+	VCVTPS2DQ    Z3, Z4
+	VCVTDQ2PS    Z4, Z3
+	VFNMADD231PS expTable<>+192(SB), Z3, Z2
+	VFNMADD231PS expTable<>+256(SB), Z3, Z2
+	VMOVUPS      expTable<>+320(SB), Z3
+	VFMADD213PS  expTable<>+384(SB), Z2, Z3
+	VFMADD213PS  expTable<>+448(SB), Z2, Z3
+	VFMADD213PS  expTable<>+512(SB), Z2, Z3
+	VFMADD213PS  expTable<>+576(SB), Z2, Z3
+	VFMADD213PS  expTable<>+640(SB), Z2, Z3
+	VMULPS       Z2, Z2, Z5
+	VFMADD213PS  Z2, Z5, Z3
+	VADDPS       expTable<>+704(SB), Z3, Z3
+	VPADDD       expTable<>+768(SB), Z4, Z4
+	VPSLLD       $0x17, Z4, Z4
+	VMULPS       Z4, Z3, Z2
+	VMOVUPS      Z2, (AX)(DX*4)
+	VADDPS       Z2, Z1, Z1
+	ADDQ         $0x00000010, DX
+	JMP          expSubAVX512_loop
+
+expSubAVX512_done:
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPS        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	MOVSS         X1, ret+24(FP)
 	VZEROUPPER
 	RET
 

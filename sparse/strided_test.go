@@ -55,3 +55,47 @@ func TestGemmF32Strided(t *testing.T) {
 		}
 	})
 }
+
+// TestSiLUMulExpSub checks the float32 exponential kernels against float64 on every backend
+// (e^x is clamped to x <= 88.02, so SiLU of g < -88 is a tiny value, not its exact one).
+func TestSiLUMulExpSub(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, n := range []int{0, 1, 7, 16, 17, 33, 100, 1536} {
+			g := randF32(r, n)
+			for i := range g {
+				g[i] *= float32(1 + i%5*10) // up to ±200: clamps, tiny and huge e^x
+			}
+			u := randF32(r, n)
+			got := append([]float32(nil), g...)
+			SiLUMul(got, u)
+			for i := range g {
+				want := float64(g[i]) / (1 + math.Exp(-float64(g[i]))) * float64(u[i])
+				if d := math.Abs(float64(got[i]) - want); d > 4e-7*math.Abs(want)+1e-30 {
+					t.Fatalf("n=%d: SiLUMul(%g)·%g = %g, want %g", n, g[i], u[i], got[i], want)
+				}
+			}
+			x := randF32(r, n)
+			for i := range x {
+				x[i] *= 20
+			}
+			var m float32 = -1e30
+			for _, v := range x {
+				m = max(m, v)
+			}
+			e := append([]float32(nil), x...)
+			sum := ExpSub(e, m)
+			var wsum float64
+			for i := range x {
+				want := math.Exp(float64(x[i] - m))
+				wsum += float64(e[i])
+				if d := math.Abs(float64(e[i]) - want); d > 3e-7*want+1e-37 {
+					t.Fatalf("n=%d: e^(%g) = %g, want %g", n, x[i]-m, e[i], want)
+				}
+			}
+			if math.Abs(float64(sum)-wsum) > 1e-6*wsum {
+				t.Fatalf("n=%d: sum %g, want %g", n, sum, wsum)
+			}
+		}
+	})
+}

@@ -10,6 +10,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -47,6 +48,8 @@ func main() {
 		genGemvTile(s, true, gr)
 		genGemvTile(s, false, gr)
 		genSparseF16(s)
+		genSiLUMul(s)
+		genExpSub(s)
 	}
 	genTernaryAVX512()
 	genTernaryAVX2()
@@ -792,4 +795,135 @@ func genTopKAVX512() {
 		VZEROUPPER()
 		RET()
 	}
+}
+
+// expConsts are the float32 constants of expVec (Cephes expf): each stored as a 64-byte
+// vector in expTable.
+var expConsts = []float32{
+	-87.33,              // 0 lower clamp (e^x still a normal float)
+	88.02,               // 1 upper clamp (n <= 127)
+	1.44269504088896341, // 2 log2(e)
+	0.693359375,         // 3 ln2 high part
+	-2.12194440e-4,      // 4 ln2 low part
+	1.9875691500e-4,     // 5 p0
+	1.3981999507e-3,     // 6 p1
+	8.3334519073e-3,     // 7 p2
+	4.1665795894e-2,     // 8 p3
+	1.6666665459e-1,     // 9 p4
+	5.0000001201e-1,     // 10 p5
+	1,                   // 11 one
+}
+
+var expTable Mem
+
+func expTab() Mem {
+	if expTable.Symbol.Name == "" {
+		expTable = GLOBL("expTable", RODATA|NOPTR)
+		for i, c := range expConsts {
+			for l := 0; l < 16; l++ {
+				DATA(64*i+4*l, U32(math.Float32bits(c)))
+			}
+		}
+		for l := 0; l < 16; l++ { // 12: int32 127
+			DATA(64*12+4*l, U32(127))
+		}
+	}
+	return expTable
+}
+
+// expVec sets v = e^v (float32, Cephes' polynomial: ~1 ulp) using scratch vectors.
+func expVec(s isa, v VecVirtual) {
+	t := expTab()
+	c := func(i int) Mem { return t.Offset(64 * i) }
+	VMAXPS(c(0), v, v)
+	VMINPS(c(1), v, v)
+	f := s.vec()
+	VMULPS(c(2), v, f)
+	n := s.vec()
+	VCVTPS2DQ(f, n) // round to nearest even
+	VCVTDQ2PS(n, f)
+	VFNMADD231PS(c(3), f, v) // v -= f*ln2hi
+	VFNMADD231PS(c(4), f, v) // v -= f*ln2lo
+	y := s.vec()
+	VMOVUPS(c(5), y)
+	for i := 6; i <= 10; i++ {
+		VFMADD213PS(c(i), v, y) // y = y*v + p
+	}
+	z := s.vec()
+	VMULPS(v, v, z)
+	VFMADD213PS(v, z, y) // y = y*v² + v
+	VADDPS(c(11), y, y)
+	VPADDD(c(12), n, n)
+	VPSLLD(U8(23), n, n)
+	VMULPS(n, y, v)
+}
+
+func genSiLUMul(s isa) {
+	name := "siluMul" + s.name
+	text(name, "func(gate *float32, u *float32, n int)")
+	doc(
+		name+" sets g[i] = g[i] / (1 + e^(-g[i])) * u[i] (n a multiple of "+fmt.Sprint(s.lanes)+"; e^x: Cephes expf polynomial); it replaces:",
+		"",
+		"	for i := 0; i < n; i++ { g[i] = g[i] / (1 + expf32(-g[i])) * u[i] }",
+	)
+	g := Load(Param("gate"), GP64())
+	u := Load(Param("u"), GP64())
+	n := Load(Param("n"), GP64())
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_loop")
+	CMPQ(i, n)
+	JGE(LabelRef(name + "_done"))
+	x := s.vec()
+	VMOVUPS(Mem{Base: g, Index: i, Scale: 4}, x)
+	e := s.vec()
+	VXORPS(e, e, e)
+	VSUBPS(x, e, e) // -x
+	expVec(s, e)
+	VADDPS(expTab().Offset(64*11), e, e)
+	VDIVPS(e, x, x)
+	VMULPS(Mem{Base: u, Index: i, Scale: 4}, x, x)
+	VMOVUPS(x, Mem{Base: g, Index: i, Scale: 4})
+	ADDQ(U32(s.lanes), i)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+func genExpSub(s isa) {
+	name := "expSub" + s.name
+	text(name, "func(x *float32, n int, m float32) float32")
+	doc(
+		name+" sets x[i] = e^(x[i]-m) and returns their sum (n a multiple of "+fmt.Sprint(s.lanes)+"; lane-wise partial sums",
+		"reduced in a fixed order); it replaces:",
+		"",
+		"	for i := 0; i < n; i++ { x[i] = expf32(x[i] - m); sum += x[i] }",
+	)
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	mx := XMM()
+	MOVSS(NewParamAddr("m", 16), mx)
+	m := s.vec()
+	VBROADCASTSS(mx, m)
+	acc := s.vec()
+	VXORPS(acc, acc, acc)
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_loop")
+	CMPQ(i, n)
+	JGE(LabelRef(name + "_done"))
+	v := s.vec()
+	VMOVUPS(Mem{Base: x, Index: i, Scale: 4}, v)
+	VSUBPS(m, v, v)
+	expVec(s, v)
+	VMOVUPS(v, Mem{Base: x, Index: i, Scale: 4})
+	VADDPS(v, acc, acc)
+	ADDQ(U32(s.lanes), i)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	h := hsum(s, acc)
+	Store(h, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
 }
