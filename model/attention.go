@@ -56,28 +56,12 @@ func (s *State) attnWorker(w int) {
 			for t := range nt {
 				row := sc[t*cp : t*cp+kp]
 				p := pos + t0 + t // this token attends to 0..p
-				att := row[:p+1]
-				for j := range att {
-					att[j] *= scale
-				}
-				softmax(att)
+				sparse.Softmax(row[:p+1], scale)
 				clear(row[p+1:])
 			}
 			// out[t] = Σ_j p[t][j] v_j
 			sparse.GemmF32Strided(s.att[t0*qdim+h*hd:], qdim, sc, cp, vt, cp, nt, hd, kp)
 		}
-	}
-}
-
-// softmax normalises x in place, in float32 (vectorised float32 e^x).
-func softmax(x []float32) {
-	mx := x[0]
-	for _, v := range x[1:] {
-		mx = max(mx, v)
-	}
-	inv := 1 / sparse.ExpSub(x, mx)
-	for i := range x {
-		x[i] *= inv
 	}
 }
 

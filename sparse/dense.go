@@ -85,10 +85,15 @@ func SiLUMul(g, u []float32) {
 	k.siluMul(g, u[:len(g)])
 }
 
-// ExpSub sets x[i] = e^(x[i]-m) (float32, as SiLUMul) and returns their sum, accumulated in a
-// fixed order that depends only on len(x): the exponentials of a softmax.
-func ExpSub(x []float32, m float32) float32 {
-	return k.expSub(x, m)
+// Softmax sets x[i] = e^(x[i]·scale - m) / Σ_j e^(x[j]·scale - m), m = max_j x[j]·scale, for a
+// positive scale (the scaled logits x·scale are rounded to float32 first; e^x as in SiLUMul). The
+// sum is accumulated in a fixed order that depends only on len(x). x holds no NaN.
+func Softmax(x []float32, scale float32) {
+	if len(x) == 0 {
+		return
+	}
+	m := k.maxF32(x) * scale // = max of the rounded x[i]*scale: rounding is monotonic
+	k.scaleF32(x, 1/k.expSub(x, scale, m))
 }
 
 // GEMM blocking. Work is cut into items of rowChunk output rows × tokChunk tokens. rowChunk

@@ -17,8 +17,10 @@ type kernelSet struct {
 	gemmF16Block func(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32)
 	// gemmF32Strided: y[t*ys+r] = Σ_{c<cols} x[t*xs+c]*w[r*ws+c] (sizes checked by the caller)
 	gemmF32Strided func(y []float32, ys int, x []float32, xs int, w []float32, ws, n, rows, cols int)
-	siluMul        func(g, u []float32)                 // g[i] = g[i]/(1+e^-g[i])*u[i]
-	expSub         func(x []float32, m float32) float32 // x[i] = e^(x[i]-m), returns Σ
+	siluMul        func(g, u []float32)                     // g[i] = g[i]/(1+e^-g[i])*u[i]
+	expSub         func(x []float32, sc, m float32) float32 // x[i] = e^(x[i]*sc-m), returns Σ
+	maxF32         func(x []float32) float32                // largest (len(x) > 0)
+	scaleF32       func(x []float32, a float32)             // x[i] *= a
 	// gemmF16Scratch reports how many float32s of scratch gemmF16Block needs for a block of
 	// nr rows (0: none).
 	gemmF16Scratch func(nr, cols int) int
@@ -42,6 +44,8 @@ var genericKernels = kernelSet{
 	gemmF32Strided: gemmF32StridedGeneric,
 	siluMul:        siluMulGeneric,
 	expSub:         expSubGeneric,
+	maxF32:         maxF32Generic,
+	scaleF32:       scaleF32Generic,
 	gemmF16Scratch: func(nr, cols int) int { return nr * cols },
 	sparseF16:      sparseF16Generic,
 	sparseTernary:  sparseTernaryGeneric,

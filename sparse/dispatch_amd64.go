@@ -23,7 +23,9 @@ type simd struct {
 	cvt       func(dst *float32, src *uint16, n int)
 	cvtBack   func(dst *uint16, src *float32, n int)
 	silu      func(g, u *float32, n int)
-	exp       func(x *float32, n int, m float32) float32
+	exp       func(x *float32, n int, sc, m float32) float32
+	max       func(x *float32, n int) float32
+	scale     func(x *float32, n int, a float32)
 	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
 }
@@ -44,6 +46,7 @@ var avx2 = simd{
 	},
 	gemvRows: 4, gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2, silu: siluMulAVX2, exp: expSubAVX2,
+	max: maxF32AVX2, scale: scaleF32AVX2,
 }
 
 var avx512 = simd{
@@ -62,6 +65,7 @@ var avx512 = simd{
 	},
 	gemvRows: 8, gemvF16: gemmF16T1R8AVX512, gemvF32: gemmF32T1R8AVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
 	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512, silu: siluMulAVX512, exp: expSubAVX512,
+	max: maxF32AVX512, scale: scaleF32AVX512,
 }
 
 func initArch() {
@@ -85,6 +89,8 @@ func (s *simd) kernels() kernelSet {
 		gemmF32Strided: s.gemmF32Strided,
 		siluMul:        s.siluMul,
 		expSub:         s.expSub,
+		maxF32:         s.maxF32,
+		scaleF32:       s.scaleF32,
 		gemmF16Scratch: func(nr, cols int) int { return 0 },
 		f16ToF32:       s.f16ToF32,
 		f32ToF16:       s.f32ToF16,
@@ -356,11 +362,33 @@ func (s *simd) siluMul(g, u []float32) {
 	siluMulGeneric(g[m:], u[m:])
 }
 
-func (s *simd) expSub(x []float32, m float32) float32 {
+func (s *simd) expSub(x []float32, sc, m float32) float32 {
 	n := len(x) &^ (s.lanes - 1)
 	var sum float32
 	if n > 0 {
-		sum = s.exp(&x[0], n, m)
+		sum = s.exp(&x[0], n, sc, m)
 	}
-	return sum + expSubGeneric(x[n:], m)
+	return sum + expSubGeneric(x[n:], sc, m)
+}
+
+func (s *simd) maxF32(x []float32) float32 {
+	n := len(x) &^ (s.lanes - 1)
+	if n == 0 {
+		return maxF32Generic(x)
+	}
+	m := s.max(&x[0], n)
+	for _, v := range x[n:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}
+
+func (s *simd) scaleF32(x []float32, a float32) {
+	n := len(x) &^ (s.lanes - 1)
+	if n > 0 {
+		s.scale(&x[0], n, a)
+	}
+	scaleF32Generic(x[n:], a)
 }

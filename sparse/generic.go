@@ -146,12 +146,28 @@ func siluMulGeneric(g, u []float32) {
 	}
 }
 
-func expSubGeneric(x []float32, m float32) float32 {
+func expSubGeneric(x []float32, sc, m float32) float32 {
 	var sum float32
 	for i, v := range x {
-		e := expf32(v - m)
+		e := expf32(v*sc - m)
 		x[i] = e
 		sum += e
 	}
 	return sum
+}
+
+func maxF32Generic(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}
+
+func scaleF32Generic(x []float32, a float32) {
+	for i := range x {
+		x[i] *= a
+	}
 }

@@ -271,13 +271,27 @@ func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, v
 //go:noescape
 func siluMulAVX2(gate *float32, u *float32, n int)
 
-// expSubAVX2 sets x[i] = e^(x[i]-m) and returns their sum (n a multiple of 8; lane-wise partial sums
+// expSubAVX2 sets x[i] = e^(x[i]*sc-m) and returns their sum (n a multiple of 8; lane-wise partial sums
 // reduced in a fixed order); it replaces:
 //
-//	for i := 0; i < n; i++ { x[i] = expf32(x[i] - m); sum += x[i] }
+//	for i := 0; i < n; i++ { x[i] = expf32(x[i]*sc - m); sum += x[i] }
 //
 //go:noescape
-func expSubAVX2(x *float32, n int, m float32) float32
+func expSubAVX2(x *float32, n int, sc float32, m float32) float32
+
+// maxF32AVX2 returns the largest of x[0:n] (n a positive multiple of 8, no NaNs); it replaces:
+//
+//	m := x[0]; for i := 1; i < n; i++ { m = max(m, x[i]) }
+//
+//go:noescape
+func maxF32AVX2(x *float32, n int) float32
+
+// scaleF32AVX2 sets x[i] *= a (n a multiple of 8); it replaces:
+//
+//	for i := 0; i < n; i++ { x[i] *= a }
+//
+//go:noescape
+func scaleF32AVX2(x *float32, n int, a float32)
 
 // f16ToF32AVX512 converts n fp16 values (n a multiple of 16); it replaces:
 //
@@ -650,13 +664,27 @@ func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32,
 //go:noescape
 func siluMulAVX512(gate *float32, u *float32, n int)
 
-// expSubAVX512 sets x[i] = e^(x[i]-m) and returns their sum (n a multiple of 16; lane-wise partial sums
+// expSubAVX512 sets x[i] = e^(x[i]*sc-m) and returns their sum (n a multiple of 16; lane-wise partial sums
 // reduced in a fixed order); it replaces:
 //
-//	for i := 0; i < n; i++ { x[i] = expf32(x[i] - m); sum += x[i] }
+//	for i := 0; i < n; i++ { x[i] = expf32(x[i]*sc - m); sum += x[i] }
 //
 //go:noescape
-func expSubAVX512(x *float32, n int, m float32) float32
+func expSubAVX512(x *float32, n int, sc float32, m float32) float32
+
+// maxF32AVX512 returns the largest of x[0:n] (n a positive multiple of 16, no NaNs); it replaces:
+//
+//	m := x[0]; for i := 1; i < n; i++ { m = max(m, x[i]) }
+//
+//go:noescape
+func maxF32AVX512(x *float32, n int) float32
+
+// scaleF32AVX512 sets x[i] *= a (n a multiple of 16); it replaces:
+//
+//	for i := 0; i < n; i++ { x[i] *= a }
+//
+//go:noescape
+func scaleF32AVX512(x *float32, n int, a float32)
 
 // sparseTernaryAVX512 accumulates active ternary bit-plane columns (nrows a multiple of 64) with
 // opmask-merged adds and subtracts; it replaces:

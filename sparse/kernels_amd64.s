@@ -2020,53 +2020,103 @@ DATA expTable<>+824(SB)/4, $0x0000007f
 DATA expTable<>+828(SB)/4, $0x0000007f
 GLOBL expTable<>(SB), RODATA|NOPTR, $832
 
-// func expSubAVX2(x *float32, n int, m float32) float32
+// func expSubAVX2(x *float32, n int, sc float32, m float32) float32
 // Requires: AVX, AVX2, FMA3, SSE
 TEXT ·expSubAVX2(SB), NOSPLIT, $0-28
 	MOVQ         x+0(FP), AX
 	MOVQ         n+8(FP), CX
-	MOVSS        m+16(FP), X0
+	MOVSS        m+20(FP), X0
 	VBROADCASTSS X0, Y0
-	VXORPS       Y1, Y1, Y1
+	MOVSS        sc+16(FP), X1
+	VBROADCASTSS X1, Y1
+	VXORPS       Y2, Y2, Y2
 	XORQ         DX, DX
 
 expSubAVX2_loop:
 	CMPQ         DX, CX
 	JGE          expSubAVX2_done
-	VMOVUPS      (AX)(DX*4), Y2
-	VSUBPS       Y0, Y2, Y2
-	VMAXPS       expTable<>+0(SB), Y2, Y2
-	VMINPS       expTable<>+64(SB), Y2, Y2
-	VMULPS       expTable<>+128(SB), Y2, Y3
-	VCVTPS2DQ    Y3, Y4
-	VCVTDQ2PS    Y4, Y3
-	VFNMADD231PS expTable<>+192(SB), Y3, Y2
-	VFNMADD231PS expTable<>+256(SB), Y3, Y2
-	VMOVUPS      expTable<>+320(SB), Y3
-	VFMADD213PS  expTable<>+384(SB), Y2, Y3
-	VFMADD213PS  expTable<>+448(SB), Y2, Y3
-	VFMADD213PS  expTable<>+512(SB), Y2, Y3
-	VFMADD213PS  expTable<>+576(SB), Y2, Y3
-	VFMADD213PS  expTable<>+640(SB), Y2, Y3
-	VMULPS       Y2, Y2, Y5
-	VFMADD213PS  Y2, Y5, Y3
-	VADDPS       expTable<>+704(SB), Y3, Y3
-	VPADDD       expTable<>+768(SB), Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VMULPS       Y4, Y3, Y2
-	VMOVUPS      Y2, (AX)(DX*4)
-	VADDPS       Y2, Y1, Y1
+	VMOVUPS      (AX)(DX*4), Y3
+	VMULPS       Y1, Y3, Y3
+	VSUBPS       Y0, Y3, Y3
+	VMAXPS       expTable<>+0(SB), Y3, Y3
+	VMINPS       expTable<>+64(SB), Y3, Y3
+	VMULPS       expTable<>+128(SB), Y3, Y4
+	VCVTPS2DQ    Y4, Y5
+	VCVTDQ2PS    Y5, Y4
+	VFNMADD231PS expTable<>+192(SB), Y4, Y3
+	VFNMADD231PS expTable<>+256(SB), Y4, Y3
+	VMOVUPS      expTable<>+320(SB), Y4
+	VFMADD213PS  expTable<>+384(SB), Y3, Y4
+	VFMADD213PS  expTable<>+448(SB), Y3, Y4
+	VFMADD213PS  expTable<>+512(SB), Y3, Y4
+	VFMADD213PS  expTable<>+576(SB), Y3, Y4
+	VFMADD213PS  expTable<>+640(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y6
+	VFMADD213PS  Y3, Y6, Y4
+	VADDPS       expTable<>+704(SB), Y4, Y4
+	VPADDD       expTable<>+768(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y4, Y3
+	VMOVUPS      Y3, (AX)(DX*4)
+	VADDPS       Y3, Y2, Y2
 	ADDQ         $0x00000008, DX
 	JMP          expSubAVX2_loop
 
 expSubAVX2_done:
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPS       X0, X1, X0
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X0
 	VPERMILPD    $0x01, X0, X1
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
 	MOVSS        X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func maxF32AVX2(x *float32, n int) float32
+// Requires: AVX, SSE
+TEXT ·maxF32AVX2(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), AX
+	MOVQ    n+8(FP), CX
+	VMOVUPS (AX), Y0
+	MOVQ    $0x00000008, DX
+
+maxF32AVX2_loop:
+	CMPQ   DX, CX
+	JGE    maxF32AVX2_done
+	VMAXPS (AX)(DX*4), Y0, Y0
+	ADDQ   $0x00000008, DX
+	JMP    maxF32AVX2_loop
+
+maxF32AVX2_done:
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X1, X0, X1
+	VPERMILPD    $0x01, X1, X0
+	VMAXPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VMAXSS       X0, X1, X1
+	MOVSS        X1, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleF32AVX2(x *float32, n int, a float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·scaleF32AVX2(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        a+16(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         DX, DX
+
+scaleF32AVX2_loop:
+	CMPQ    DX, CX
+	JGE     scaleF32AVX2_done
+	VMULPS  (AX)(DX*4), Y0, Y1
+	VMOVUPS Y1, (AX)(DX*4)
+	ADDQ    $0x00000008, DX
+	JMP     scaleF32AVX2_loop
+
+scaleF32AVX2_done:
 	VZEROUPPER
 	RET
 
@@ -5499,48 +5549,51 @@ siluMulAVX512_done:
 	VZEROUPPER
 	RET
 
-// func expSubAVX512(x *float32, n int, m float32) float32
+// func expSubAVX512(x *float32, n int, sc float32, m float32) float32
 // Requires: AVX, AVX512DQ, AVX512F, SSE
 TEXT ·expSubAVX512(SB), NOSPLIT, $0-28
 	MOVQ         x+0(FP), AX
 	MOVQ         n+8(FP), CX
-	MOVSS        m+16(FP), X0
+	MOVSS        m+20(FP), X0
 	VBROADCASTSS X0, Z0
-	VXORPS       Z1, Z1, Z1
+	MOVSS        sc+16(FP), X1
+	VBROADCASTSS X1, Z1
+	VXORPS       Z2, Z2, Z2
 	XORQ         DX, DX
 
 expSubAVX512_loop:
 	CMPQ         DX, CX
 	JGE          expSubAVX512_done
-	VMOVUPS      (AX)(DX*4), Z2
-	VSUBPS       Z0, Z2, Z2
-	VMAXPS       expTable<>+0(SB), Z2, Z2
-	VMINPS       expTable<>+64(SB), Z2, Z2
-	VMULPS       expTable<>+128(SB), Z2, Z3
-	VCVTPS2DQ    Z3, Z4
-	VCVTDQ2PS    Z4, Z3
-	VFNMADD231PS expTable<>+192(SB), Z3, Z2
-	VFNMADD231PS expTable<>+256(SB), Z3, Z2
-	VMOVUPS      expTable<>+320(SB), Z3
-	VFMADD213PS  expTable<>+384(SB), Z2, Z3
-	VFMADD213PS  expTable<>+448(SB), Z2, Z3
-	VFMADD213PS  expTable<>+512(SB), Z2, Z3
-	VFMADD213PS  expTable<>+576(SB), Z2, Z3
-	VFMADD213PS  expTable<>+640(SB), Z2, Z3
-	VMULPS       Z2, Z2, Z5
-	VFMADD213PS  Z2, Z5, Z3
-	VADDPS       expTable<>+704(SB), Z3, Z3
-	VPADDD       expTable<>+768(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VMULPS       Z4, Z3, Z2
-	VMOVUPS      Z2, (AX)(DX*4)
-	VADDPS       Z2, Z1, Z1
+	VMOVUPS      (AX)(DX*4), Z3
+	VMULPS       Z1, Z3, Z3
+	VSUBPS       Z0, Z3, Z3
+	VMAXPS       expTable<>+0(SB), Z3, Z3
+	VMINPS       expTable<>+64(SB), Z3, Z3
+	VMULPS       expTable<>+128(SB), Z3, Z4
+	VCVTPS2DQ    Z4, Z5
+	VCVTDQ2PS    Z5, Z4
+	VFNMADD231PS expTable<>+192(SB), Z4, Z3
+	VFNMADD231PS expTable<>+256(SB), Z4, Z3
+	VMOVUPS      expTable<>+320(SB), Z4
+	VFMADD213PS  expTable<>+384(SB), Z3, Z4
+	VFMADD213PS  expTable<>+448(SB), Z3, Z4
+	VFMADD213PS  expTable<>+512(SB), Z3, Z4
+	VFMADD213PS  expTable<>+576(SB), Z3, Z4
+	VFMADD213PS  expTable<>+640(SB), Z3, Z4
+	VMULPS       Z3, Z3, Z6
+	VFMADD213PS  Z3, Z6, Z4
+	VADDPS       expTable<>+704(SB), Z4, Z4
+	VPADDD       expTable<>+768(SB), Z5, Z5
+	VPSLLD       $0x17, Z5, Z5
+	VMULPS       Z5, Z4, Z3
+	VMOVUPS      Z3, (AX)(DX*4)
+	VADDPS       Z3, Z2, Z2
 	ADDQ         $0x00000010, DX
 	JMP          expSubAVX512_loop
 
 expSubAVX512_done:
-	VEXTRACTF64X4 $0x01, Z1, Y0
-	VADDPS        Y0, Y1, Y0
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPS        Y0, Y2, Y0
 	VEXTRACTF128  $0x01, Y0, X1
 	VADDPS        X1, X0, X1
 	VPERMILPD     $0x01, X1, X0
@@ -5548,6 +5601,55 @@ expSubAVX512_done:
 	VMOVSHDUP     X1, X0
 	VADDSS        X0, X1, X1
 	MOVSS         X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func maxF32AVX512(x *float32, n int) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·maxF32AVX512(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), AX
+	MOVQ    n+8(FP), CX
+	VMOVUPS (AX), Z0
+	MOVQ    $0x00000010, DX
+
+maxF32AVX512_loop:
+	CMPQ   DX, CX
+	JGE    maxF32AVX512_done
+	VMAXPS (AX)(DX*4), Z0, Z0
+	ADDQ   $0x00000010, DX
+	JMP    maxF32AVX512_loop
+
+maxF32AVX512_done:
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMAXPS        X0, X1, X0
+	VPERMILPD     $0x01, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	MOVSS         X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleF32AVX512(x *float32, n int, a float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·scaleF32AVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        a+16(FP), X0
+	VBROADCASTSS X0, Z0
+	XORQ         DX, DX
+
+scaleF32AVX512_loop:
+	CMPQ    DX, CX
+	JGE     scaleF32AVX512_done
+	VMULPS  (AX)(DX*4), Z0, Z1
+	VMOVUPS Z1, (AX)(DX*4)
+	ADDQ    $0x00000010, DX
+	JMP     scaleF32AVX512_loop
+
+scaleF32AVX512_done:
 	VZEROUPPER
 	RET
 

@@ -50,6 +50,7 @@ func main() {
 		genSparseF16(s)
 		genSiLUMul(s)
 		genExpSub(s)
+		genMaxScale(s)
 	}
 	genTernaryAVX512()
 	genTernaryAVX2()
@@ -862,9 +863,9 @@ func genSiLUMul(s isa) {
 	name := "siluMul" + s.name
 	text(name, "func(gate *float32, u *float32, n int)")
 	doc(
-		name+" sets g[i] = g[i] / (1 + e^(-g[i])) * u[i] (n a multiple of "+fmt.Sprint(s.lanes)+"; e^x: Cephes expf polynomial); it replaces:",
+		name+" sets gate[i] = gate[i] / (1 + e^(-gate[i])) * u[i] (n a multiple of "+fmt.Sprint(s.lanes)+"; e^x: Cephes expf polynomial); it replaces:",
 		"",
-		"	for i := 0; i < n; i++ { g[i] = g[i] / (1 + expf32(-g[i])) * u[i] }",
+		"\tfor i := 0; i < n; i++ { gate[i] = gate[i] / (1 + expf32(-gate[i])) * u[i] }",
 	)
 	g := Load(Param("gate"), GP64())
 	u := Load(Param("u"), GP64())
@@ -893,19 +894,23 @@ func genSiLUMul(s isa) {
 
 func genExpSub(s isa) {
 	name := "expSub" + s.name
-	text(name, "func(x *float32, n int, m float32) float32")
+	text(name, "func(x *float32, n int, sc, m float32) float32")
 	doc(
-		name+" sets x[i] = e^(x[i]-m) and returns their sum (n a multiple of "+fmt.Sprint(s.lanes)+"; lane-wise partial sums",
+		name+" sets x[i] = e^(x[i]*sc-m) and returns their sum (n a multiple of "+fmt.Sprint(s.lanes)+"; lane-wise partial sums",
 		"reduced in a fixed order); it replaces:",
 		"",
-		"	for i := 0; i < n; i++ { x[i] = expf32(x[i] - m); sum += x[i] }",
+		"\tfor i := 0; i < n; i++ { x[i] = expf32(x[i]*sc - m); sum += x[i] }",
 	)
 	x := Load(Param("x"), GP64())
 	n := Load(Param("n"), GP64())
 	mx := XMM()
-	MOVSS(NewParamAddr("m", 16), mx)
+	MOVSS(NewParamAddr("m", 20), mx)
 	m := s.vec()
 	VBROADCASTSS(mx, m)
+	sx := XMM()
+	MOVSS(NewParamAddr("sc", 16), sx)
+	scv := s.vec()
+	VBROADCASTSS(sx, scv)
 	acc := s.vec()
 	VXORPS(acc, acc, acc)
 	i := GP64()
@@ -915,6 +920,7 @@ func genExpSub(s isa) {
 	JGE(LabelRef(name + "_done"))
 	v := s.vec()
 	VMOVUPS(Mem{Base: x, Index: i, Scale: 4}, v)
+	VMULPS(scv, v, v)
 	VSUBPS(m, v, v)
 	expVec(s, v)
 	VMOVUPS(v, Mem{Base: x, Index: i, Scale: 4})
@@ -926,4 +932,74 @@ func genExpSub(s isa) {
 	Store(h, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
+}
+
+// genMaxScale: maxF32 (the largest of n float32s, n a positive multiple of the lanes) and
+// scaleF32 (x[i] *= a), the other two passes of a softmax.
+func genMaxScale(s isa) {
+	name := "maxF32" + s.name
+	text(name, "func(x *float32, n int) float32")
+	doc(name+" returns the largest of x[0:n] (n a positive multiple of "+fmt.Sprint(s.lanes)+", no NaNs); it replaces:",
+		"",
+		"\tm := x[0]; for i := 1; i < n; i++ { m = max(m, x[i]) }",
+	)
+	{
+		x := Load(Param("x"), GP64())
+		n := Load(Param("n"), GP64())
+		m := s.vec()
+		VMOVUPS(Mem{Base: x}, m)
+		i := GP64()
+		MOVQ(U32(s.lanes), i)
+		Label(name + "_loop")
+		CMPQ(i, n)
+		JGE(LabelRef(name + "_done"))
+		VMAXPS(Mem{Base: x, Index: i, Scale: 4}, m, m)
+		ADDQ(U32(s.lanes), i)
+		JMP(LabelRef(name + "_loop"))
+		Label(name + "_done")
+		var y VecVirtual = m
+		if s.lanes == 16 {
+			y = YMM()
+			VEXTRACTF64X4(U8(1), m, y)
+			VMAXPS(y, m.AsY(), y)
+		}
+		h := XMM()
+		VEXTRACTF128(U8(1), y, h)
+		VMAXPS(h, y.AsX(), h)
+		t := XMM()
+		VPERMILPD(U8(1), h, t)
+		VMAXPS(t, h, h)
+		VMOVSHDUP(h, t)
+		VMAXSS(t, h, h)
+		Store(h, ReturnIndex(0))
+		VZEROUPPER()
+		RET()
+	}
+	name = "scaleF32" + s.name
+	text(name, "func(x *float32, n int, a float32)")
+	doc(name+" sets x[i] *= a (n a multiple of "+fmt.Sprint(s.lanes)+"); it replaces:",
+		"",
+		"\tfor i := 0; i < n; i++ { x[i] *= a }",
+	)
+	{
+		x := Load(Param("x"), GP64())
+		n := Load(Param("n"), GP64())
+		ax := XMM()
+		MOVSS(NewParamAddr("a", 16), ax)
+		a := s.vec()
+		VBROADCASTSS(ax, a)
+		i := GP64()
+		XORQ(i, i)
+		Label(name + "_loop")
+		CMPQ(i, n)
+		JGE(LabelRef(name + "_done"))
+		v := s.vec()
+		VMULPS(Mem{Base: x, Index: i, Scale: 4}, a, v)
+		VMOVUPS(v, Mem{Base: x, Index: i, Scale: 4})
+		ADDQ(U32(s.lanes), i)
+		JMP(LabelRef(name + "_loop"))
+		Label(name + "_done")
+		VZEROUPPER()
+		RET()
+	}
 }
