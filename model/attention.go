@@ -11,15 +11,15 @@ const attnBlock = 32
 
 // attention computes causal GQA attention for the s.attnN tokens at positions
 // s.attnPos.. of layer s.attnLayer, reading q [n][QDim] and the float32 KV cache and writing
-// s.att [n][QDim]. A work item is one KV head and a block of up to attnBlock tokens: the heads
-// sharing that KV head, for those tokens, as two small GEMMs (scores = Q·Kᵀ, out = P·V) over
-// the cache. Items are strided over the pool's threads; each is computed the same way whatever
+// s.att [n][QDim]. A work item is one head and a block of up to attnBlock tokens, as two small
+// GEMMs (scores = Q·Kᵀ, out = P·V) over the cache (9 items per decoded token on SmolLM2, so
+// two threads split them 5:4 rather than 2:1 as with one item per KV head). Items are strided over the pool's threads; each is computed the same way whatever
 // the thread count, and every score and output element is a dot product that does not depend
 // on the block it is computed in (causally masked entries are exact zeros), so results do not
 // depend on the thread count nor on how tokens are batched.
 func (s *State) attention(layer, pos, n int) {
 	s.attnLayer, s.attnPos, s.attnN = layer, pos, n
-	items := s.m.Spec.NKVHeads * ((n + attnBlock - 1) / attnBlock)
+	items := s.m.Spec.NHeads * ((n + attnBlock - 1) / attnBlock)
 	nw := min(s.m.pool.Threads(), items)
 	s.attnWorkers = nw
 	if nw <= 1 {
@@ -42,26 +42,25 @@ func (s *State) attnWorker(w int) {
 	vl := s.valCache[layer*kvdim*cp : (layer+1)*kvdim*cp]       // [NKVHeads][hd][ctxPad]
 	sc := s.scores[w*attnBlock*cp : (w+1)*attnBlock*cp]
 	nb := (n + attnBlock - 1) / attnBlock
-	for item := w; item < nb*sp.NKVHeads; item += s.attnWorkers {
-		b, kvh := item/sp.NKVHeads, item%sp.NKVHeads
+	for item := w; item < nb*sp.NHeads; item += s.attnWorkers {
+		b, h := item/sp.NHeads, item%sp.NHeads
+		kvh := h / group
 		t0 := b * attnBlock
 		nt := min(attnBlock, n-t0)
 		keys := pos + t0 + nt // the block attends to positions [0, keys)
 		kp := min((keys+15)&^15, cp)
 		koff := kvh * hd
 		vt := vl[kvh*hd*cp : (kvh+1)*hd*cp] // vt[c][j] = v_j[c]; zero or valid past keys (storeValues)
-		for h := kvh * group; h < (kvh+1)*group; h++ {
-			// scores[t][j] = q_t·k_j for the block's tokens and every key of the block
-			sparse.GemmF32Strided(sc, cp, s.q[t0*qdim+h*hd:], qdim, kc[koff:], kvdim, nt, keys, hd)
-			for t := range nt {
-				row := sc[t*cp : t*cp+kp]
-				p := pos + t0 + t // this token attends to 0..p
-				sparse.Softmax(row[:p+1], scale)
-				clear(row[p+1:])
-			}
-			// out[t] = Σ_j p[t][j] v_j
-			sparse.GemmF32Strided(s.att[t0*qdim+h*hd:], qdim, sc, cp, vt, cp, nt, hd, kp)
+		// scores[t][j] = q_t·k_j for the block's tokens and every key of the block
+		sparse.GemmF32Strided(sc, cp, s.q[t0*qdim+h*hd:], qdim, kc[koff:], kvdim, nt, keys, hd)
+		for t := range nt {
+			row := sc[t*cp : t*cp+kp]
+			p := pos + t0 + t // this token attends to 0..p
+			sparse.Softmax(row[:p+1], scale)
+			clear(row[p+1:])
 		}
+		// out[t] = Σ_j p[t][j] v_j
+		sparse.GemmF32Strided(s.att[t0*qdim+h*hd:], qdim, sc, cp, vt, cp, nt, hd, kp)
 	}
 }
 
