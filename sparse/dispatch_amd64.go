@@ -332,7 +332,13 @@ func (s *simd) gemmF32Strided(y []float32, ys int, x []float32, xs int, w []floa
 		for t := 0; t < n; t += s.tileT {
 			tt := min(s.tileT, n-t)
 			row := s.f32[tt-1]
-			for r := 0; r < rows; r += s.tileR {
+			r := 0
+			if tt == 1 { // a lone token (a decode step): the wider GEMV tile, same dot products
+				for ; r+s.gemvRows <= rows; r += s.gemvRows {
+					s.gemvF32(&y[t*ys+r], ys, &x[t*xs], xs, &w[r*ws], ws, kMain, 0)
+				}
+			}
+			for ; r < rows; r += s.tileR {
 				rr := min(s.tileR, rows-r)
 				row[rr-1](&y[t*ys+r], ys, &x[t*xs], xs, &w[r*ws], ws, kMain, 0)
 			}
