@@ -17,6 +17,9 @@
 //	GemvF16(y, w16, x, rows, cols)
 //	GemmF32(y, x, w, n, rows, cols)     y[t*rows+r] = Σ_c x[t*cols+c]*w[r*cols+c]
 //	GemmF16(y, x, w16, n, rows, cols)
+//	GemmF32Strided(y, ys, x, xs, w, ws, n, rows, cols)   strided views (attention: Q·Kᵀ, P·V)
+//	SiLUMul(g, u)                       g[i] = SiLU(g[i])·u[i] (SwiGLU), float32 e^x ~1 ulp
+//	Softmax(x, scale)                   in place, fixed summation order
 //
 // The functions run on the calling goroutine; a Pool (NewPool(threads)) runs the same
 // operations split over persistent workers (output rows for GEMV; blocks of rows × tokens for
