@@ -99,7 +99,7 @@
 // only on len(idx) and the shapes, so results do not depend on the thread count. Ternary
 // results are exact: the same sequence of float32 additions on every backend.
 //
-// The AVX-512 fp16 kernel (sparseF16PFAVX512) software-prefetches, while it sums rows i..i+31
+// The AVX-512 fp16 kernel (sparseF16AVX512) software-prefetches, while it sums rows i..i+31
 // of a group of 8 columns, the same cache line of the next group's 8 columns into L2: those
 // addresses are known from idx but not sequential, so the hardware prefetchers would only
 // find each new column after its first misses. fp16 packs of 4 MiB or more are 2 MiB-aligned
@@ -128,7 +128,7 @@
 //
 //	cd sparse/_asm && go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg sparse
 //
-// The int8 ternary kernel and the prefetching fp16 sparse kernel come from a second generator:
+// The int8 ternary kernels come from a second generator:
 //
 //	cd sparse/_asm && go run ./ternary -out ../ternary_amd64.s -stubs ../ternary_stub_amd64.go -pkg sparse
 //

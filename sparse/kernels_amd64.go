@@ -264,9 +264,9 @@ func gemmF32T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *float3
 //go:noescape
 func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 
-// siluMulAVX2 sets g[i] = g[i] / (1 + e^(-g[i])) * u[i] (n a multiple of 8; e^x: Cephes expf polynomial); it replaces:
+// siluMulAVX2 sets gate[i] = gate[i] / (1 + e^(-gate[i])) * u[i] (n a multiple of 8; e^x: Cephes expf polynomial); it replaces:
 //
-//	for i := 0; i < n; i++ { g[i] = g[i] / (1 + expf32(-g[i])) * u[i] }
+//	for i := 0; i < n; i++ { gate[i] = gate[i] / (1 + expf32(-gate[i])) * u[i] }
 //
 //go:noescape
 func siluMulAVX2(gate *float32, u *float32, n int)
@@ -647,7 +647,7 @@ func gemmF32T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *floa
 
 // sparseF16AVX512 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,
 // each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7) with fused multiply-adds,
-// the rest one by one); it replaces:
+// the rest one by one), prefetching the next group's columns; it replaces:
 //
 //	for j := 0; j < nact; j++ {
 //		col := w[int(idx[j])*stride:]
@@ -657,9 +657,9 @@ func gemmF32T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *floa
 //go:noescape
 func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 
-// siluMulAVX512 sets g[i] = g[i] / (1 + e^(-g[i])) * u[i] (n a multiple of 16; e^x: Cephes expf polynomial); it replaces:
+// siluMulAVX512 sets gate[i] = gate[i] / (1 + e^(-gate[i])) * u[i] (n a multiple of 16; e^x: Cephes expf polynomial); it replaces:
 //
-//	for i := 0; i < n; i++ { g[i] = g[i] / (1 + expf32(-g[i])) * u[i] }
+//	for i := 0; i < n; i++ { gate[i] = gate[i] / (1 + expf32(-gate[i])) * u[i] }
 //
 //go:noescape
 func siluMulAVX512(gate *float32, u *float32, n int)

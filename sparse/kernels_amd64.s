@@ -5265,117 +5265,78 @@ gemmF32T1R8AVX512_st0_7:
 	RET
 
 // func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
-// Requires: AVX, AVX512F, MMX+
-TEXT ·sparseF16AVX512(SB), NOSPLIT, $8-56
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·sparseF16AVX512(SB), NOSPLIT, $72-56
 	XORQ AX, AX
 	MOVQ AX, (SP)
 
 sparseF16AVX512_g:
-	MOVQ       (SP), AX
-	MOVQ       nact+48(FP), CX
-	LEAQ       8(AX), DX
-	CMPQ       DX, CX
-	JG         sparseF16AVX512_g1
-	MOVQ       idx+32(FP), DX
-	MOVQ       w+16(FP), BX
-	MOVQ       stride+24(FP), SI
-	SHLQ       $0x01, SI
-	LEAQ       16(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX512_pfdone0
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX512_pfdone0:
-	LEAQ       17(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX512_pfdone1
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX512_pfdone1:
-	LEAQ       18(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX512_pfdone2
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX512_pfdone2:
-	LEAQ       19(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX512_pfdone3
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX512_pfdone3:
-	LEAQ       20(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX512_pfdone4
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX512_pfdone4:
-	LEAQ       21(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX512_pfdone5
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX512_pfdone5:
-	LEAQ       22(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX512_pfdone6
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX512_pfdone6:
-	LEAQ       23(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX512_pfdone7
-	MOVLQSX    (DX)(DI*4), CX
-	IMULQ      SI, CX
-	ADDQ       BX, CX
-	PREFETCHT0 (CX)
-	PREFETCHT0 64(CX)
-	PREFETCHT0 128(CX)
-	PREFETCHT0 192(CX)
-
-sparseF16AVX512_pfdone7:
+	MOVQ         (SP), AX
+	MOVQ         nact+48(FP), CX
+	LEAQ         8(AX), DX
+	CMPQ         DX, CX
+	JG           sparseF16AVX512_g1
+	MOVQ         idx+32(FP), DX
+	MOVQ         w+16(FP), BX
+	MOVQ         stride+24(FP), SI
+	SHLQ         $0x01, SI
+	LEAQ         -1(CX), CX
+	LEAQ         8(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 8(SP)
+	LEAQ         9(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 16(SP)
+	LEAQ         10(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 24(SP)
+	LEAQ         11(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 32(SP)
+	LEAQ         12(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 40(SP)
+	LEAQ         13(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 48(SP)
+	LEAQ         14(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 56(SP)
+	LEAQ         15(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), CX
+	IMULQ        SI, CX
+	ADDQ         BX, CX
+	MOVQ         CX, 64(SP)
 	MOVQ         vals+40(FP), CX
 	MOVLQSX      (DX)(AX*4), DI
 	IMULQ        SI, DI
@@ -5416,6 +5377,22 @@ sparseF16AVX512_pfdone7:
 sparseF16AVX512_rg:
 	CMPQ        BX, CX
 	JGE         sparseF16AVX512_rgdone
+	MOVQ        8(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        16(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        24(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        32(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        40(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        48(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        56(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        64(SP), SI
+	PREFETCHT1  (SI)(BX*2)
 	VMOVUPS     (AX)(BX*4), Z8
 	VCVTPH2PS   (DI)(BX*2), Z9
 	VFMADD231PS Z9, Z0, Z8

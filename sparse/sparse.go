@@ -104,7 +104,7 @@ func sparseF16Seg(acc []float32, w *F16Cols, idx []int32, vals []float32, r0, r1
 	acc = acc[:padRows(r1-r0)]
 	clear(acc)
 	if len(idx) > 0 {
-		sparseF16Kernel()(acc, w.Data[r0:], w.Stride, idx, vals)
+		k.sparseF16(acc, w.Data[r0:], w.Stride, idx, vals)
 	}
 }
 

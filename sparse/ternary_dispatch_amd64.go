@@ -36,23 +36,3 @@ func ternaryQ8ColsAVX2Go(acc []int32, nstrips int, codes []byte, colBytes int, i
 	_ = idx4[4*len(qx)-1]
 	ternaryQ8ColsAVX2(&acc[0], nstrips, unsafe.SliceData(codes), colBytes, &idx4[0], &qx[0], len(qx))
 }
-
-// useF16PF selects sparseF16PFAVX512 for the fp16 sparse GEMV under the "avx512" backend.
-var useF16PF = true
-
-// sparseF16Kernel returns the fp16 sparse-column kernel for the backend in use.
-func sparseF16Kernel() func(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
-	if useF16PF && Backend() == "avx512" {
-		return sparseF16PF
-	}
-	return k.sparseF16
-}
-
-func sparseF16PF(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
-	n := len(acc)
-	if n == 0 || len(idx) == 0 {
-		return
-	}
-	_ = vals[len(idx)-1]
-	sparseF16PFAVX512(&acc[0], n, &w[0], stride, &idx[0], &vals[0], len(idx))
-}

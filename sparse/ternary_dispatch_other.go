@@ -6,8 +6,3 @@ package sparse
 func q8ColsKernel() func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
 	return ternaryQ8ColsGeneric
 }
-
-// sparseF16Kernel returns the fp16 sparse-column kernel for the backend in use.
-func sparseF16Kernel() func(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
-	return k.sparseF16
-}

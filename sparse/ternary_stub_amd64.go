@@ -28,15 +28,3 @@ func ternaryQ8ColsAVX512(acc *int32, nstrips int, codes *byte, colBytes int, idx
 //
 //go:noescape
 func ternaryQ8ColsAVX2(acc *int32, nstrips int, codes *byte, colBytes int, idx *int32, qx *int32, ngroups int)
-
-// sparseF16PFAVX512 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,
-// each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7)
-// with fused multiply-adds, the rest one by one), prefetching the next group's columns; it replaces:
-//
-//	for j := 0; j < nact; j++ {
-//		col := w[int(idx[j])*stride:]
-//		for r := 0; r < nrows; r++ { acc[r] += vals[j] * F16ToF32(col[r]) }
-//	}
-//
-//go:noescape
-func sparseF16PFAVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)

@@ -294,6 +294,10 @@ func genGemmTileOpt(s isa, f16 bool, T, R int, prefetch bool) {
 // (8 with AVX-512, 4 with AVX2: G concurrent sequential streams, one accumulator load/store
 // per G columns); the column index lives in a stack slot so the G column pointers fit in
 // registers.
+// f16PFGroups: how many groups of 8 columns ahead the AVX-512 fp16 sparse kernel prefetches
+// (measured: one is enough, two made no difference).
+const f16PFGroups = 1
+
 func genSparseF16(s isa) {
 	name := "sparseF16" + s.name
 	G := 4
@@ -301,6 +305,16 @@ func genSparseF16(s isa) {
 		G = 8
 	}
 	text(name, "func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)")
+	// AVX-512 software-prefetches every cache line of the next group's columns (their addresses
+	// are known from idx but scattered, so the hardware prefetchers only find each column's run
+	// after its first misses): while rows i..i+2L-1 of the current group are summed, the same
+	// bytes of the next group's G columns go to L2 (PREFETCHT1; T0 would evict the sums from
+	// L1). AVX2 only touches the first lines of the columns f16Prefetch groups ahead.
+	pf := G == 8
+	pfDoc := ""
+	if pf {
+		pfDoc = ", prefetching the next group's columns"
+	}
 	half := "((acc + a0*c0) + a1*c1) + ... + a{G-1}*c{G-1}"
 	if G == 8 {
 		half = "(((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7)"
@@ -308,7 +322,7 @@ func genSparseF16(s isa) {
 	doc(
 		fmt.Sprintf("%s accumulates active fp16 columns (nrows a multiple of %d; columns in groups of %d,", name, 2*s.lanes, G),
 		"each group added to acc as "+half+" with fused multiply-adds,",
-		"the rest one by one); it replaces:",
+		"the rest one by one)"+pfDoc+"; it replaces:",
 		"",
 		"\tfor j := 0; j < nact; j++ {",
 		"\t\tcol := w[int(idx[j])*stride:]",
@@ -317,6 +331,10 @@ func genSparseF16(s isa) {
 	)
 	L := s.lanes
 	jslot := AllocLocal(8)
+	var np Mem // next group's column pointers (pf)
+	if pf {
+		np = AllocLocal(8 * G)
+	}
 	{
 		z := GP64()
 		XORQ(z, z)
@@ -335,21 +353,37 @@ func genSparseF16(s isa) {
 		w := Load(Param("w"), GP64())
 		stride := Load(Param("stride"), GP64())
 		SHLQ(U8(1), stride)
-		// Kick-start the hardware prefetcher on the columns f16Prefetch groups ahead: touch
-		// the first f16PrefetchLines cache lines of each (the streams then run on their own).
-		for u := 0; u < G; u++ {
-			jp := GP64()
-			LEAQ(Mem{Base: j, Disp: G*f16Prefetch + u}, jp)
-			CMPQ(jp, nact)
-			JGE(LabelRef(fmt.Sprintf("%s_pfdone%d", name, u)))
-			pa := GP64()
-			MOVLQSX(Mem{Base: idx, Index: jp, Scale: 4}, pa)
-			IMULQ(stride, pa)
-			ADDQ(w, pa)
-			for l := 0; l < f16PrefetchLines; l++ {
-				PREFETCHT0(Mem{Base: pa, Disp: 64 * l})
+		if pf {
+			last := GP64()
+			LEAQ(Mem{Base: nact, Disp: -1}, last)
+			for u := 0; u < G; u++ {
+				jp := GP64()
+				LEAQ(Mem{Base: j, Disp: G*f16PFGroups + u}, jp)
+				CMPQ(jp, last)
+				CMOVQGT(last, jp)
+				pa := GP64()
+				MOVLQSX(Mem{Base: idx, Index: jp, Scale: 4}, pa)
+				IMULQ(stride, pa)
+				ADDQ(w, pa)
+				MOVQ(pa, np.Offset(8*u))
 			}
-			Label(fmt.Sprintf("%s_pfdone%d", name, u))
+		} else {
+			// Kick-start the hardware prefetcher on the columns f16Prefetch groups ahead: touch
+			// the first f16PrefetchLines cache lines of each (the streams then run on their own).
+			for u := 0; u < G; u++ {
+				jp := GP64()
+				LEAQ(Mem{Base: j, Disp: G*f16Prefetch + u}, jp)
+				CMPQ(jp, nact)
+				JGE(LabelRef(fmt.Sprintf("%s_pfdone%d", name, u)))
+				pa := GP64()
+				MOVLQSX(Mem{Base: idx, Index: jp, Scale: 4}, pa)
+				IMULQ(stride, pa)
+				ADDQ(w, pa)
+				for l := 0; l < f16PrefetchLines; l++ {
+					PREFETCHT0(Mem{Base: pa, Disp: 64 * l})
+				}
+				Label(fmt.Sprintf("%s_pfdone%d", name, u))
+			}
 		}
 		vals := Load(Param("vals"), GP64())
 		cp := make([]GPVirtual, G)
@@ -369,6 +403,13 @@ func genSparseF16(s isa) {
 		Label(name + "_rg")
 		CMPQ(i, nr)
 		JGE(LabelRef(name + "_rgdone"))
+		if pf {
+			for u := 0; u < G; u++ {
+				t := GP64()
+				MOVQ(np.Offset(8*u), t)
+				PREFETCHT1(Mem{Base: t, Index: i, Scale: 2})
+			}
+		}
 		for h := 0; h < 2; h++ {
 			a := s.vec()
 			VMOVUPS(Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4}, a)
