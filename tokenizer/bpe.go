@@ -74,59 +74,17 @@ type bpeBigram struct {
 	size        int32
 }
 
-// bigram heap: lowest rank first, then lowest left index.
-type bpeHeap []bpeBigram
-
-func (h bpeHeap) less(i, j int) bool {
-	if h[i].rank != h[j].rank {
-		return h[i].rank < h[j].rank
+// before orders the merge queue: lower merge rank first, then the leftmost pair.
+func (a bpeBigram) before(b bpeBigram) bool {
+	if a.rank != b.rank {
+		return a.rank < b.rank
 	}
-	return h[i].left < h[j].left
-}
-
-func (h *bpeHeap) push(b bpeBigram) {
-	*h = append(*h, b)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *bpeHeap) pop() bpeBigram {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s = s[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		c := l
-		if r := l + 1; r < n && s.less(r, l) {
-			c = r
-		}
-		if !s.less(c, i) {
-			break
-		}
-		s[i], s[c] = s[c], s[i]
-		i = c
-	}
-	*h = s
-	return top
+	return a.left < b.left
 }
 
 type bpeScratch struct {
 	syms []bpeSym
-	heap bpeHeap
+	heap minHeap[bpeBigram]
 	buf  []byte
 	cpts []uint32
 }

@@ -18,59 +18,18 @@ type spmBigram struct {
 	size        int32
 }
 
-type spmHeap []spmBigram
-
-// less: higher score first, then lower left index (llama.cpp's llm_bigram_spm::comparator).
-func (h spmHeap) less(i, j int) bool {
-	if h[i].score != h[j].score {
-		return h[i].score > h[j].score
+// before orders the merge queue: higher score first, then the leftmost pair (llama.cpp's
+// llm_bigram_spm::comparator).
+func (a spmBigram) before(b spmBigram) bool {
+	if a.score != b.score {
+		return a.score > b.score
 	}
-	return h[i].left < h[j].left
-}
-
-func (h *spmHeap) push(b spmBigram) {
-	*h = append(*h, b)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *spmHeap) pop() spmBigram {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s = s[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		c := l
-		if r := l + 1; r < n && s.less(r, l) {
-			c = r
-		}
-		if !s.less(c, i) {
-			break
-		}
-		s[i], s[c] = s[c], s[i]
-		i = c
-	}
-	*h = s
-	return top
+	return a.left < b.left
 }
 
 type spmScratch struct {
 	syms []spmSym
-	heap spmHeap
+	heap minHeap[spmBigram]
 }
 
 var spmScratchPool = sync.Pool{New: func() any { return new(spmScratch) }}
