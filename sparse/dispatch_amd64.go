@@ -6,8 +6,9 @@ import "golang.org/x/sys/cpu"
 
 const archHasSIMD = true
 
-type gemmTileF16 func(y *float32, ystride int, x *float32, xstride int, w *uint16, wstride int, k int, acc int)
-type gemmTileF32 func(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+type gemmTile[W uint16 | float32] func(y *float32, ystride int, x *float32, xstride int, w *W, wstride int, k int, acc int)
+type gemmTileF16 = gemmTile[uint16]
+type gemmTileF32 = gemmTile[float32]
 
 // simd describes one amd64 backend; the kernel set is built from it.
 type simd struct {
@@ -215,77 +216,40 @@ func gemmKC(kMain int) int {
 }
 
 func (s *simd) gemmF16Block(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, _ []float32) {
-	// bounds: the kernels read x[t*cols : t*cols+cols] and w[r*cols : r*cols+cols]
-	_ = y[(t1-1)*rows+r1-1]
-	if cols == 0 {
-		for t := t0; t < t1; t++ {
-			clear(y[t*rows+r0 : t*rows+r1])
-		}
-		return
-	}
-	_ = x[t1*cols-1]
-	_ = w[r1*cols-1]
-	kMain := cols &^ (s.lanes - 1)
-	if kMain == 0 {
-		for t := t0; t < t1; t++ {
-			clear(y[t*rows+r0 : t*rows+r1])
-		}
-	}
-	kc := gemmKC(kMain)
-	for kb := 0; kb < kMain; kb += kc {
-		kn := min(kc, kMain-kb)
-		acc := min(kb, 1)
-		for t := t0; t < t1; t += s.tileT {
-			tt := min(s.tileT, t1-t)
-			row := s.f16[tt-1]
-			xp := &x[t*cols+kb]
-			for r := r0; r < r1; r += s.tileR {
-				rr := min(s.tileR, r1-r)
-				row[rr-1](&y[t*rows+r], rows, xp, cols, &w[r*cols+kb], cols, kn, acc)
-			}
-		}
-	}
-	if kMain < cols {
-		for t := t0; t < t1; t++ {
-			xt := x[t*cols : t*cols+cols]
-			for r := r0; r < r1; r++ {
-				wr := w[r*cols : r*cols+cols]
-				var v float32
-				for c := kMain; c < cols; c++ {
-					v += xt[c] * F16ToF32(wr[c])
-				}
-				y[t*rows+r] += v
-			}
-		}
-	}
+	gemmBlock(s.lanes, s.tileT, s.tileR, s.f16, F16ToF32, y, x, w, rows, cols, t0, t1, r0, r1)
 }
 
 func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int) {
+	gemmBlock(s.lanes, s.tileT, s.tileR, s.f32, func(v float32) float32 { return v }, y, x, w, rows, cols, t0, t1, r0, r1)
+}
+
+// gemmBlock computes y[t*rows+r] = Σ_c x[t*cols+c]*w[r*cols+c] for tokens [t0, t1) and rows
+// [r0, r1): register tiles (tiles[tt-1][rr-1], at most tileT × tileR) over the columns that
+// fill whole vectors, in k-blocks of gemmKC, then the column tail in Go (toF32 widens a weight).
+func gemmBlock[W uint16 | float32](lanes, tileT, tileR int, tiles [][]gemmTile[W], toF32 func(W) float32, y, x []float32, w []W, rows, cols, t0, t1, r0, r1 int) {
+	// bounds: the kernels read x[t*cols : t*cols+cols] and w[r*cols : r*cols+cols]
 	_ = y[(t1-1)*rows+r1-1]
-	if cols == 0 {
-		for t := t0; t < t1; t++ {
-			clear(y[t*rows+r0 : t*rows+r1])
-		}
-		return
-	}
-	_ = x[t1*cols-1]
-	_ = w[r1*cols-1]
-	kMain := cols &^ (s.lanes - 1)
+	kMain := cols &^ (lanes - 1)
 	if kMain == 0 {
 		for t := t0; t < t1; t++ {
 			clear(y[t*rows+r0 : t*rows+r1])
 		}
+		if cols == 0 {
+			return
+		}
 	}
+	_ = x[t1*cols-1]
+	_ = w[r1*cols-1]
 	kc := gemmKC(kMain)
 	for kb := 0; kb < kMain; kb += kc {
 		kn := min(kc, kMain-kb)
 		acc := min(kb, 1)
-		for t := t0; t < t1; t += s.tileT {
-			tt := min(s.tileT, t1-t)
-			row := s.f32[tt-1]
+		for t := t0; t < t1; t += tileT {
+			tt := min(tileT, t1-t)
+			row := tiles[tt-1]
 			xp := &x[t*cols+kb]
-			for r := r0; r < r1; r += s.tileR {
-				rr := min(s.tileR, r1-r)
+			for r := r0; r < r1; r += tileR {
+				rr := min(tileR, r1-r)
 				row[rr-1](&y[t*rows+r], rows, xp, cols, &w[r*cols+kb], cols, kn, acc)
 			}
 		}
@@ -297,7 +261,7 @@ func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int) {
 				wr := w[r*cols : r*cols+cols]
 				var v float32
 				for c := kMain; c < cols; c++ {
-					v += xt[c] * wr[c]
+					v += xt[c] * toF32(wr[c])
 				}
 				y[t*rows+r] += v
 			}
