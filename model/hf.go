@@ -103,7 +103,7 @@ var hfArchs = map[string]string{
 func openHF(dir string) (*hfSource, error) {
 	d, err := safetensors.OpenDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+		return nil, err
 	}
 	s := &hfSource{d: d, byName: map[string]safetensors.Tensor{}}
 	if err := s.readSpec(); err != nil {

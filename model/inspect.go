@@ -73,7 +73,7 @@ var ggufArchs = map[string]struct{ permuted, bias bool }{
 func openGGUF(path string) (*ggufSource, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+		return nil, err
 	}
 	s := &ggufSource{f: f}
 	if err := s.readSpec(); err != nil {

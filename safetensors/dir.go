@@ -50,7 +50,7 @@ func OpenDir(dir string) (*Dir, error) {
 	}
 	cfg, err := ParseConfig(cb)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %s: %w", filepath.Join(dir, ConfigFile), err)
+		return nil, fmt.Errorf("safetensors: %s: %w", dir, err)
 	}
 	d := &Dir{Path: dir, Config: cfg}
 	ok := false
