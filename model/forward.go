@@ -118,13 +118,23 @@ type proj struct {
 }
 
 // project applies the projections ps, which share one input in ([n][cols]), for the given
-// sparsity site of a layer. Every projection of the forward pass goes through here: it is the
-// place where a top-K mask on in and a sparse kernel are to be inserted. fused, when not nil, is
-// the matrices of ps stacked in one (see Layer.QKV): one kernel call instead of len(ps), its
-// output rows then scattered to the ps' outputs.
+// sparsity site of a layer. Every projection of the forward pass goes through here: when the
+// State's profile keeps K < cols channels at this site, in is replaced by its top-K mask (see
+// SetProfile) before the dense kernels run; a sparse kernel is to be inserted here too. fused,
+// when not nil, is the matrices of ps stacked in one (see Layer.QKV): one kernel call instead
+// of len(ps), its output rows then scattered to the ps' outputs.
 func (s *State) project(site Site, layer int, in []float32, n int, fused *Matrix, ps ...proj) {
+	cols := ps[0].w.Cols
 	if s.hook != nil {
-		s.hook(site, layer, in[:n*ps[0].w.Cols], n)
+		s.hook(site, layer, in[:n*cols], n)
+	}
+	if s.keep != nil {
+		if k := s.keep[layer][site]; k < cols {
+			in = s.mask(in, n, cols, k) // reference semantics: masked input, dense kernels
+			if s.maskHook != nil {
+				s.maskHook(site, layer, in, n)
+			}
+		}
 	}
 	if fused != nil && fuseProjections {
 		out := s.fused[:n*fused.Rows] // [n][fused.Rows]
@@ -156,7 +166,8 @@ var fuseProjections = true
 
 // SetHook installs fn (nil removes it) to be called with the input of every sparsity site
 // ([n][SiteDim] values, read-only, valid only during the call) before its projections run:
-// the way calibration observes activations.
+// the way calibration observes activations. The hook sees the input before any sparsity mask
+// (see SetProfile).
 func (s *State) SetHook(fn func(site Site, layer int, in []float32, n int)) { s.hook = fn }
 
 // matmul computes out[t][r] = Σ_c in[t][c]·W[r][c] for n tokens: GEMV for one token, GEMM for

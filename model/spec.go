@@ -20,10 +20,12 @@
 //
 // # Sparsity sites
 //
-// Each layer has four sites where activation sparsity will be applied (see Site): the attention
+// Each layer has four sites where activation sparsity is applied (see Site): the attention
 // input shared by q/k/v, the o_proj input, the MLP input shared by gate/up and the down_proj
-// input. Every projection of the forward pass goes through State.project, the one place where a
-// top-K mask and a sparse kernel are to be inserted.
+// input. A Profile gives the channels kept per token at each site (UniformProfile: Q-Sparse's
+// k = int((1-r)*dim)); State.SetProfile / SetSparsity set it. Every projection of the forward
+// pass goes through State.project, the one place where the top-K mask is applied (masked
+// input, dense kernels: the reference semantics) and where a sparse kernel is to be inserted.
 package model
 
 import "fmt"

@@ -35,6 +35,17 @@ type State struct {
 	attnFn                                 func(int)
 
 	hook func(site Site, layer int, in []float32, n int) // see SetHook
+
+	// activation sparsity (see SetProfile): keep[layer][site] channels kept per token; nil: dense
+	keep        [][NumSites]int
+	masked      []float32 // [batch][max site dim] masked input of a sparse site
+	topIdx      []int32   // [maskWorkers][max site dim] TopK output and scratch, one per worker
+	maskWorkers int
+	// current mask call (see mask); maskFn is the method value, made once
+	maskIn, maskOut                  []float32
+	maskDim, maskK, maskN, maskItems int
+	maskFn                           func(int)
+	maskHook                         func(site Site, layer int, masked []float32, n int) // tests: the masked input
 }
 
 // NewState allocates a State whose KV cache holds ctx positions. ctx <= 0 means the LoadOptions

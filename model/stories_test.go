@@ -65,10 +65,16 @@ func TestStoriesGreedy(t *testing.T) {
 // next token, log-softmax in float64.
 func perplexity(t testing.TB, m *Model, tokens []int, nctx, chunks int) float64 {
 	t.Helper()
+	return perplexityOn(t, m.NewState(nctx), tokens, nctx, chunks)
+}
+
+// perplexityOn is perplexity on a given State (e.g. one with a sparsity profile).
+func perplexityOn(t testing.TB, st *State, tokens []int, nctx, chunks int) float64 {
+	t.Helper()
 	if len(tokens) < chunks*nctx {
 		t.Fatalf("%d tokens, need %d", len(tokens), chunks*nctx)
 	}
-	st := m.NewState(nctx)
+	m := st.Model()
 	V := m.Spec.Vocab
 	logits := make([]float32, nctx*V)
 	buf := make([]int, nctx)

@@ -247,6 +247,18 @@ func Gather(vals []float32, x []float32, idx []int32) []float32 {
 // idx must be ascending (as TopK returns it).
 func Mask(dst, x []float32, idx []int32) {
 	dst = dst[:len(x)]
+	if len(x) == 0 {
+		return
+	}
+	if &dst[0] != &x[0] {
+		// clear whole, then scatter: at moderate sparsity the gaps are a few channels, and one
+		// vector clear beats a clear call per gap (SmolLM2 prefill at 50%: Mask 15% -> 1.6% of CPU)
+		clear(dst)
+		for _, c := range idx {
+			dst[c] = x[c]
+		}
+		return
+	}
 	prev := 0
 	for _, c := range idx {
 		clear(dst[prev:c])

@@ -126,6 +126,11 @@ func TestMaskGather(t *testing.T) {
 	if v := Gather(nil, x, idx); !slices.Equal(v, []float32{-4, 5}) {
 		t.Fatal(v)
 	}
+	dst := []float32{9, 9, 9, 9, 9, 9}
+	Mask(dst, x, idx)
+	if !slices.Equal(dst, []float32{0, 0, 0, -4, 5, 9}) {
+		t.Fatal(dst)
+	}
 	Mask(x, x, idx)
 	if !slices.Equal(x, []float32{0, 0, 0, -4, 5}) {
 		t.Fatal(x)
