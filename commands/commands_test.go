@@ -91,6 +91,35 @@ func TestEvalCommand(t *testing.T) {
 	}
 }
 
+func TestEvalSparsity(t *testing.T) {
+	mp := testenv.Path(t, "stories260K.gguf")
+	data := testenv.Path(t, "tinystories_valid_first1000.txt")
+	out, errs, err := runApp(t, "eval", "-m", mp, "-f", data, "-c", "256", "--chunks", "3", "--sparsity", "0,0.5", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errs)
+	}
+	var rep eval.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("eval --json: %v\n%s", err, out)
+	}
+	if len(rep.Rows) != 2 {
+		t.Fatalf("%d rows, want 2: %+v", len(rep.Rows), rep)
+	}
+	d, s := rep.Rows[0], rep.Rows[1]
+	if d.Label != "dense" || d.Sparsity != 0 || s.Label != "uniform top-K" || s.Sparsity != 0.5 ||
+		d.Chunks != 3 || s.Chunks != 3 || len(s.Running) != 3 || !(s.PPL > d.PPL) {
+		t.Fatalf("rows %+v", rep.Rows)
+	}
+	if strings.Count(errs, "Final estimate: PPL = ") != 2 || strings.Count(errs, "[3]") != 2 {
+		t.Errorf("stderr:\n%s", errs)
+	}
+	// table output, and the sparse row against the dense model as base
+	out, errs, err = runApp(t, "eval", "-m", mp, "-f", data, "-c", "128", "--chunks", "2", "--sparsity", "0.25", "--base", mp)
+	if err != nil || !strings.Contains(out, "model, uniform top-K") || !strings.Contains(out, "25.0%") || !strings.Contains(out, "base") {
+		t.Fatalf("%v\n%s\n%s", err, out, errs)
+	}
+}
+
 func TestEvalTooShort(t *testing.T) {
 	mp := testenv.Path(t, "stories260K.gguf")
 	short := filepath.Join(t.TempDir(), "short.txt")
@@ -204,6 +233,10 @@ func TestUsageErrors(t *testing.T) {
 		{"bench", "-p", "8"},
 		{"bench", "--model", "m.gguf", "--threads", "-2"},
 		{"eval", "--model", "m.gguf", "--data", "x", "--weight-type", "q4"},
+		{"eval", "--model", "m.gguf", "--data", "x", "--sparsity", "1"},
+		{"eval", "--model", "m.gguf", "--data", "x", "--sparsity", "0,abc"},
+		{"eval", "--model", "m.gguf", "--data", "x", "--sparsity", "0,,0.5"},
+		{"eval", "--model", "m.gguf", "--data", "x", "--sparsity", "-0.1"},
 	} {
 		_, _, err := runApp(t, args...)
 		if !errUsage(err) {

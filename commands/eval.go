@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ func init() {
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "tokens per chunk"},
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "tokens per forward call (0: --ctx)"},
 			&cli.IntFlag{Name: "chunks", Usage: "evaluate at most this many chunks (0: all)"},
+			&cli.StringFlag{Name: "sparsity", Value: "0", Usage: "comma-separated uniform activation sparsities in [0, 1), one result row each (top-K by |x| per token at every site: k = int((1-s)*dim)), e.g. 0,0.25,0.5"},
 			weightTypeFlag(),
 			threadsFlag(0),
 			jsonFlag(),
@@ -66,6 +68,10 @@ func runEval(c *cli.Context) error {
 	}
 	if batch == 0 || batch > nctx {
 		batch = nctx
+	}
+	ratios, err := parseSparsities(c.String("sparsity"))
+	if err != nil {
+		return err
 	}
 	nthreads, err := threads(c)
 	if err != nil {
@@ -108,50 +114,83 @@ func runEval(c *cli.Context) error {
 	fmt.Fprintf(errw, "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, threads=%d\n",
 		nChunks, nctx, batch, nthreads)
 
-	bar := newBar(errw, nChunks, "perplexity")
-	var running strings.Builder
-	opts.Progress = func(p eval.Progress) {
-		s := eval.FormatRunning(p.Chunk, p.PPL)
-		running.WriteString(s)
-		if bar != nil {
-			bar.Describe(s)
-			_ = bar.Add(1)
-			return
-		}
-		fmt.Fprint(errw, s)
-	}
-	var res *eval.PPLResult
-	var kl *eval.KLResult
-	if base != nil {
-		kl, err = eval.KLDivergence(c.Context, base, m, tokens, opts)
-	} else {
-		res, err = eval.Perplexity(c.Context, m, tokens, opts)
-	}
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprint(errw, running.String())
-	}
-	if running.Len() > 0 {
-		fmt.Fprintln(errw)
-	}
-	if err != nil {
-		return fmt.Errorf("eval %s: %w", data, err)
-	}
 	rep := &eval.Report{Model: mpath, Data: data, Ctx: nctx, Batch: batch, Threads: nthreads, DataTokens: len(tokens)}
-	if kl != nil {
-		fmt.Fprintln(errw, eval.FormatFinal(&eval.PPLResult{PPL: kl.PPL, Err: kl.Err}))
-		fmt.Fprint(errw, eval.FormatKL(kl))
+	if base != nil {
 		rep.Base = c.String("base")
-		rep.Rows = []eval.Row{
-			{Label: "base", PPL: kl.BasePPL, Err: kl.BaseErr, MeanNLL: kl.BaseMeanNLL, Tokens: kl.Tokens, Chunks: kl.Chunks, SameTop: 1},
-			eval.RowFromKL("model", 0, kl),
+	}
+	for i, r := range ratios {
+		var prof *model.Profile
+		if r > 0 {
+			if prof, err = model.UniformProfile(&m.Spec, r); err != nil {
+				return fmt.Errorf("eval: %w", err)
+			}
 		}
-	} else {
-		fmt.Fprintln(errw, eval.FormatFinal(res))
-		rep.Rows = []eval.Row{eval.RowFromPPL("dense", 0, res)}
+		label := eval.SparsityLabel(r)
+		if len(ratios) > 1 {
+			fmt.Fprintf(errw, "perplexity: sparsity %g (%s)\n", r, label)
+		}
+		bar := newBar(errw, nChunks, "perplexity")
+		var running strings.Builder
+		opts.Progress = func(p eval.Progress) {
+			s := eval.FormatRunning(p.Chunk, p.PPL)
+			running.WriteString(s)
+			if bar != nil {
+				bar.Describe(s)
+				_ = bar.Add(1)
+				return
+			}
+			fmt.Fprint(errw, s)
+		}
+		var res *eval.PPLResult
+		var kl *eval.KLResult
+		if base != nil {
+			kl, err = eval.KLDivergenceProfile(c.Context, base, m, prof, tokens, opts)
+		} else {
+			res, err = eval.PerplexityProfile(c.Context, m, prof, tokens, opts)
+		}
+		if bar != nil {
+			_ = bar.Finish()
+			fmt.Fprint(errw, running.String())
+		}
+		if running.Len() > 0 {
+			fmt.Fprintln(errw)
+		}
+		if err != nil {
+			return fmt.Errorf("eval %s: %w", data, err)
+		}
+		if kl != nil {
+			fmt.Fprintln(errw, eval.FormatFinal(&eval.PPLResult{PPL: kl.PPL, Err: kl.Err}))
+			fmt.Fprint(errw, eval.FormatKL(kl))
+			if i == 0 {
+				rep.Rows = append(rep.Rows, eval.Row{Label: "base", PPL: kl.BasePPL, Err: kl.BaseErr, MeanNLL: kl.BaseMeanNLL,
+					Tokens: kl.Tokens, Chunks: kl.Chunks, SameTop: 1})
+			}
+			label = "model"
+			if len(ratios) > 1 || r > 0 {
+				label = "model, " + eval.SparsityLabel(r)
+			}
+			rep.Rows = append(rep.Rows, eval.RowFromKL(label, r, kl))
+		} else {
+			fmt.Fprintln(errw, eval.FormatFinal(res))
+			rep.Rows = append(rep.Rows, eval.RowFromPPL(label, r, res))
+		}
 	}
 	if c.Bool("json") {
 		return rep.WriteJSON(stdout(c))
 	}
 	return rep.WriteTable(stdout(c))
+}
+
+// parseSparsities parses --sparsity: comma-separated ratios in [0, 1).
+func parseSparsities(v string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		r, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(r >= 0 && r < 1) {
+			return nil, usagef("eval: --sparsity wants comma-separated fractions in [0, 1) such as 0,0.25,0.5, got %q", f)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

@@ -107,3 +107,48 @@ func TestPerplexitySmolLM2(t *testing.T) {
 		}
 	}
 }
+
+func TestPerplexityProfile(t *testing.T) {
+	text, err := os.ReadFile(testenv.Path(t, "tinystories_valid_first1000.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(testenv.Path(t, "stories260K.gguf"), model.LoadOptions{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tokens := Tokenize(m, string(text)[:40000])
+	opts := PPLOptions{Ctx: 256, Chunks: 4}
+	dense, err := Perplexity(context.Background(), m, tokens, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0, err := model.UniformProfile(&m.Spec, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero, err := PerplexityProfile(context.Background(), m, p0, tokens, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zero.MeanNLL != dense.MeanNLL {
+		t.Errorf("sparsity 0: mean nll %v, dense %v", zero.MeanNLL, dense.MeanNLL)
+	}
+	p5, _ := model.UniformProfile(&m.Spec, 0.5)
+	half, err := PerplexityProfile(context.Background(), m, p5, tokens, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kl, err := KLDivergenceProfile(context.Background(), m, m, p5, tokens, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dense %.4f, 50%% %.4f, KLD %.4f, same top %.3f", dense.PPL, half.PPL, kl.KLD, kl.SameTop)
+	if !(half.PPL > dense.PPL) || kl.PPL != half.PPL || kl.BasePPL != dense.PPL || !(kl.KLD > 0) {
+		t.Errorf("dense %v, 50%% %v, KL %+v", dense.PPL, half.PPL, kl)
+	}
+	if _, err := PerplexityProfile(context.Background(), m, &model.Profile{}, tokens, opts); err == nil {
+		t.Error("a profile without layers was accepted")
+	}
+}
