@@ -130,7 +130,11 @@ func (s *State) project(site Site, layer int, in []float32, n int, fused *Matrix
 	}
 	if s.keep != nil {
 		if k := s.keep[layer][site]; k < cols {
-			in = s.mask(in, n, cols, k) // reference semantics: masked input, dense kernels
+			var norms []float32
+			if s.colNorms != nil {
+				norms = s.colNorms[layer][site]
+			}
+			in = s.maskSite(in, n, cols, k, norms) // reference semantics: masked input, dense kernels
 			if s.maskHook != nil {
 				s.maskHook(site, layer, in, n)
 			}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -109,6 +110,9 @@ type Model struct {
 	pool    *sparse.Pool
 	ctx     int
 	invFreq []float64 // RoPE inverse frequency of each rotation pair
+
+	normsOnce sync.Once
+	norms     [][NumSites][]float32 // see ColumnNorms
 }
 
 // Pool returns the model's thread pool (shared by its States).

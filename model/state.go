@@ -37,12 +37,15 @@ type State struct {
 	hook func(site Site, layer int, in []float32, n int) // see SetHook
 
 	// activation sparsity (see SetProfile): keep[layer][site] channels kept per token; nil: dense
-	keep        [][NumSites]int
-	masked      []float32 // [batch][max site dim] masked input of a sparse site
-	topIdx      []int32   // [maskWorkers][max site dim] TopK output and scratch, one per worker
+	prof        *Profile
+	keep        [][NumSites]int       // prof.Keep
+	colNorms    [][NumSites][]float32 // Model.ColumnNorms when prof.Scoring is weighted
+	masked      []float32             // [batch][max site dim] masked input of a sparse site
+	topIdx      []int32               // [maskWorkers][max site dim] TopK output and scratch, one per worker
+	scoreBuf    []float32             // [maskWorkers][max site dim] weighted scores
 	maskWorkers int
 	// current mask call (see mask); maskFn is the method value, made once
-	maskIn, maskOut                  []float32
+	maskIn, maskOut, maskNorms       []float32
 	maskDim, maskK, maskN, maskItems int
 	maskFn                           func(int)
 	maskHook                         func(site Site, layer int, masked []float32, n int) // tests: the masked input

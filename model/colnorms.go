@@ -1,0 +1,61 @@
+package model
+
+import (
+	"math"
+)
+
+// ColumnNorms returns, for every layer and site, ‖W[:, i]‖₂ of each input channel i of the
+// site's matrices stacked (q/k/v at attn_in, gate/up at mlp_in): the channel weights of
+// ScoreWeighted (WINA). Computed once per model (one pass over the weights, float64 sums) and
+// shared by its States; nil after Close.
+func (m *Model) ColumnNorms() [][NumSites][]float32 {
+	if m.pool == nil {
+		return nil
+	}
+	m.normsOnce.Do(func() {
+		sp := &m.Spec
+		norms := make([][NumSites][]float32, sp.NLayers)
+		m.pool.Run(sp.NLayers, func(l int) {
+			L := &m.W.Layers[l]
+			for site := AttnIn; site < NumSites; site++ {
+				sum := make([]float64, sp.SiteDim(site))
+				for _, w := range L.siteMatrices(site) {
+					w.addColumnSquares(sum)
+				}
+				out := make([]float32, len(sum))
+				for i, v := range sum {
+					out[i] = float32(math.Sqrt(v))
+				}
+				norms[l][site] = out
+			}
+		})
+		m.norms = norms
+	})
+	return m.norms
+}
+
+// siteMatrices returns the matrices that read a site's input, in SiteTensors order.
+func (L *Layer) siteMatrices(site Site) []*Matrix {
+	switch site {
+	case AttnIn:
+		return []*Matrix{L.Q, L.K, L.V}
+	case AttnOut:
+		return []*Matrix{L.O}
+	case MLPIn:
+		return []*Matrix{L.Gate, L.Up}
+	case MLPDown:
+		return []*Matrix{L.Down}
+	}
+	return nil
+}
+
+// addColumnSquares adds Σ_r W[r][c]² to sum[c] for every column c.
+func (w *Matrix) addColumnSquares(sum []float64) {
+	row := make([]float32, w.Cols)
+	for r := range w.Rows {
+		w.row(r, row)
+		for c, v := range row {
+			sum[c] += float64(v) * float64(v)
+		}
+	}
+}
