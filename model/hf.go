@@ -118,16 +118,16 @@ func (s *hfSource) readSpec() error {
 	name := filepath.Base(filepath.Clean(s.d.Path))
 	arch, ok := hfArchs[c.Architecture]
 	if !ok {
-		return fmt.Errorf("model %s: architecture %q is not supported (supported: Llama, Mistral, Qwen2)", name, c.Architecture)
+		return errorf(ErrUnsupportedArch, "model %s: architecture %q is not supported (supported: Llama, Mistral, Qwen2)", name, c.Architecture)
 	}
 	if c.HiddenAct != "silu" {
-		return fmt.Errorf("model %s: hidden_act %q is not supported (only silu)", name, c.HiddenAct)
+		return errorf(ErrUnsupported, "model %s: hidden_act %q is not supported (only silu)", name, c.HiddenAct)
 	}
 	if c.AttentionBias && arch != "qwen2" {
-		return fmt.Errorf("model %s: attention_bias (o_proj bias) is not supported for %s", name, arch)
+		return errorf(ErrUnsupported, "model %s: attention_bias (o_proj bias) is not supported for %s", name, arch)
 	}
 	if c.MLPBias {
-		return fmt.Errorf("model %s: mlp_bias is not supported", name)
+		return errorf(ErrUnsupported, "model %s: mlp_bias is not supported", name)
 	}
 	for _, t := range s.d.Tensors {
 		if canon, ok := HFToCanonical(t.Name); ok {
@@ -183,7 +183,7 @@ func (s *hfSource) f16Rows(name string, r0, n int) ([]byte, bool) {
 func (s *hfSource) rows(name string, dst []float32, r0, n int) error {
 	t, ok := s.byName[name]
 	if !ok {
-		return fmt.Errorf("tensor %s missing", name)
+		return errorf(ErrMissingTensor, "tensor %s missing", name)
 	}
 	cols := t.NumElements()
 	if len(t.Shape) >= 2 && t.Shape[0] > 0 {
@@ -192,7 +192,7 @@ func (s *hfSource) rows(name string, dst []float32, r0, n int) error {
 	es := t.DType.Size()
 	a, b := r0*cols*es, (r0+n)*cols*es
 	if es == 0 || r0 < 0 || n < 0 || b > len(t.Data) || len(dst) != n*cols {
-		return fmt.Errorf("tensor %s (%s): rows %d..%d out of range", t.Name, t.DType, r0, r0+n-1)
+		return errorf(ErrTensorShape, "tensor %s (%s): rows %d..%d out of range", t.Name, t.DType, r0, r0+n-1)
 	}
 	sub := safetensors.Tensor{Name: t.Name, DType: t.DType, Shape: []int{n, cols}, Data: t.Data[a:b]}
 	if err := sub.Float32(dst); err != nil {

@@ -1,10 +1,6 @@
 package model
 
-import (
-	"fmt"
-
-	"github.com/qsparse/qsparse/sparse"
-)
+import "github.com/qsparse/qsparse/sparse"
 
 // Profile is an activation-sparsity setting of a model: for every layer and site, how many
 // input channels of each token are kept before the site's projections run (the top-K by |x|,
@@ -18,7 +14,7 @@ type Profile struct {
 // input: k = int((1-ratio)*SiteDim) channels kept per token, as Q-Sparse (sparse.KeepCount).
 func UniformProfile(sp *Spec, ratio float64) (*Profile, error) {
 	if !(ratio >= 0 && ratio <= 1) {
-		return nil, fmt.Errorf("model %s: sparsity %g is outside [0, 1]", sp.Name, ratio)
+		return nil, errorf(ErrBadProfile, "model %s: sparsity %g is outside [0, 1]", sp.Name, ratio)
 	}
 	p := &Profile{Keep: make([][NumSites]int, sp.NLayers)}
 	for l := range p.Keep {
@@ -32,12 +28,12 @@ func UniformProfile(sp *Spec, ratio float64) (*Profile, error) {
 // Validate checks that p has one entry per layer and every K is in [0, SiteDim].
 func (p *Profile) Validate(sp *Spec) error {
 	if len(p.Keep) != sp.NLayers {
-		return fmt.Errorf("model %s: sparsity profile has %d layers, the model has %d", sp.Name, len(p.Keep), sp.NLayers)
+		return errorf(ErrBadProfile, "model %s: sparsity profile has %d layers, the model has %d", sp.Name, len(p.Keep), sp.NLayers)
 	}
 	for l, ks := range p.Keep {
 		for site, k := range ks {
 			if d := sp.SiteDim(Site(site)); k < 0 || k > d {
-				return fmt.Errorf("model %s: sparsity profile keeps %d channels of layer %d %s, want 0..%d", sp.Name, k, l, Site(site), d)
+				return errorf(ErrBadProfile, "model %s: sparsity profile keeps %d channels of layer %d %s, want 0..%d", sp.Name, k, l, Site(site), d)
 			}
 		}
 	}
