@@ -94,12 +94,6 @@ type hfSource struct {
 	byName map[string]safetensors.Tensor // canonical name → tensor
 }
 
-var hfArchs = map[string]string{
-	safetensors.ArchLlama:   "llama",
-	safetensors.ArchMistral: "mistral",
-	safetensors.ArchQwen2:   "qwen2",
-}
-
 func openHF(dir string) (*hfSource, error) {
 	d, err := safetensors.OpenDir(dir)
 	if err != nil {
@@ -114,16 +108,20 @@ func openHF(dir string) (*hfSource, error) {
 }
 
 func (s *hfSource) readSpec() error {
-	c := s.d.Config
 	name := filepath.Base(filepath.Clean(s.d.Path))
-	arch, ok := hfArchs[c.Architecture]
-	if !ok {
-		return errorf(ErrUnsupportedArch, "model %s: architecture %q is not supported (supported: Llama, Mistral, Qwen2)", name, c.Architecture)
+	a, err := hfArch(s.d.Config)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", name, err)
 	}
+	cfg, err := a.hfConfig(s.d.Config)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", name, err)
+	}
+	c, arch := &cfg, a.name
 	if c.HiddenAct != "silu" {
 		return errorf(ErrUnsupported, "model %s: hidden_act %q is not supported (only silu)", name, c.HiddenAct)
 	}
-	if c.AttentionBias && arch != "qwen2" {
+	if c.AttentionBias && !a.qkvBias {
 		return errorf(ErrUnsupported, "model %s: attention_bias (o_proj bias) is not supported for %s", name, arch)
 	}
 	if c.MLPBias {
@@ -142,7 +140,7 @@ func (s *hfSource) readSpec() error {
 		Vocab: c.VocabSize, CtxLen: c.MaxPositionEmbeddings,
 		RopeTheta: c.RopeTheta, NormEps: c.RMSNormEps,
 		TiedEmbeddings: c.TieWordEmbeddings || !hasHead,
-		QKVBias:        c.AttentionBias || arch == "qwen2",
+		QKVBias:        c.AttentionBias,
 	}
 	if r := c.RopeScaling; r != nil {
 		s.sp.RopeScaling = RopeScaling{Type: r.Type, Factor: r.Factor, LowFreqFactor: r.LowFreqFactor,

@@ -62,14 +62,6 @@ type ggufSource struct {
 	perm bool
 }
 
-// ggufArchs lists the supported general.architecture values and whether their q/k rows are
-// stored permuted by llama.cpp's converter.
-var ggufArchs = map[string]struct{ permuted, bias bool }{
-	"llama":   {permuted: true},
-	"mistral": {permuted: true},
-	"qwen2":   {bias: true},
-}
-
 func openGGUF(path string) (*ggufSource, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -89,9 +81,9 @@ func (s *ggufSource) readSpec() error {
 	if !ok {
 		return errorf(ErrUnsupportedArch, "model %s: no general.architecture key: not a model GGUF", f.Path)
 	}
-	a, ok := ggufArchs[arch]
-	if !ok {
-		return errorf(ErrUnsupportedArch, "model %s: architecture %q is not supported (supported: llama, mistral, qwen2)", f.Path, arch)
+	a, err := ggufArch(arch)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", f.Path, err)
 	}
 	s.perm = a.permuted
 	sp := &s.sp
@@ -170,7 +162,7 @@ func (s *ggufSource) readSpec() error {
 	_, hasOut := f.Tensor(NameOutput)
 	sp.TiedEmbeddings = !hasOut
 	_, hasBias := f.Tensor(LayerName(0, AttnQBias))
-	sp.QKVBias = a.bias || hasBias
+	sp.QKVBias = a.qkvBias || hasBias
 	return sp.Validate()
 }
 
