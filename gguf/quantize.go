@@ -57,7 +57,7 @@ func Quantize(t Type, src []float32) ([]byte, error) {
 // quantize_row_q8_0_ref: d = absmax/127, q = round(x/d) half away from zero.
 func QuantizeQ8_0(src []float32) ([]byte, error) {
 	if len(src)%32 != 0 {
-		return nil, fmt.Errorf("quantize Q8_0: %d elements is not a multiple of 32", len(src))
+		return nil, fmt.Errorf("quantize Q8_0: %d elements is not a multiple of 32: %w", len(src), ErrSize)
 	}
 	out := make([]byte, len(src)/32*34)
 	for i := 0; i < len(src)/32; i++ {
