@@ -76,8 +76,8 @@ func F32ToF16(f float32) uint16 {
 // bit-identical to F16ToF32).
 func F16ToF32Slice(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
-	if k.f16ToF32 != nil {
-		k.f16ToF32(dst, src)
+	if kern.f16ToF32 != nil {
+		kern.f16ToF32(dst, src)
 		return
 	}
 	for i, h := range src {
@@ -89,8 +89,8 @@ func F16ToF32Slice(dst []float32, src []uint16) {
 // even (SIMD when available, bit-identical to F32ToF16).
 func F32ToF16Slice(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
-	if k.f32ToF16 != nil {
-		k.f32ToF16(dst, src)
+	if kern.f32ToF16 != nil {
+		kern.f32ToF16(dst, src)
 		return
 	}
 	for i, f := range src {

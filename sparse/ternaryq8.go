@@ -222,7 +222,7 @@ func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) int
 		j.nchunk = (ns + j.chunk - 1) / j.chunk
 	}
 	j.part = growI32(j.part, q8Segs*ns*q8Strip)
-	j.cols = q8ColsKernel()
+	j.cols = kern.ternaryQ8Cols
 	return q8Segs * j.nchunk
 }
 
