@@ -168,13 +168,6 @@ var q8Jobs = sync.Pool{New: func() any {
 	return j
 }}
 
-// q8PFPairs: pairs of 4-column groups the AVX-512 kernel prefetches ahead (it reads
-// 8·q8PFPairs entries of idx4 past its last group; same constant in _asm/ternary). Measured
-// on 4096x11008 at 50 %, data from DRAM, 2 threads (bar report, best of 40, three runs
-// each): 1 pair 0.49-0.62 ms, 2 pairs 0.42-0.55 ms, 4 pairs 0.42-0.55 ms (PREFETCHT0);
-// 2 pairs with PREFETCHT1 0.27-0.45 ms.
-const q8PFPairs = 2
-
 // q8Segs: the active columns are cut in 4 segments (one work item per segment and row chunk)
 // so a thread that starts late still finds work; the int32 partial sums add exactly.
 const q8Segs = 4
