@@ -4,9 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sync"
 
-	"github.com/x448/float16"
+	"github.com/qsparse/qsparse/internal/half"
 )
 
 // The dequantizers follow ggml's dequantize_row_* formula shapes (ggml-quants.c) so results
@@ -93,17 +92,11 @@ func (t *TensorInfo) DequantizeRows(dst []float32, row0, n int) error {
 	return nil
 }
 
-// F16 conversion table (built on first use, 256 KiB).
-var f16Table = sync.OnceValue(func() *[65536]float32 {
-	var t [65536]float32
-	for i := range t {
-		t[i] = float16.Frombits(uint16(i)).Float32()
-	}
-	return &t
-})
+// f16Table is the fp16 conversion table (built on first use, 256 KiB).
+var f16Table = half.F16Table
 
 // F16ToF32 converts IEEE half-precision bits to float32 (exact, subnormals kept).
-func F16ToF32(h uint16) float32 { return f16Table()[h] }
+func F16ToF32(h uint16) float32 { return half.F16ToF32(h) }
 
 func fp16(tab *[65536]float32, b []byte) float32 { return tab[binary.LittleEndian.Uint16(b)] }
 
