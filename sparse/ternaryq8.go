@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/qsparse/qsparse/internal/hugepage"
 )
 
 // TernaryQ8 is a ternary matrix W[r][c] = t[r][c]·scale for the int8-activation sparse GEMV
@@ -74,7 +76,7 @@ func PackTernaryQ8(t []int8, scale []float32, rows, cols int) (*TernaryQ8, error
 		return nil, fmt.Errorf("sparse: PackTernaryQ8: %d columns, at most %d fit the kernel's int32 sums; use PackTernary (float kernel)", cols, TernaryQ8MaxCols)
 	}
 	p := &TernaryQ8{Rows: rows, Cols: cols, Scale: append([]float32(nil), scale...)}
-	p.Codes = makeBytesHuge(q8Strips(rows) * 64 * cols)
+	p.Codes = hugepage.Bytes(q8Strips(rows) * 64 * cols)
 	for i := range p.Codes {
 		p.Codes[i] = 0x55 // code 1 (t = 0) in every bit pair
 	}
