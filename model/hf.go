@@ -35,39 +35,35 @@ var hfLayer = map[string]string{
 	"mlp.down_proj.weight":            FFNDown,
 }
 
+// invert returns the inverse of a one-to-one map.
+func invert(m map[string]string) map[string]string {
+	inv := make(map[string]string, len(m))
+	for k, v := range m {
+		inv[v] = k
+	}
+	return inv
+}
+
+var canonGlobal, canonLayer = invert(hfGlobal), invert(hfLayer)
+
 // HFToCanonical maps a Hugging Face tensor name (model.layers.3.mlp.up_proj.weight) to its
 // canonical GGUF name (blk.3.ffn_up.weight). ok is false for names outside the table.
 func HFToCanonical(name string) (canon string, ok bool) {
-	if c, ok := hfGlobal[name]; ok {
-		return c, true
-	}
-	rest, found := strings.CutPrefix(name, "model.layers.")
-	if !found {
-		return "", false
-	}
-	num, suffix, found := strings.Cut(rest, ".")
-	if !found {
-		return "", false
-	}
-	l, err := strconv.Atoi(num)
-	if err != nil || l < 0 || strconv.Itoa(l) != num {
-		return "", false
-	}
-	s, ok := hfLayer[suffix]
-	if !ok {
-		return "", false
-	}
-	return LayerName(l, s), true
+	return renameTensor(name, hfGlobal, "model.layers.", hfLayer, "blk.")
 }
 
 // CanonicalToHF is the inverse of HFToCanonical.
 func CanonicalToHF(canon string) (name string, ok bool) {
-	for h, c := range hfGlobal {
-		if c == canon {
-			return h, true
-		}
+	return renameTensor(canon, canonGlobal, "blk.", canonLayer, "model.layers.")
+}
+
+// renameTensor maps name through global, or, for "<from>N.<suffix>" (N a layer number written
+// without leading zeros), to "<to>N.<layer[suffix]>".
+func renameTensor(name string, global map[string]string, from string, layer map[string]string, to string) (string, bool) {
+	if c, ok := global[name]; ok {
+		return c, true
 	}
-	rest, found := strings.CutPrefix(canon, "blk.")
+	rest, found := strings.CutPrefix(name, from)
 	if !found {
 		return "", false
 	}
@@ -79,12 +75,11 @@ func CanonicalToHF(canon string) (name string, ok bool) {
 	if err != nil || l < 0 || strconv.Itoa(l) != num {
 		return "", false
 	}
-	for h, c := range hfLayer {
-		if c == suffix {
-			return "model.layers." + num + "." + h, true
-		}
+	s, ok := layer[suffix]
+	if !ok {
+		return "", false
 	}
-	return "", false
+	return to + num + "." + s, true
 }
 
 // hfSource is an opened Hugging Face folder (config.json + safetensors weights).
