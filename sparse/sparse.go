@@ -274,10 +274,8 @@ func (p *Pool) growScratch(n int) {
 }
 
 func (p *Pool) vals(m, n int) []float32 {
-	if cap(p.valBuf[m]) < n {
-		p.valBuf[m] = make([]float32, n)
-	}
-	return p.valBuf[m][:n]
+	p.valBuf[m] = grow(p.valBuf[m], n)
+	return p.valBuf[m]
 }
 
 // SparseGemvF16 is SparseGemvF16 with output rows split across the pool's threads.

@@ -190,17 +190,17 @@ func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) int
 		}
 		j.vals[i] = v
 	}
-	j.q = growI8(j.q, n)
+	j.q = grow(j.q, n)
 	inv := QuantizeQ8(j.q, j.vals)
 	if len(w.Scale) == 1 {
 		j.mul = w.Scale[0] * inv
 	} else {
 		j.mul = inv
 	}
-	j.idx4 = growI32(j.idx4, 4*(ng+2*q8PFPairs))
+	j.idx4 = grow(j.idx4, 4*(ng+2*q8PFPairs))
 	copy(j.idx4, idx)
 	clear(j.idx4[n:]) // padding columns: column 0 with activation 0
-	j.qx = growI32(j.qx, ng)
+	j.qx = grow(j.qx, ng)
 	clear(j.qx)
 	j.sumq = 0
 	for i, q := range j.q {
@@ -216,7 +216,7 @@ func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) int
 	if ns > 0 {
 		j.nchunk = (ns + j.chunk - 1) / j.chunk
 	}
-	j.part = growI32(j.part, q8Segs*ns*q8Strip)
+	j.part = grow(j.part, q8Segs*ns*q8Strip)
 	j.cols = kern.ternaryQ8Cols
 	return q8Segs * j.nchunk
 }
@@ -253,27 +253,6 @@ func (j *q8Job) finish() {
 		}
 	}
 	j.y, j.w = nil, nil
-}
-
-func grow(b []float32, n int) []float32 {
-	if cap(b) < n {
-		return make([]float32, n)
-	}
-	return b[:n]
-}
-
-func growI8(b []int8, n int) []int8 {
-	if cap(b) < n {
-		return make([]int8, n)
-	}
-	return b[:n]
-}
-
-func growI32(b []int32, n int) []int32 {
-	if cap(b) < n {
-		return make([]int32, n)
-	}
-	return b[:n]
 }
 
 // ternaryQ8ColsGeneric is the pure-Go twin of the column kernels: acc[r] += Σ_g Σ_k
