@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"github.com/qsparse/qsparse/eval"
 	"github.com/qsparse/qsparse/gguf"
 	"github.com/qsparse/qsparse/internal/testenv"
+	"github.com/qsparse/qsparse/model"
 )
 
 // refGreedy is llama-completion -m stories260K.gguf -p "Once upon a time" -n 64 --temp 0 -c 256
@@ -284,18 +286,22 @@ func TestBadModels(t *testing.T) {
 		}
 		return out
 	})
-	for _, args := range [][]string{
-		{"inspect", gptneox},
-		{"run", "--model", gptneox, "-p", "hi", "-n", "2"},
-		{"eval", "--model", gptneox, "--data", data},
-		{"bench", "--model", gptneox, "-p", "4", "-n", "2", "-r", "1"},
-		{"run", "--model", notok, "-p", "hi", "-n", "2"},
-		{"eval", "--model", notok, "--data", data},
-		{"inspect", filepath.Join(t.TempDir(), "nope.gguf")},
+	for _, c := range []struct {
+		args []string
+		want error
+	}{
+		{[]string{"inspect", gptneox}, model.ErrUnsupportedArch},
+		{[]string{"run", "--model", gptneox, "-p", "hi", "-n", "2"}, model.ErrUnsupportedArch},
+		{[]string{"eval", "--model", gptneox, "--data", data}, model.ErrUnsupportedArch},
+		{[]string{"bench", "--model", gptneox, "-p", "4", "-n", "2", "-r", "1"}, model.ErrUnsupportedArch},
+		{[]string{"run", "--model", notok, "-p", "hi", "-n", "2"}, model.ErrNoTokenizer},
+		{[]string{"eval", "--model", notok, "--data", data}, model.ErrNoTokenizer},
+		{[]string{"inspect", filepath.Join(t.TempDir(), "nope.gguf")}, fs.ErrNotExist},
 	} {
+		args := c.args
 		_, _, err := runApp(t, args...)
-		if err == nil || errUsage(err) {
-			t.Errorf("%q: err = %v, want a plain error", args, err)
+		if !errors.Is(err, c.want) || errUsage(err) {
+			t.Errorf("%q: err = %v, want a plain error wrapping %v", args, err, c.want)
 		} else {
 			t.Logf("%s: %v", args[0], err)
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/qsparse/qsparse/model"
 )
 
 // GenOptions configures Generate.
@@ -65,7 +67,7 @@ func Generate(ctx context.Context, st Forwarder, prompt []int, opts GenOptions, 
 	}
 	sample := opts.Sample
 	if sample == nil {
-		sample = argmax
+		sample = model.Argmax
 	}
 	logits := make([]float32, opts.Vocab)
 	st.Reset()
@@ -109,15 +111,4 @@ func Generate(ctx context.Context, st Forwarder, prompt []int, opts GenOptions, 
 		stats.EvalTokens++
 		pos++
 	}
-}
-
-// argmax returns the index of the largest logit (the first one on ties).
-func argmax(logits []float32) int {
-	best := 0
-	for i, l := range logits {
-		if l > logits[best] {
-			best = i
-		}
-	}
-	return best
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/qsparse/qsparse/model"
 )
 
 func TestGenerate(t *testing.T) {
@@ -26,7 +28,7 @@ func TestGenerate(t *testing.T) {
 	logits := make([]float32, 11)
 	_ = f2.Forward([]int{1, 2, 3}, 0, logits)
 	for i, id := range got {
-		if want := argmax(logits); id != want {
+		if want := model.Argmax(logits); id != want {
 			t.Fatalf("token %d = %d, want %d", i, id, want)
 		}
 		_ = f2.Forward([]int{id}, 3+i, logits)

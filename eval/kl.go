@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/qsparse/qsparse/model"
 )
 
 // KLResult compares a test model (e.g. a sparse one) with a base model (dense) on the same
@@ -62,7 +64,7 @@ func KLDivergenceWith(ctx context.Context, base, test Forwarder, tokens []int, o
 			out[1] = -lb[target]
 			out[2] = -lt[target]
 			out[3] = 0
-			if argmax(b) == argmax(t) {
+			if model.Argmax(b) == model.Argmax(t) {
 				out[3] = 1
 			}
 		},
@@ -107,7 +109,7 @@ func KLDivergenceWith(ctx context.Context, base, test Forwarder, tokens []int, o
 
 // logSumExp returns log Σ exp(x_i - max x).
 func logSumExp(x []float32) float64 {
-	mx := x[argmax(x)]
+	mx := x[model.Argmax(x)]
 	var s float64
 	for _, v := range x {
 		s += math.Exp(float64(v - mx))
@@ -117,7 +119,7 @@ func logSumExp(x []float32) float64 {
 
 // logSoftmaxAll writes log softmax(x) into dst (float64).
 func logSoftmaxAll(dst []float64, x []float32) {
-	mx := x[argmax(x)]
+	mx := x[model.Argmax(x)]
 	l := logSumExp(x)
 	for i, v := range x {
 		dst[i] = float64(v-mx) - l

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"regexp"
@@ -148,7 +149,7 @@ func TestPerplexityProfile(t *testing.T) {
 	if !(half.PPL > dense.PPL) || kl.PPL != half.PPL || kl.BasePPL != dense.PPL || !(kl.KLD > 0) {
 		t.Errorf("dense %v, 50%% %v, KL %+v", dense.PPL, half.PPL, kl)
 	}
-	if _, err := PerplexityProfile(context.Background(), m, &model.Profile{}, tokens, opts); err == nil {
+	if _, err := PerplexityProfile(context.Background(), m, &model.Profile{}, tokens, opts); !errors.Is(err, model.ErrBadProfile) {
 		t.Error("a profile without layers was accepted")
 	}
 }

@@ -4,9 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sync"
 
-	"github.com/x448/float16"
+	"github.com/qsparse/qsparse/internal/half"
 )
 
 // The dequantizers follow ggml's dequantize_row_* formula shapes (ggml-quants.c) so results
@@ -45,10 +44,10 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 	}
 	bs, bb := t.BlockSize(), t.BlockBytes()
 	if len(dst)%bs != 0 {
-		return fmt.Errorf("dequantize %s: %d elements is not a multiple of the block size %d", t, len(dst), bs)
+		return fmt.Errorf("dequantize %s: %d elements is not a multiple of the block size %d: %w", t, len(dst), bs, ErrSize)
 	}
 	if nb := len(dst) / bs; len(src) != nb*bb {
-		return fmt.Errorf("dequantize %s: %d elements need %d bytes, got %d", t, len(dst), nb*bb, len(src))
+		return fmt.Errorf("dequantize %s: %d elements need %d bytes, got %d: %w", t, len(dst), nb*bb, len(src), ErrSize)
 	}
 	f(src, dst)
 	return nil
@@ -57,7 +56,7 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 // Dequantize decodes the whole tensor into dst (len(dst) == NumElements()).
 func (t *TensorInfo) Dequantize(dst []float32) error {
 	if uint64(len(dst)) != t.nelem {
-		return fmt.Errorf("tensor %s: dequantize into %d floats, but the tensor has %d elements", t.Name, len(dst), t.nelem)
+		return fmt.Errorf("tensor %s: dequantize into %d floats, but the tensor has %d elements: %w", t.Name, len(dst), t.nelem, ErrSize)
 	}
 	return t.DequantizeRows(dst, 0, int(t.Rows()))
 }
@@ -70,17 +69,17 @@ func (t *TensorInfo) DequantizeRows(dst []float32, row0, n int) error {
 	}
 	rows := t.Rows()
 	if row0 < 0 || n < 0 || uint64(row0) > rows || uint64(n) > rows-uint64(row0) {
-		return fmt.Errorf("tensor %s: rows %d..%d out of range (tensor has %d rows)", t.Name, row0, row0+n, rows)
+		return fmt.Errorf("tensor %s: rows %d..%d out of range (tensor has %d rows): %w", t.Name, row0, row0+n, rows, ErrSize)
 	}
 	cols := t.Shape[0]
 	if uint64(len(dst)) != uint64(n)*cols {
-		return fmt.Errorf("tensor %s: %d rows of %d need %d floats, dst has %d", t.Name, n, cols, uint64(n)*cols, len(dst))
+		return fmt.Errorf("tensor %s: %d rows of %d need %d floats, dst has %d: %w", t.Name, n, cols, uint64(n)*cols, len(dst), ErrSize)
 	}
 	if n == 0 || cols == 0 {
 		return nil
 	}
 	if t.Data == nil {
-		return fmt.Errorf("tensor %s: no data (file closed?)", t.Name)
+		return fmt.Errorf("tensor %s: no data (file closed?): %w", t.Name, ErrClosed)
 	}
 	rb, err := t.Type.RowBytes(cols)
 	if err != nil {
@@ -93,17 +92,11 @@ func (t *TensorInfo) DequantizeRows(dst []float32, row0, n int) error {
 	return nil
 }
 
-// F16 conversion table (built on first use, 256 KiB).
-var f16Table = sync.OnceValue(func() *[65536]float32 {
-	var t [65536]float32
-	for i := range t {
-		t[i] = float16.Frombits(uint16(i)).Float32()
-	}
-	return &t
-})
+// f16Table is the fp16 conversion table (built on first use, 256 KiB).
+var f16Table = half.F16Table
 
 // F16ToF32 converts IEEE half-precision bits to float32 (exact, subnormals kept).
-func F16ToF32(h uint16) float32 { return f16Table()[h] }
+func F16ToF32(h uint16) float32 { return half.F16ToF32(h) }
 
 func fp16(tab *[65536]float32, b []byte) float32 { return tab[binary.LittleEndian.Uint16(b)] }
 

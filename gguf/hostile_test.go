@@ -158,10 +158,10 @@ func TestUnsupportedDequant(t *testing.T) {
 	if !errors.Is(err, ErrUnsupportedType) || !strings.Contains(err.Error(), "unsupported tensor type Q8_K in tensor blk.0.ffn_up.weight") {
 		t.Errorf("got %v", err)
 	}
-	if err := Dequantize(Q4_0, make([]byte, 17), make([]float32, 32)); err == nil {
+	if err := Dequantize(Q4_0, make([]byte, 17), make([]float32, 32)); !errors.Is(err, ErrSize) {
 		t.Error("short src accepted")
 	}
-	if err := Dequantize(Q4_0, make([]byte, 18), make([]float32, 31)); err == nil {
+	if err := Dequantize(Q4_0, make([]byte, 18), make([]float32, 31)); !errors.Is(err, ErrSize) {
 		t.Error("partial block accepted")
 	}
 	f.Close()
@@ -176,7 +176,7 @@ func TestUnsupportedDequant(t *testing.T) {
 	}
 	tt := g.Tensors[0]
 	g.Close()
-	if err := tt.Dequantize(make([]float32, tt.NumElements())); err == nil {
+	if err := tt.Dequantize(make([]float32, tt.NumElements())); !errors.Is(err, ErrClosed) {
 		t.Error("Dequantize after Close succeeded")
 	}
 	if err := g.Close(); err != nil {

@@ -16,7 +16,7 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 		return nil, func() error { return nil }, nil
 	}
 	if uint64(size) > math.MaxInt {
-		return nil, nil, fmt.Errorf("file of %d bytes is too large to map", size)
+		return nil, nil, fmt.Errorf("file of %d bytes is too large to map: %w", size, ErrCorrupt)
 	}
 	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {

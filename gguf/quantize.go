@@ -5,25 +5,19 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/x448/float16"
+	"github.com/qsparse/qsparse/internal/half"
 )
 
 // F32ToF16 converts to IEEE half precision, rounding to nearest even (as ggml's
 // GGML_FP32_TO_FP16 / F16C); overflow gives ±Inf, NaN stays NaN.
-func F32ToF16(f float32) uint16 { return uint16(float16.Fromfloat32(f)) }
+func F32ToF16(f float32) uint16 { return half.F32ToF16(f) }
 
 // F32ToBF16 converts to bfloat16 with round-to-nearest-even, NaNs forced quiet
 // (ggml_compute_fp32_to_bf16).
-func F32ToBF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 64
-	}
-	return uint16((u + (0x7fff + ((u >> 16) & 1))) >> 16)
-}
+func F32ToBF16(f float32) uint16 { return half.F32ToBF16(f) }
 
 // BF16ToF32 converts bfloat16 bits to float32 (exact).
-func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+func BF16ToF32(h uint16) float32 { return half.BF16ToF32(h) }
 
 // Quantize encodes src as type t, one of F32, F16, BF16 or Q8_0 (byte-identical to ggml's
 // reference quantizers). len(src) must be a multiple of t's block size.
@@ -57,7 +51,7 @@ func Quantize(t Type, src []float32) ([]byte, error) {
 // quantize_row_q8_0_ref: d = absmax/127, q = round(x/d) half away from zero.
 func QuantizeQ8_0(src []float32) ([]byte, error) {
 	if len(src)%32 != 0 {
-		return nil, fmt.Errorf("quantize Q8_0: %d elements is not a multiple of 32", len(src))
+		return nil, fmt.Errorf("quantize Q8_0: %d elements is not a multiple of 32: %w", len(src), ErrSize)
 	}
 	out := make([]byte, len(src)/32*34)
 	for i := 0; i < len(src)/32; i++ {

@@ -12,7 +12,8 @@ import (
 	"strconv"
 )
 
-// Sentinel errors. Every error returned by Open wraps exactly one of them (test with errors.Is);
+// Sentinel errors. Every error returned by Open (and by the decoders and writers) wraps one of
+// them (test with errors.Is);
 // the message names the file, the key or tensor, and the numbers involved.
 var (
 	ErrBadMagic        = errors.New("not a GGUF file (bad magic)")
@@ -21,6 +22,14 @@ var (
 	ErrUnsupportedType = errors.New("unsupported type")
 	ErrCorrupt         = errors.New("corrupt GGUF file")
 	ErrMissingShard    = errors.New("split shard missing")
+	// ErrSize: a buffer passed to Dequantize, DequantizeRows, Quantize or WriteFile does not have
+	// the length the tensor or the rows asked for need.
+	ErrSize = errors.New("size mismatch")
+	// ErrClosed: the tensor's file has been closed.
+	ErrClosed = errors.New("GGUF file closed")
+	// ErrInvalidWrite: WriteFile / WriteSplit were given keys, values, tensors or an alignment
+	// that a GGUF file cannot hold (duplicates, bad shapes, nesting too deep).
+	ErrInvalidWrite = errors.New("invalid GGUF write request")
 )
 
 const (

@@ -34,7 +34,7 @@ func checkWrite(kv []KV, tensors []WriteTensor, alignment uint64) ([]KV, uint64,
 	var kvAlign uint64
 	for _, e := range kv {
 		if keys[e.Key] {
-			return nil, 0, fmt.Errorf("key %q given twice", e.Key)
+			return nil, 0, fmt.Errorf("key %q given twice: %w", e.Key, ErrInvalidWrite)
 		}
 		keys[e.Key] = true
 		if err := checkValue(e.Value, 0); err != nil {
@@ -43,7 +43,7 @@ func checkWrite(kv []KV, tensors []WriteTensor, alignment uint64) ([]KV, uint64,
 		if e.Key == "general.alignment" {
 			a, ok := e.Value.Uint()
 			if !ok || e.Value.Type() != ValueUint32 {
-				return nil, 0, fmt.Errorf("general.alignment must be a uint32, got %s %v", e.Value.Type(), e.Value)
+				return nil, 0, fmt.Errorf("general.alignment must be a uint32, got %s %v: %w", e.Value.Type(), e.Value, ErrInvalidWrite)
 			}
 			kvAlign = a
 		}
@@ -55,10 +55,10 @@ func checkWrite(kv []KV, tensors []WriteTensor, alignment uint64) ([]KV, uint64,
 		}
 	}
 	if alignment&(alignment-1) != 0 || alignment > MaxAlignment {
-		return nil, 0, fmt.Errorf("alignment %d is not a power of two up to %d", alignment, MaxAlignment)
+		return nil, 0, fmt.Errorf("alignment %d is not a power of two up to %d: %w", alignment, MaxAlignment, ErrInvalidWrite)
 	}
 	if kvAlign != 0 && kvAlign != alignment {
-		return nil, 0, fmt.Errorf("alignment %d differs from general.alignment %d", alignment, kvAlign)
+		return nil, 0, fmt.Errorf("alignment %d differs from general.alignment %d: %w", alignment, kvAlign, ErrInvalidWrite)
 	}
 	if kvAlign == 0 && alignment != DefaultAlignment {
 		kv = append(append([]KV(nil), kv...), Uint32("general.alignment", uint32(alignment)))
@@ -66,11 +66,11 @@ func checkWrite(kv []KV, tensors []WriteTensor, alignment uint64) ([]KV, uint64,
 	names := make(map[string]bool, len(tensors))
 	for _, t := range tensors {
 		if names[t.Name] {
-			return nil, 0, fmt.Errorf("tensor %s given twice", t.Name)
+			return nil, 0, fmt.Errorf("tensor %s given twice: %w", t.Name, ErrInvalidWrite)
 		}
 		names[t.Name] = true
 		if len(t.Shape) < 1 || len(t.Shape) > MaxDims {
-			return nil, 0, fmt.Errorf("tensor %s has %d dimensions; GGUF allows 1 to %d", t.Name, len(t.Shape), MaxDims)
+			return nil, 0, fmt.Errorf("tensor %s has %d dimensions; GGUF allows 1 to %d: %w", t.Name, len(t.Shape), MaxDims, ErrInvalidWrite)
 		}
 		if !t.Type.Known() {
 			return nil, 0, fmt.Errorf("tensor %s: unknown type %s: %w", t.Name, t.Type, ErrUnsupportedType)
@@ -82,12 +82,12 @@ func checkWrite(kv []KV, tensors []WriteTensor, alignment uint64) ([]KV, uint64,
 		n := rb
 		for _, ne := range t.Shape[1:] {
 			if ne != 0 && n > math.MaxInt64/ne {
-				return nil, 0, fmt.Errorf("tensor %s: shape %v is too large", t.Name, t.Shape)
+				return nil, 0, fmt.Errorf("tensor %s: shape %v is too large: %w", t.Name, t.Shape, ErrInvalidWrite)
 			}
 			n *= ne
 		}
 		if uint64(len(t.Data)) != n {
-			return nil, 0, fmt.Errorf("tensor %s: %s %v needs %d bytes, Data has %d", t.Name, t.Type, t.Shape, n, len(t.Data))
+			return nil, 0, fmt.Errorf("tensor %s: %s %v needs %d bytes, Data has %d: %w", t.Name, t.Type, t.Shape, n, len(t.Data), ErrSize)
 		}
 	}
 	return kv, alignment, nil
@@ -95,18 +95,18 @@ func checkWrite(kv []KV, tensors []WriteTensor, alignment uint64) ([]KV, uint64,
 
 func checkValue(v Value, depth int) error {
 	if !v.Valid() || !v.Type().valid() {
-		return fmt.Errorf("invalid value")
+		return fmt.Errorf("invalid value: %w", ErrInvalidWrite)
 	}
 	if !v.IsArray() {
 		return nil
 	}
 	if depth >= MaxArrayDepth {
-		return fmt.Errorf("arrays nested deeper than %d levels", MaxArrayDepth)
+		return fmt.Errorf("arrays nested deeper than %d levels: %w", MaxArrayDepth, ErrInvalidWrite)
 	}
 	if a, ok := v.arr.([]Value); ok {
 		for i, e := range a {
 			if !e.IsArray() {
-				return fmt.Errorf("element %d of an array of arrays is a %s", i, e.Type())
+				return fmt.Errorf("element %d of an array of arrays is a %s: %w", i, e.Type(), ErrInvalidWrite)
 			}
 			if err := checkValue(e, depth+1); err != nil {
 				return fmt.Errorf("element %d: %w", i, err)
@@ -251,11 +251,11 @@ func writeAtomic(path string, fill func(*bufio.Writer) error) (err error) {
 // the same number of bytes. It returns the paths written.
 func WriteSplit(prefix string, kv []KV, tensors []WriteTensor, alignment uint64, shards int) ([]string, error) {
 	if shards < 1 || shards > MaxSplitShards || shards > max(1, len(tensors)) {
-		return nil, fmt.Errorf("write split %s: %d shards for %d tensors", prefix, shards, len(tensors))
+		return nil, fmt.Errorf("write split %s: %d shards for %d tensors: %w", prefix, shards, len(tensors), ErrInvalidWrite)
 	}
 	for _, e := range kv {
 		if e.Key == KeySplitNo || e.Key == KeySplitCount || e.Key == KeySplitTensorsCount {
-			return nil, fmt.Errorf("write split %s: kv must not contain %s", prefix, e.Key)
+			return nil, fmt.Errorf("write split %s: kv must not contain %s: %w", prefix, e.Key, ErrInvalidWrite)
 		}
 	}
 	var total uint64

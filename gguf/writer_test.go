@@ -199,19 +199,22 @@ func TestWriteFileRejects(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "x.gguf")
 	good := testTensors()
-	cases := map[string]func() error{
-		"dup key":       func() error { return WriteFile(p, []KV{Bool("a", true), Bool("a", false)}, nil, 0) },
-		"dup tensor":    func() error { return WriteFile(p, nil, []WriteTensor{good[0], good[0]}, 0) },
-		"bad align":     func() error { return WriteFile(p, nil, nil, 48) },
-		"short data":    func() error { g := good[0]; g.Data = g.Data[1:]; return WriteFile(p, nil, []WriteTensor{g}, 0) },
-		"block misfit":  func() error { g := good[3]; g.Shape = []uint64{48}; return WriteFile(p, nil, []WriteTensor{g}, 0) },
-		"no dims":       func() error { g := good[0]; g.Shape = nil; return WriteFile(p, nil, []WriteTensor{g}, 0) },
-		"invalid value": func() error { return WriteFile(p, []KV{{Key: "z"}}, nil, 0) },
-		"nested scalar": func() error { return WriteFile(p, []KV{Array("n", Uint8("", 1).Value)}, nil, 0) },
+	cases := map[string]struct {
+		fn   func() error
+		want error
+	}{
+		"dup key":       {func() error { return WriteFile(p, []KV{Bool("a", true), Bool("a", false)}, nil, 0) }, ErrInvalidWrite},
+		"dup tensor":    {func() error { return WriteFile(p, nil, []WriteTensor{good[0], good[0]}, 0) }, ErrInvalidWrite},
+		"bad align":     {func() error { return WriteFile(p, nil, nil, 48) }, ErrInvalidWrite},
+		"short data":    {func() error { g := good[0]; g.Data = g.Data[1:]; return WriteFile(p, nil, []WriteTensor{g}, 0) }, ErrSize},
+		"block misfit":  {func() error { g := good[3]; g.Shape = []uint64{48}; return WriteFile(p, nil, []WriteTensor{g}, 0) }, ErrCorrupt},
+		"no dims":       {func() error { g := good[0]; g.Shape = nil; return WriteFile(p, nil, []WriteTensor{g}, 0) }, ErrInvalidWrite},
+		"invalid value": {func() error { return WriteFile(p, []KV{{Key: "z"}}, nil, 0) }, ErrInvalidWrite},
+		"nested scalar": {func() error { return WriteFile(p, []KV{Array("n", Uint8("", 1).Value)}, nil, 0) }, ErrInvalidWrite},
 	}
-	for name, fn := range cases {
-		if err := fn(); err == nil {
-			t.Errorf("%s: no error", name)
+	for name, c := range cases {
+		if err := c.fn(); !errors.Is(err, c.want) {
+			t.Errorf("%s: error %v, want one wrapping %v", name, err, c.want)
 		}
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {

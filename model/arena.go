@@ -1,14 +1,18 @@
 package model
 
-import "unsafe"
+import (
+	"unsafe"
 
-// arena hands out the weight matrices from a few large allocations that are asked to be backed
-// by 2 MiB pages (see hugePages). Decoding streams every weight once per token: with 4 KiB
-// pages that is a TLB miss every 4 KiB of each of the GEMV's concurrent row streams, and the
-// hardware prefetchers stop at every 4 KiB boundary.
+	"github.com/qsparse/qsparse/internal/hugepage"
+)
+
+// arena hands out the weight matrices from a few large allocations backed by 2 MiB pages (see
+// internal/hugepage). Decoding streams every weight once per token: with 4 KiB pages that is a
+// TLB miss every 4 KiB of each of the GEMV's concurrent row streams, and the hardware
+// prefetchers stop at every 4 KiB boundary.
 type arena struct {
-	buf []uint64 // current chunk (uint64: 8-byte aligned for any element type)
-	off int      // bytes used in buf
+	buf []byte // current chunk (2 MiB-aligned)
+	off int    // bytes used in buf
 }
 
 const arenaChunk = 64 << 20 // bytes
@@ -19,10 +23,8 @@ func (a *arena) bytes(n int) unsafe.Pointer {
 	if n == 0 {
 		return nil
 	}
-	if a.off+n > len(a.buf)*8 {
-		size := max(arenaChunk, n)
-		a.buf = make([]uint64, size/8)
-		hugePages(unsafe.Pointer(unsafe.SliceData(a.buf)), size)
+	if a.off+n > len(a.buf) {
+		a.buf = hugepage.Bytes(max(arenaChunk, n))
 		a.off = 0
 	}
 	p := unsafe.Add(unsafe.Pointer(unsafe.SliceData(a.buf)), a.off)

@@ -35,39 +35,35 @@ var hfLayer = map[string]string{
 	"mlp.down_proj.weight":            FFNDown,
 }
 
+// invert returns the inverse of a one-to-one map.
+func invert(m map[string]string) map[string]string {
+	inv := make(map[string]string, len(m))
+	for k, v := range m {
+		inv[v] = k
+	}
+	return inv
+}
+
+var canonGlobal, canonLayer = invert(hfGlobal), invert(hfLayer)
+
 // HFToCanonical maps a Hugging Face tensor name (model.layers.3.mlp.up_proj.weight) to its
 // canonical GGUF name (blk.3.ffn_up.weight). ok is false for names outside the table.
 func HFToCanonical(name string) (canon string, ok bool) {
-	if c, ok := hfGlobal[name]; ok {
-		return c, true
-	}
-	rest, found := strings.CutPrefix(name, "model.layers.")
-	if !found {
-		return "", false
-	}
-	num, suffix, found := strings.Cut(rest, ".")
-	if !found {
-		return "", false
-	}
-	l, err := strconv.Atoi(num)
-	if err != nil || l < 0 || strconv.Itoa(l) != num {
-		return "", false
-	}
-	s, ok := hfLayer[suffix]
-	if !ok {
-		return "", false
-	}
-	return LayerName(l, s), true
+	return renameTensor(name, hfGlobal, "model.layers.", hfLayer, "blk.")
 }
 
 // CanonicalToHF is the inverse of HFToCanonical.
 func CanonicalToHF(canon string) (name string, ok bool) {
-	for h, c := range hfGlobal {
-		if c == canon {
-			return h, true
-		}
+	return renameTensor(canon, canonGlobal, "blk.", canonLayer, "model.layers.")
+}
+
+// renameTensor maps name through global, or, for "<from>N.<suffix>" (N a layer number written
+// without leading zeros), to "<to>N.<layer[suffix]>".
+func renameTensor(name string, global map[string]string, from string, layer map[string]string, to string) (string, bool) {
+	if c, ok := global[name]; ok {
+		return c, true
 	}
-	rest, found := strings.CutPrefix(canon, "blk.")
+	rest, found := strings.CutPrefix(name, from)
 	if !found {
 		return "", false
 	}
@@ -79,12 +75,11 @@ func CanonicalToHF(canon string) (name string, ok bool) {
 	if err != nil || l < 0 || strconv.Itoa(l) != num {
 		return "", false
 	}
-	for h, c := range hfLayer {
-		if c == suffix {
-			return "model.layers." + num + "." + h, true
-		}
+	s, ok := layer[suffix]
+	if !ok {
+		return "", false
 	}
-	return "", false
+	return to + num + "." + s, true
 }
 
 // hfSource is an opened Hugging Face folder (config.json + safetensors weights).
@@ -92,12 +87,6 @@ type hfSource struct {
 	d      *safetensors.Dir
 	sp     Spec
 	byName map[string]safetensors.Tensor // canonical name → tensor
-}
-
-var hfArchs = map[string]string{
-	safetensors.ArchLlama:   "llama",
-	safetensors.ArchMistral: "mistral",
-	safetensors.ArchQwen2:   "qwen2",
 }
 
 func openHF(dir string) (*hfSource, error) {
@@ -114,20 +103,24 @@ func openHF(dir string) (*hfSource, error) {
 }
 
 func (s *hfSource) readSpec() error {
-	c := s.d.Config
 	name := filepath.Base(filepath.Clean(s.d.Path))
-	arch, ok := hfArchs[c.Architecture]
-	if !ok {
-		return fmt.Errorf("model %s: architecture %q is not supported (supported: Llama, Mistral, Qwen2)", name, c.Architecture)
+	a, err := hfArch(s.d.Config)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", name, err)
 	}
+	cfg, err := a.hfConfig(s.d.Config)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", name, err)
+	}
+	c, arch := &cfg, a.name
 	if c.HiddenAct != "silu" {
-		return fmt.Errorf("model %s: hidden_act %q is not supported (only silu)", name, c.HiddenAct)
+		return errorf(ErrUnsupported, "model %s: hidden_act %q is not supported (only silu)", name, c.HiddenAct)
 	}
-	if c.AttentionBias && arch != "qwen2" {
-		return fmt.Errorf("model %s: attention_bias (o_proj bias) is not supported for %s", name, arch)
+	if c.AttentionBias && !a.qkvBias {
+		return errorf(ErrUnsupported, "model %s: attention_bias (o_proj bias) is not supported for %s", name, arch)
 	}
 	if c.MLPBias {
-		return fmt.Errorf("model %s: mlp_bias is not supported", name)
+		return errorf(ErrUnsupported, "model %s: mlp_bias is not supported", name)
 	}
 	for _, t := range s.d.Tensors {
 		if canon, ok := HFToCanonical(t.Name); ok {
@@ -142,7 +135,7 @@ func (s *hfSource) readSpec() error {
 		Vocab: c.VocabSize, CtxLen: c.MaxPositionEmbeddings,
 		RopeTheta: c.RopeTheta, NormEps: c.RMSNormEps,
 		TiedEmbeddings: c.TieWordEmbeddings || !hasHead,
-		QKVBias:        c.AttentionBias || arch == "qwen2",
+		QKVBias:        c.AttentionBias,
 	}
 	if r := c.RopeScaling; r != nil {
 		s.sp.RopeScaling = RopeScaling{Type: r.Type, Factor: r.Factor, LowFreqFactor: r.LowFreqFactor,
@@ -183,7 +176,7 @@ func (s *hfSource) f16Rows(name string, r0, n int) ([]byte, bool) {
 func (s *hfSource) rows(name string, dst []float32, r0, n int) error {
 	t, ok := s.byName[name]
 	if !ok {
-		return fmt.Errorf("tensor %s missing", name)
+		return errorf(ErrMissingTensor, "tensor %s missing", name)
 	}
 	cols := t.NumElements()
 	if len(t.Shape) >= 2 && t.Shape[0] > 0 {
@@ -192,7 +185,7 @@ func (s *hfSource) rows(name string, dst []float32, r0, n int) error {
 	es := t.DType.Size()
 	a, b := r0*cols*es, (r0+n)*cols*es
 	if es == 0 || r0 < 0 || n < 0 || b > len(t.Data) || len(dst) != n*cols {
-		return fmt.Errorf("tensor %s (%s): rows %d..%d out of range", t.Name, t.DType, r0, r0+n-1)
+		return errorf(ErrTensorShape, "tensor %s (%s): rows %d..%d out of range", t.Name, t.DType, r0, r0+n-1)
 	}
 	sub := safetensors.Tensor{Name: t.Name, DType: t.DType, Shape: []int{n, cols}, Data: t.Data[a:b]}
 	if err := sub.Float32(dst); err != nil {

@@ -62,14 +62,6 @@ type ggufSource struct {
 	perm bool
 }
 
-// ggufArchs lists the supported general.architecture values and whether their q/k rows are
-// stored permuted by llama.cpp's converter.
-var ggufArchs = map[string]struct{ permuted, bias bool }{
-	"llama":   {permuted: true},
-	"mistral": {permuted: true},
-	"qwen2":   {bias: true},
-}
-
 func openGGUF(path string) (*ggufSource, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -87,11 +79,11 @@ func (s *ggufSource) readSpec() error {
 	f := s.f
 	arch, ok := f.String("general.architecture")
 	if !ok {
-		return fmt.Errorf("model %s: no general.architecture key: not a model GGUF", f.Path)
+		return errorf(ErrUnsupportedArch, "model %s: no general.architecture key: not a model GGUF", f.Path)
 	}
-	a, ok := ggufArchs[arch]
-	if !ok {
-		return fmt.Errorf("model %s: architecture %q is not supported (supported: llama, mistral, qwen2)", f.Path, arch)
+	a, err := ggufArch(arch)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", f.Path, err)
 	}
 	s.perm = a.permuted
 	sp := &s.sp
@@ -105,13 +97,13 @@ func (s *ggufSource) readSpec() error {
 		v, ok := f.Lookup(arch + "." + key)
 		if !ok {
 			if required {
-				errs = append(errs, fmt.Errorf("model %s: key %s.%s missing", sp.Name, arch, key))
+				errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s missing", sp.Name, arch, key))
 			}
 			return def
 		}
 		u, ok := v.Uint()
 		if !ok || u > math.MaxInt32 {
-			errs = append(errs, fmt.Errorf("model %s: key %s.%s = %v is not a usable integer (per-layer arrays are not supported)", sp.Name, arch, key, v))
+			errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s = %v is not a usable integer (per-layer arrays are not supported)", sp.Name, arch, key, v))
 			return def
 		}
 		return int(u)
@@ -123,7 +115,7 @@ func (s *ggufSource) readSpec() error {
 		}
 		x, ok := v.Float()
 		if !ok {
-			errs = append(errs, fmt.Errorf("model %s: key %s.%s = %v is not a number", sp.Name, arch, key, v))
+			errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s = %v is not a number", sp.Name, arch, key, v))
 			return def
 		}
 		if v.Type() == gguf.ValueFloat32 {
@@ -141,10 +133,10 @@ func (s *ggufSource) readSpec() error {
 	if sp.NHeads > 0 {
 		sp.HeadDim = geti("attention.key_length", sp.Dim/sp.NHeads, false)
 		if vl := geti("attention.value_length", sp.HeadDim, false); vl != sp.HeadDim {
-			errs = append(errs, fmt.Errorf("model %s: value length %d differs from key length %d (not supported)", sp.Name, vl, sp.HeadDim))
+			errs = append(errs, errorf(ErrUnsupported, "model %s: value length %d differs from key length %d (not supported)", sp.Name, vl, sp.HeadDim))
 		}
 		if rd := geti("rope.dimension_count", sp.HeadDim, false); rd != sp.HeadDim {
-			errs = append(errs, fmt.Errorf("model %s: partial RoPE (%d of %d dims) is not supported", sp.Name, rd, sp.HeadDim))
+			errs = append(errs, errorf(ErrUnsupported, "model %s: partial RoPE (%d of %d dims) is not supported", sp.Name, rd, sp.HeadDim))
 		}
 	}
 	sp.RopeTheta = getf("rope.freq_base", 10000)
@@ -170,7 +162,7 @@ func (s *ggufSource) readSpec() error {
 	_, hasOut := f.Tensor(NameOutput)
 	sp.TiedEmbeddings = !hasOut
 	_, hasBias := f.Tensor(LayerName(0, AttnQBias))
-	sp.QKVBias = a.bias || hasBias
+	sp.QKVBias = a.qkvBias || hasBias
 	return sp.Validate()
 }
 
@@ -215,7 +207,7 @@ func (s *ggufSource) f16Rows(name string, r0, n int) ([]byte, bool) {
 func (s *ggufSource) rows(name string, dst []float32, r0, n int) error {
 	t, ok := s.f.Tensor(name)
 	if !ok {
-		return fmt.Errorf("tensor %s missing", name)
+		return errorf(ErrMissingTensor, "tensor %s missing", name)
 	}
 	if err := t.DequantizeRows(dst, r0, n); err != nil {
 		return fmt.Errorf("tensor %s (%s) rows %d..%d: %w", name, t.Type, r0, r0+n-1, err)

@@ -196,7 +196,7 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 		}
 	case "f32", "f16":
 	default:
-		return nil, fmt.Errorf("model %s: weight type %q is not supported (want auto, f32 or f16)", sp.Name, opts.WeightType)
+		return nil, errorf(ErrUnsupported, "model %s: weight type %q is not supported (want auto, f32 or f16)", sp.Name, opts.WeightType)
 	}
 
 	voc, tmpl, err := src.vocab()
@@ -208,7 +208,7 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("model %s: tokenizer: %w", sp.Name, err)
 	}
 	if tok.NVocab() > sp.Vocab {
-		return nil, fmt.Errorf("model %s: tokenizer has %d tokens but the embedding only %d rows", sp.Name, tok.NVocab(), sp.Vocab)
+		return nil, errorf(ErrVocabMismatch, "model %s: tokenizer has %d tokens but the embedding only %d rows", sp.Name, tok.NVocab(), sp.Vocab)
 	}
 
 	m := &Model{Spec: *sp, Tok: tok, ChatTemplate: tmpl, WeightType: wt, Path: path, ctx: opts.Ctx}
@@ -291,7 +291,7 @@ func (m *Model) loadWeights(src source, threads int) error {
 	}
 	if sh, ok := src.shape(NameRopeFreqs); ok {
 		if len(sh) != 1 || sh[0] != sp.HeadDim/2 {
-			return fmt.Errorf("model %s: tensor %s has shape %v, want [%d]", sp.Name, NameRopeFreqs, sh, sp.HeadDim/2)
+			return errorf(ErrTensorShape, "model %s: tensor %s has shape %v, want [%d]", sp.Name, NameRopeFreqs, sh, sp.HeadDim/2)
 		}
 		if W.RopeFreqs, err = vec(NameRopeFreqs, sh[0]); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -94,7 +95,7 @@ func TestSite(t *testing.T) {
 			t.Errorf("ParseSite(%q) = %v, %v", want[s], p, err)
 		}
 	}
-	if _, err := ParseSite("lm_head"); err == nil {
+	if _, err := ParseSite("lm_head"); !errors.Is(err, ErrBadProfile) {
 		t.Error("ParseSite(lm_head) succeeded")
 	}
 }
@@ -111,11 +112,11 @@ func TestCheckTensors(t *testing.T) {
 		t.Fatal(err)
 	}
 	shapes["blk.1.ffn_up.weight"] = []int{8, 12}
-	if err := sp.checkTensors(look); err == nil || err.Error() != "model tiny: tensor blk.1.ffn_up.weight has shape [8 12], want [12 8]" {
+	if err := sp.checkTensors(look); !errors.Is(err, ErrTensorShape) || err.Error() != "model tiny: tensor blk.1.ffn_up.weight has shape [8 12], want [12 8]" {
 		t.Fatalf("bad shape: err = %v", err)
 	}
 	delete(shapes, "blk.1.ffn_up.weight")
-	if err := sp.checkTensors(look); err == nil || err.Error() != "model tiny: tensor blk.1.ffn_up.weight missing (the checkpoint is incomplete or not a llama model)" {
+	if err := sp.checkTensors(look); !errors.Is(err, ErrMissingTensor) || err.Error() != "model tiny: tensor blk.1.ffn_up.weight missing (the checkpoint is incomplete or not a llama model)" {
 		t.Fatalf("missing: err = %v", err)
 	}
 }

@@ -79,10 +79,10 @@ func (s *Spec) checkTensors(shapeOf func(name string) ([]int, bool)) error {
 	for _, t := range s.Tensors() {
 		sh, ok := shapeOf(t.Name)
 		if !ok {
-			return fmt.Errorf("model %s: tensor %s missing (the checkpoint is incomplete or not a %s model)", s.Name, t.Name, s.Arch)
+			return errorf(ErrMissingTensor, "model %s: tensor %s missing (the checkpoint is incomplete or not a %s model)", s.Name, t.Name, s.Arch)
 		}
 		if !slices.Equal(sh, t.Shape) {
-			return fmt.Errorf("model %s: tensor %s has shape %v, want %v", s.Name, t.Name, sh, t.Shape)
+			return errorf(ErrTensorShape, "model %s: tensor %s has shape %v, want %v", s.Name, t.Name, sh, t.Shape)
 		}
 	}
 	return nil
@@ -149,5 +149,5 @@ func ParseSite(name string) (Site, error) {
 			return s, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown sparsity site %q (want attn_in, attn_out, mlp_in or mlp_down)", name)
+	return 0, errorf(ErrBadProfile, "unknown sparsity site %q (want attn_in, attn_out, mlp_in or mlp_down)", name)
 }

@@ -1,15 +1,14 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
 	"github.com/qsparse/qsparse/sparse"
 )
 
-// ErrProfile marks a sparsity profile that is malformed or does not fit the model.
-var ErrProfile = errors.New("bad sparsity profile")
+// ErrProfile is ErrBadProfile (kept while branches that use the old name merge).
+var ErrProfile = ErrBadProfile
 
 // Scoring is how a site's input channels are ranked before the top-K is kept.
 type Scoring string

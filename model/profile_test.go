@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"testing"
@@ -168,7 +169,7 @@ func TestProfileValidate(t *testing.T) {
 	m := loadStories(t, LoadOptions{})
 	st := m.NewState(16)
 	for _, r := range []float64{-0.1, 1.5, math.NaN()} {
-		if err := st.SetSparsity(r); err == nil {
+		if err := st.SetSparsity(r); !errors.Is(err, ErrBadProfile) {
 			t.Errorf("SetSparsity(%v): no error", r)
 		}
 	}
@@ -180,11 +181,11 @@ func TestProfileValidate(t *testing.T) {
 		t.Errorf("uniform 0.5 keeps %v of dims 64/64/64/172", got)
 	}
 	bad := &Profile{Keep: p.Keep[:1]}
-	if err := st.SetProfile(bad); err == nil {
+	if err := st.SetProfile(bad); !errors.Is(err, ErrBadProfile) {
 		t.Error("profile with 1 layer accepted")
 	}
 	p.Keep[2][MLPDown] = m.Spec.FFNDim + 1
-	if err := st.SetProfile(p); err == nil {
+	if err := st.SetProfile(p); !errors.Is(err, ErrBadProfile) {
 		t.Error("K above the site width accepted")
 	}
 	if err := st.SetProfile(nil); err != nil || st.Profile() != nil {

@@ -127,9 +127,9 @@ func memTempDir(t testing.TB) string {
 func hfFolder(t testing.TB) string {
 	dir := memTempDir(t)
 	for _, name := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
-		b, err := os.ReadFile(filepath.Join(testenv.DataDir(), "smollm2-hf", name))
+		b, err := os.ReadFile(testenv.Path(t, filepath.Join("smollm2-hf", name)))
 		if err != nil {
-			t.Skipf("smollm2-hf files missing: %v", err)
+			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)

@@ -28,8 +28,6 @@
 // input, dense kernels: the reference semantics) and where a sparse kernel is to be inserted.
 package model
 
-import "fmt"
-
 // RopeScaling describes RoPE frequency scaling. Type is "" or "none" (no scaling), "linear"
 // (positions divided by Factor) or "llama3" (low/high frequency bands as in Llama 3.1).
 type RopeScaling struct {
@@ -74,38 +72,38 @@ func (s *Spec) Validate() error {
 		{"KV head count", s.NKVHeads}, {"head dim", s.HeadDim}, {"feed-forward length", s.FFNDim},
 		{"vocab size", s.Vocab}} {
 		if f.v <= 0 || f.v > maxDim*64 {
-			return fmt.Errorf("model %s: %s %d is out of range", s.Name, f.name, f.v)
+			return errorf(ErrBadSpec, "model %s: %s %d is out of range", s.Name, f.name, f.v)
 		}
 	}
 	if s.NHeads%s.NKVHeads != 0 {
-		return fmt.Errorf("model %s: head count %d is not a multiple of KV head count %d", s.Name, s.NHeads, s.NKVHeads)
+		return errorf(ErrBadSpec, "model %s: head count %d is not a multiple of KV head count %d", s.Name, s.NHeads, s.NKVHeads)
 	}
 	if s.HeadDim%2 != 0 {
-		return fmt.Errorf("model %s: head dim %d is odd; RoPE needs an even head dim", s.Name, s.HeadDim)
+		return errorf(ErrBadSpec, "model %s: head dim %d is odd; RoPE needs an even head dim", s.Name, s.HeadDim)
 	}
 	if s.NLayers > 4096 || s.Dim > maxDim || s.FFNDim > maxDim || s.HeadDim > 4096 || s.NHeads > 4096 {
-		return fmt.Errorf("model %s: implausible dimensions (dim %d, layers %d, ffn %d, heads %d, head dim %d)",
+		return errorf(ErrBadSpec, "model %s: implausible dimensions (dim %d, layers %d, ffn %d, heads %d, head dim %d)",
 			s.Name, s.Dim, s.NLayers, s.FFNDim, s.NHeads, s.HeadDim)
 	}
 	if s.RopeTheta <= 0 {
-		return fmt.Errorf("model %s: rope theta %g must be positive", s.Name, s.RopeTheta)
+		return errorf(ErrBadSpec, "model %s: rope theta %g must be positive", s.Name, s.RopeTheta)
 	}
 	if s.NormEps <= 0 || s.NormEps > 1 {
-		return fmt.Errorf("model %s: RMS norm epsilon %g is out of range", s.Name, s.NormEps)
+		return errorf(ErrBadSpec, "model %s: RMS norm epsilon %g is out of range", s.Name, s.NormEps)
 	}
 	switch s.RopeScaling.Type {
 	case "", "none":
 	case "linear":
 		if s.RopeScaling.Factor <= 0 {
-			return fmt.Errorf("model %s: linear rope scaling factor %g must be positive", s.Name, s.RopeScaling.Factor)
+			return errorf(ErrBadSpec, "model %s: linear rope scaling factor %g must be positive", s.Name, s.RopeScaling.Factor)
 		}
 	case "llama3":
 		r := s.RopeScaling
 		if r.Factor <= 0 || r.LowFreqFactor <= 0 || r.HighFreqFactor <= r.LowFreqFactor || r.OrigCtxLen <= 0 {
-			return fmt.Errorf("model %s: llama3 rope scaling %+v is inconsistent", s.Name, r)
+			return errorf(ErrBadSpec, "model %s: llama3 rope scaling %+v is inconsistent", s.Name, r)
 		}
 	default:
-		return fmt.Errorf("model %s: rope scaling type %q is not supported (supported: linear, llama3)", s.Name, s.RopeScaling.Type)
+		return errorf(ErrUnsupported, "model %s: rope scaling type %q is not supported (supported: linear, llama3)", s.Name, s.RopeScaling.Type)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -248,8 +249,8 @@ func TestTwinQwen2(t *testing.T) {
 }
 
 // rewriteStories writes stories260K.gguf with its KV passed through edit (return false to drop
-// a key) to a temp file.
-func rewriteStories(t *testing.T, edit func(e *gguf.KV) bool) string {
+// a key) and extra appended, to a temp file.
+func rewriteStories(t *testing.T, edit func(e *gguf.KV) bool, extra ...gguf.KV) string {
 	t.Helper()
 	f, err := gguf.Open(testenv.Path(t, "stories260K.gguf"))
 	if err != nil {
@@ -262,6 +263,7 @@ func rewriteStories(t *testing.T, edit func(e *gguf.KV) bool) string {
 			kv = append(kv, e)
 		}
 	}
+	kv = append(kv, extra...)
 	var tensors []gguf.WriteTensor
 	for _, ti := range f.Tensors {
 		tensors = append(tensors, gguf.WriteTensor{Name: ti.Name, Type: ti.Type, Shape: ti.Shape, Data: ti.Data})
@@ -274,30 +276,64 @@ func rewriteStories(t *testing.T, edit func(e *gguf.KV) bool) string {
 }
 
 func TestLoadErrors(t *testing.T) {
+	keepAll := func(*gguf.KV) bool { return true }
 	for _, c := range []struct {
 		name string
 		edit func(e *gguf.KV) bool
 		want string
+		is   error
 	}{
 		{"arch", func(e *gguf.KV) bool {
 			if e.Key == "general.architecture" {
 				*e = gguf.String(e.Key, "gpt2")
 			}
 			return true
-		}, `architecture "gpt2" is not supported`},
-		{"no tokenizer", func(e *gguf.KV) bool { return !strings.HasPrefix(e.Key, "tokenizer.") }, "no tokenizer metadata"},
-		{"no layers key", func(e *gguf.KV) bool { return e.Key != "llama.block_count" }, "key llama.block_count missing"},
+		}, `architecture "gpt2" is not supported`, ErrUnsupportedArch},
+		{"no tokenizer", func(e *gguf.KV) bool { return !strings.HasPrefix(e.Key, "tokenizer.") }, "no tokenizer metadata", ErrNoTokenizer},
+		{"no layers key", func(e *gguf.KV) bool { return e.Key != "llama.block_count" }, "key llama.block_count missing", ErrBadSpec},
 		{"wrong ffn", func(e *gguf.KV) bool {
 			if e.Key == "llama.feed_forward_length" {
 				*e = gguf.Uint32(e.Key, 200)
 			}
 			return true
-		}, "tensor blk.0.ffn_gate.weight has shape [172 64], want [200 64]"},
+		}, "tensor blk.0.ffn_gate.weight has shape [172 64], want [200 64]", ErrTensorShape},
+		{"kv heads", func(e *gguf.KV) bool {
+			if e.Key == "llama.attention.head_count_kv" {
+				*e = gguf.Uint32(e.Key, 3)
+			}
+			return true
+		}, "not a multiple of KV head count 3", ErrBadSpec},
+		{"partial rope", func(e *gguf.KV) bool {
+			if e.Key == "llama.rope.dimension_count" {
+				*e = gguf.Uint32(e.Key, 4)
+			}
+			return true
+		}, "partial RoPE", ErrUnsupported},
+		{"rope scaling", keepAll, `rope scaling type "yarn" is not supported`, ErrUnsupported},
+		{"vocab", func(e *gguf.KV) bool {
+			switch e.Key {
+			case "tokenizer.ggml.tokens":
+				v, _ := e.Value.Strings()
+				*e = gguf.Strings(e.Key, v[:400])
+			case "tokenizer.ggml.scores":
+				v, _ := e.Value.Float32s()
+				*e = gguf.Float32Array(e.Key, v[:400])
+			case "tokenizer.ggml.token_type":
+				v, _ := e.Value.Int32s()
+				*e = gguf.Int32Array(e.Key, v[:400])
+			}
+			return true
+		}, "tensor token_embd.weight has shape [512 64], want [400 64]", ErrTensorShape},
 	} {
-		path := rewriteStories(t, c.edit)
+		var extra []gguf.KV
+		switch c.name {
+		case "rope scaling":
+			extra = append(extra, gguf.String("llama.rope.scaling.type", "yarn"), gguf.Float32("llama.rope.scaling.factor", 2))
+		}
+		path := rewriteStories(t, c.edit, extra...)
 		_, err := Load(path, LoadOptions{})
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: Load error %v, want %q", c.name, err, c.want)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, c.is) {
+			t.Errorf("%s: Load error %v, want %q wrapping %v", c.name, err, c.want, c.is)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 // "" if absent).
 func ggufVocab(f *gguf.File, name string) (*tokenizer.Vocab, string, error) {
 	if _, ok := f.String("tokenizer.ggml.model"); !ok {
-		return nil, "", fmt.Errorf("model %s: the GGUF has no tokenizer metadata (tokenizer.ggml.model); re-convert it with llama.cpp's convert_hf_to_gguf.py, or load the Hugging Face folder", name)
+		return nil, "", errorf(ErrNoTokenizer, "model %s: the GGUF has no tokenizer metadata (tokenizer.ggml.model); re-convert it with llama.cpp's convert_hf_to_gguf.py, or load the Hugging Face folder", name)
 	}
 	v, err := tokenizer.VocabFromGGUF(f)
 	if err != nil {
@@ -30,7 +30,7 @@ func ggufVocab(f *gguf.File, name string) (*tokenizer.Vocab, string, error) {
 func hfVocab(dir, name string) (*tokenizer.Vocab, string, error) {
 	tj, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
-		return nil, "", fmt.Errorf("model %s: %w (the folder needs the tokenizer.json of the checkpoint)", name, err)
+		return nil, "", errorf(ErrNoTokenizer, "model %s: %w (the folder needs the tokenizer.json of the checkpoint)", name, err)
 	}
 	cj, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

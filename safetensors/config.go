@@ -10,18 +10,6 @@ import (
 	"strings"
 )
 
-// Supported architectures (the "architectures" entry of config.json).
-const (
-	ArchLlama   = "LlamaForCausalLM"
-	ArchMistral = "MistralForCausalLM"
-	ArchQwen2   = "Qwen2ForCausalLM"
-)
-
-// SupportedArchitectures lists the architectures ParseConfig accepts.
-var SupportedArchitectures = []string{ArchLlama, ArchMistral, ArchQwen2}
-
-var modelTypeArch = map[string]string{"llama": ArchLlama, "mistral": ArchMistral, "qwen2": ArchQwen2}
-
 // Sanity limits on config dimensions, so that a hostile config cannot make a loader allocate
 // by an unchecked field. They are far above any model this toolkit targets.
 const (
@@ -34,12 +22,14 @@ const (
 	maxPositions = 1 << 26
 )
 
-// Config is the part of a Hugging Face config.json that a decoder-only Llama-family model needs.
-// Missing optional fields get the transformers defaults.
+// Config is the part of a Hugging Face config.json that a decoder-only Llama-family model needs,
+// as written. ParseConfig does not decide which architectures are supported, nor fill the
+// defaults that depend on the architecture (max_position_embeddings, rms_norm_eps, token ids,
+// sliding window): such a field is zero (token ids -1, lists empty) when absent, and Written /
+// Present tell absent from null. The model package makes those decisions.
 type Config struct {
 	Architectures []string // as written (may be empty when model_type names the architecture)
-	Architecture  string   // the supported architecture chosen: one of SupportedArchitectures
-	ModelType     string   // "llama", "mistral", "qwen2"
+	ModelType     string   // model_type as written, e.g. "llama"; may be empty
 
 	HiddenSize            int
 	IntermediateSize      int
@@ -48,31 +38,30 @@ type Config struct {
 	NumKeyValueHeads      int // default NumAttentionHeads
 	HeadDim               int // default HiddenSize/NumAttentionHeads
 	VocabSize             int
-	MaxPositionEmbeddings int
+	MaxPositionEmbeddings int // 0 when absent
 
-	RMSNormEps  float64
+	RMSNormEps  float64      // 0 when absent
 	RopeTheta   float64      // default 10000
 	RopeScaling *RopeScaling // nil when rope_scaling is null or of type "default"
 
 	TieWordEmbeddings bool // default false
-	// AttentionBias: the attention projections have biases. Llama/Mistral: attention_bias (q, k,
-	// v and o). Qwen2: always true, and only q, k and v have biases (o_proj has none).
+	// AttentionBias: attention_bias as written (Llama/Mistral: q, k, v and o have biases).
 	AttentionBias bool
 	MLPBias       bool // Llama mlp_bias: gate/up/down have biases
 
 	BOSTokenID  int   // -1 when absent or null
-	EOSTokenIDs []int // eos_token_id (int or list); empty when absent
+	EOSTokenIDs []int // eos_token_id (int or list); empty when absent or null
 	PadTokenID  int   // -1 when absent or null
 
 	HiddenAct  string // default "silu"
 	TorchDType string // torch_dtype (or dtype), e.g. "bfloat16"; may be empty
 
-	// Sliding-window attention as recorded: SlidingWindow is the window in tokens (0 = none).
-	// UseSlidingWindow says whether the model actually uses it: Mistral when sliding_window is a
-	// positive number; Qwen2 only when use_sliding_window is true, for layers >= MaxWindowLayers.
+	// Sliding-window attention as written: sliding_window (0 when absent or null),
+	// use_sliding_window (false when absent) and max_window_layers (0 when absent). Whether a
+	// model uses the window depends on its architecture (see the model package).
 	SlidingWindow    int
 	UseSlidingWindow bool
-	MaxWindowLayers  int // Qwen2 max_window_layers (0 otherwise)
+	MaxWindowLayers  int
 
 	// Raw holds every top-level field of config.json, for anything not decoded above.
 	Raw map[string]json.RawMessage
@@ -90,7 +79,13 @@ type RopeScaling struct {
 
 var knownRopeTypes = []string{"linear", "dynamic", "llama3", "yarn", "longrope"}
 
-// ParseConfig parses and validates a config.json. Errors wrap ErrConfig.
+// Written reports whether config.json has key at the top level (possibly null).
+func (c *Config) Written(key string) bool { _, ok := c.Raw[key]; return ok }
+
+// Present reports whether config.json sets key to something other than null.
+func (c *Config) Present(key string) bool { return rawObj(c.Raw).present(key) }
+
+// ParseConfig parses config.json and validates the fields it reads. Errors wrap ErrConfig.
 func ParseConfig(b []byte) (*Config, error) {
 	c, err := parseConfig(b)
 	if err != nil {
@@ -177,20 +172,6 @@ func (o rawObj) str(key, def string) (string, error) {
 	return v, nil
 }
 
-// archDefaults are the transformers config-class defaults that matter when a field is absent.
-type archDefaults struct {
-	maxPos        int
-	eps           float64
-	bos, eos      int
-	slidingWindow int
-}
-
-var defaultsFor = map[string]archDefaults{
-	ArchLlama:   {maxPos: 2048, eps: 1e-6, bos: 1, eos: 2},
-	ArchMistral: {maxPos: 4096 * 32, eps: 1e-6, bos: 1, eos: 2, slidingWindow: 4096},
-	ArchQwen2:   {maxPos: 32768, eps: 1e-6, bos: -1, eos: -1, slidingWindow: 4096},
-}
-
 func parseConfig(b []byte) (*Config, error) {
 	var o rawObj
 	if err := json.Unmarshal(b, &o); err != nil {
@@ -209,33 +190,6 @@ func parseConfig(b []byte) (*Config, error) {
 	if c.ModelType, err = o.str("model_type", ""); err != nil {
 		return nil, err
 	}
-	for _, a := range c.Architectures {
-		if slices.Contains(SupportedArchitectures, a) {
-			c.Architecture = a
-			break
-		}
-	}
-	if c.Architecture == "" {
-		if len(c.Architectures) > 0 {
-			return nil, cerr("unsupported architecture %s; qsparse supports %s",
-				strings.Join(c.Architectures, ", "), strings.Join(SupportedArchitectures, ", "))
-		}
-		a, ok := modelTypeArch[c.ModelType]
-		if !ok {
-			return nil, cerr("no architectures and unsupported model_type %q; qsparse supports %s",
-				c.ModelType, strings.Join(SupportedArchitectures, ", "))
-		}
-		c.Architecture = a
-	}
-	if c.ModelType == "" {
-		for mt, a := range modelTypeArch {
-			if a == c.Architecture {
-				c.ModelType = mt
-			}
-		}
-	}
-	def := defaultsFor[c.Architecture]
-
 	// Required dimensions.
 	for _, f := range []struct {
 		key string
@@ -285,18 +239,22 @@ func parseConfig(b []byte) (*Config, error) {
 	if c.HeadDim%2 != 0 {
 		return nil, cerr("head_dim %d is odd; rotary embeddings need an even head size", c.HeadDim)
 	}
-	if c.MaxPositionEmbeddings, err = o.int("max_position_embeddings", def.maxPos); err != nil {
-		return nil, err
-	}
-	if err := checkDim("max_position_embeddings", c.MaxPositionEmbeddings, maxPositions); err != nil {
-		return nil, err
+	if o.present("max_position_embeddings") {
+		if c.MaxPositionEmbeddings, err = o.int("max_position_embeddings", 0); err != nil {
+			return nil, err
+		}
+		if err := checkDim("max_position_embeddings", c.MaxPositionEmbeddings, maxPositions); err != nil {
+			return nil, err
+		}
 	}
 
-	if c.RMSNormEps, err = o.float("rms_norm_eps", def.eps); err != nil {
-		return nil, err
-	}
-	if !(c.RMSNormEps > 0 && c.RMSNormEps < 1) {
-		return nil, cerr("rms_norm_eps %g: want a small positive number", c.RMSNormEps)
+	if o.present("rms_norm_eps") {
+		if c.RMSNormEps, err = o.float("rms_norm_eps", 0); err != nil {
+			return nil, err
+		}
+		if !(c.RMSNormEps > 0 && c.RMSNormEps < 1) {
+			return nil, cerr("rms_norm_eps %g: want a small positive number", c.RMSNormEps)
+		}
 	}
 	if err := parseRope(o, c); err != nil {
 		return nil, err
@@ -308,14 +266,11 @@ func parseConfig(b []byte) (*Config, error) {
 	if c.AttentionBias, err = o.bool("attention_bias", false); err != nil {
 		return nil, err
 	}
-	if c.Architecture == ArchQwen2 {
-		c.AttentionBias = true
-	}
 	if c.MLPBias, err = o.bool("mlp_bias", false); err != nil {
 		return nil, err
 	}
 
-	if c.BOSTokenID, err = o.int("bos_token_id", def.bos); err != nil {
+	if c.BOSTokenID, err = o.int("bos_token_id", -1); err != nil {
 		return nil, err
 	}
 	if c.PadTokenID, err = o.int("pad_token_id", -1); err != nil {
@@ -345,11 +300,6 @@ func parseConfig(b []byte) (*Config, error) {
 			}
 			c.EOSTokenIDs = []int{id}
 		}
-	} else if _, written := o["eos_token_id"]; !written && def.eos >= 0 {
-		c.EOSTokenIDs = []int{def.eos}
-	}
-	if _, written := o["bos_token_id"]; written && !o.present("bos_token_id") {
-		c.BOSTokenID = -1
 	}
 	for _, id := range append([]int{c.BOSTokenID, c.PadTokenID}, c.EOSTokenIDs...) {
 		if id < -1 {
@@ -374,35 +324,17 @@ func parseConfig(b []byte) (*Config, error) {
 		}
 	}
 
-	switch c.Architecture {
-	case ArchMistral:
-		if _, written := o["sliding_window"]; !written {
-			c.SlidingWindow = def.slidingWindow
-		} else if c.SlidingWindow, err = o.int("sliding_window", 0); err != nil {
-			return nil, err
-		}
-		c.UseSlidingWindow = c.SlidingWindow > 0
-	case ArchQwen2:
-		if c.UseSlidingWindow, err = o.bool("use_sliding_window", false); err != nil {
-			return nil, err
-		}
-		if c.SlidingWindow, err = o.int("sliding_window", def.slidingWindow); err != nil {
-			return nil, err
-		}
-		if c.MaxWindowLayers, err = o.int("max_window_layers", 28); err != nil {
-			return nil, err
-		}
-		if c.MaxWindowLayers < 0 {
-			return nil, cerr("max_window_layers %d is negative", c.MaxWindowLayers)
-		}
-		if c.UseSlidingWindow && c.SlidingWindow <= 0 {
-			return nil, cerr("use_sliding_window is true but sliding_window is %d", c.SlidingWindow)
-		}
-	default:
-		if c.SlidingWindow, err = o.int("sliding_window", 0); err != nil {
-			return nil, err
-		}
-		c.UseSlidingWindow = c.SlidingWindow > 0
+	if c.SlidingWindow, err = o.int("sliding_window", 0); err != nil {
+		return nil, err
+	}
+	if c.UseSlidingWindow, err = o.bool("use_sliding_window", false); err != nil {
+		return nil, err
+	}
+	if c.MaxWindowLayers, err = o.int("max_window_layers", 0); err != nil {
+		return nil, err
+	}
+	if c.MaxWindowLayers < 0 {
+		return nil, cerr("max_window_layers %d is negative", c.MaxWindowLayers)
 	}
 	if c.SlidingWindow < 0 {
 		return nil, cerr("sliding_window %d is negative", c.SlidingWindow)

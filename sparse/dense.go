@@ -21,7 +21,7 @@ func GemvF32(y, w, x []float32, rows, cols int) {
 	if rows == 0 {
 		return
 	}
-	k.gemvF32(y, w, x, cols, 0, rows)
+	kern.gemvF32(y, w, x, cols, 0, rows)
 }
 
 // GemvF16 is GemvF32 with w given as IEEE fp16 bits.
@@ -30,7 +30,7 @@ func GemvF16(y []float32, w []uint16, x []float32, rows, cols int) {
 	if rows == 0 {
 		return
 	}
-	k.gemvF16(y, w, x, cols, 0, rows)
+	kern.gemvF16(y, w, x, cols, 0, rows)
 }
 
 // GemmF32 computes y[t*rows+r] = Σ_c x[t*cols+c]*w[r*cols+c] for n tokens (x is n×cols, w is
@@ -50,7 +50,7 @@ func GemmF16(y []float32, x []float32, w []uint16, n, rows, cols int) {
 	var g gemmJob
 	g.init(y, x, nil, w, n, rows, cols)
 	var scratch []float32
-	if m := k.gemmF16Scratch(g.rowChunk, cols); m > 0 {
+	if m := kern.gemmF16Scratch(g.rowChunk, cols); m > 0 {
 		scratch = make([]float32, m)
 	}
 	for i := 0; i < g.items; i++ {
@@ -76,13 +76,13 @@ func GemmF32Strided(y []float32, ys int, x []float32, xs int, w []float32, ws in
 		panic(fmt.Sprintf("sparse.GemmF32Strided: bad sizes: len(y)=%d ys=%d len(x)=%d xs=%d len(w)=%d ws=%d n=%d rows=%d cols=%d",
 			len(y), ys, len(x), xs, len(w), ws, n, rows, cols))
 	}
-	k.gemmF32Strided(y, ys, x, xs, w, ws, n, rows, cols)
+	kern.gemmF32Strided(y, ys, x, xs, w, ws, n, rows, cols)
 }
 
 // SiLUMul sets g[i] = SiLU(g[i])·u[i] = g[i] / (1 + e^(-g[i])) · u[i] (SwiGLU), with a float32
 // e^x accurate to about 1 ulp (Cephes' expf, vectorised on amd64). It panics if len(u) < len(g).
 func SiLUMul(g, u []float32) {
-	k.siluMul(g, u[:len(g)])
+	kern.siluMul(g, u[:len(g)])
 }
 
 // Softmax sets x[i] = e^(x[i]·scale - m) / Σ_j e^(x[j]·scale - m), m = max_j x[j]·scale, for a
@@ -92,8 +92,8 @@ func Softmax(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := k.maxF32(x) * scale // = max of the rounded x[i]*scale: rounding is monotonic
-	k.scaleF32(x, 1/k.expSub(x, scale, m))
+	m := kern.maxF32(x) * scale // = max of the rounded x[i]*scale: rounding is monotonic
+	kern.scaleF32(x, 1/kern.expSub(x, scale, m))
 }
 
 // GEMM blocking. Work is cut into items of rowChunk output rows × tokChunk tokens. rowChunk
@@ -135,8 +135,8 @@ func (g *gemmJob) do(i int, scratch []float32) {
 	t0 := ti * tokChunk
 	t1 := min(t0+tokChunk, g.n)
 	if g.w16 != nil {
-		k.gemmF16Block(g.y, g.x, g.w16, g.rows, g.cols, t0, t1, r0, r1, scratch)
+		kern.gemmF16Block(g.y, g.x, g.w16, g.rows, g.cols, t0, t1, r0, r1, scratch)
 	} else {
-		k.gemmF32Block(g.y, g.x, g.w, g.rows, g.cols, t0, t1, r0, r1)
+		kern.gemmF32Block(g.y, g.x, g.w, g.rows, g.cols, t0, t1, r0, r1)
 	}
 }

@@ -29,6 +29,9 @@ type kernelSet struct {
 	// sparse: acc[:n] (n a multiple of 64) accumulates the active columns of a chunk of rows
 	sparseF16     func(acc []float32, w []uint16, stride int, idx []int32, vals []float32)
 	sparseTernary func(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32)
+	// ternaryQ8Cols: the column kernel of the int8 ternary GEMV (see ternaryQ8ColsGeneric); every
+	// backend gives the same integers.
+	ternaryQ8Cols func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32)
 	// top-K passes (optional, nil: Go loops): write values into dst (which they may fill to
 	// its length with scratch) and return how many they wrote and how many inputs they used.
 	topkGather func(dst []uint32, src []float32, prefix uint32) (count, done int)
@@ -49,17 +52,18 @@ var genericKernels = kernelSet{
 	gemmF16Scratch: func(nr, cols int) int { return nr * cols },
 	sparseF16:      sparseF16Generic,
 	sparseTernary:  sparseTernaryGeneric,
+	ternaryQ8Cols:  ternaryQ8ColsGeneric,
 }
 
-// k is the active kernel set.
-var k = genericKernels
+// kern is the active kernel set.
+var kern = genericKernels
 
 // available lists the backends this CPU and build can run, best last.
 var available = []kernelSet{genericKernels}
 
 func init() {
 	initArch() // appends SIMD backends when supported
-	k = available[len(available)-1]
+	kern = available[len(available)-1]
 	if want := strings.TrimSpace(os.Getenv("QSPARSE_KERNEL")); want != "" {
 		// An unknown or unsupported backend keeps the best one: library code does not fail at
 		// init; Backend() tells what runs (and the tests check it).
@@ -70,7 +74,7 @@ func init() {
 // Backend returns the name of the kernel backend in use: "purego", "avx2" or "avx512".
 // The best one the CPU supports is chosen at start-up; the environment variable
 // QSPARSE_KERNEL=purego|avx2|avx512 forces one.
-func Backend() string { return k.name }
+func Backend() string { return kern.name }
 
 // Backends lists the backends available on this CPU and build, slowest first.
 func Backends() []string {
@@ -86,7 +90,7 @@ func Backends() []string {
 func SetBackend(name string) error {
 	for _, b := range available {
 		if b.name == name {
-			k = b
+			kern = b
 			return nil
 		}
 	}

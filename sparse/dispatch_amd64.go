@@ -2,7 +2,11 @@
 
 package sparse
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 const archHasSIMD = true
 
@@ -29,44 +33,22 @@ type simd struct {
 	scale     func(x *float32, n int, a float32)
 	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
+	q8Cols    func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32)
 }
 
+// The tiles and their tables come from the generator (kernels_tables_amd64.go).
 var avx2 = simd{
-	name: "avx2", lanes: 8, tileT: 4, tileR: 2,
-	f16: [][]gemmTileF16{
-		{gemmF16T1R1AVX2, gemmF16T1R2AVX2},
-		{gemmF16T2R1AVX2, gemmF16T2R2AVX2},
-		{gemmF16T3R1AVX2, gemmF16T3R2AVX2},
-		{gemmF16T4R1AVX2, gemmF16T4R2AVX2},
-	},
-	f32: [][]gemmTileF32{
-		{gemmF32T1R1AVX2, gemmF32T1R2AVX2},
-		{gemmF32T2R1AVX2, gemmF32T2R2AVX2},
-		{gemmF32T3R1AVX2, gemmF32T3R2AVX2},
-		{gemmF32T4R1AVX2, gemmF32T4R2AVX2},
-	},
-	gemvRows: 4, gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
+	name: "avx2", lanes: lanesAVX2, tileT: tileTAVX2, tileR: tileRAVX2, f16: gemmF16AVX2, f32: gemmF32AVX2,
+	gemvRows: gemvRowsAVX2, gemvF16: gemvF16AVX2, gemvF32: gemvF32AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2, silu: siluMulAVX2, exp: expSubAVX2,
-	max: maxF32AVX2, scale: scaleF32AVX2,
+	max: maxF32AVX2, scale: scaleF32AVX2, q8Cols: ternaryQ8ColsAVX2Go,
 }
 
 var avx512 = simd{
-	name: "avx512", lanes: 16, tileT: 4, tileR: 3,
-	f16: [][]gemmTileF16{
-		{gemmF16T1R1AVX512, gemmF16T1R2AVX512, gemmF16T1R3AVX512},
-		{gemmF16T2R1AVX512, gemmF16T2R2AVX512, gemmF16T2R3AVX512},
-		{gemmF16T3R1AVX512, gemmF16T3R2AVX512, gemmF16T3R3AVX512},
-		{gemmF16T4R1AVX512, gemmF16T4R2AVX512, gemmF16T4R3AVX512},
-	},
-	f32: [][]gemmTileF32{
-		{gemmF32T1R1AVX512, gemmF32T1R2AVX512, gemmF32T1R3AVX512},
-		{gemmF32T2R1AVX512, gemmF32T2R2AVX512, gemmF32T2R3AVX512},
-		{gemmF32T3R1AVX512, gemmF32T3R2AVX512, gemmF32T3R3AVX512},
-		{gemmF32T4R1AVX512, gemmF32T4R2AVX512, gemmF32T4R3AVX512},
-	},
-	gemvRows: 8, gemvF16: gemmF16T1R8AVX512, gemvF32: gemmF32T1R8AVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
+	name: "avx512", lanes: lanesAVX512, tileT: tileTAVX512, tileR: tileRAVX512, f16: gemmF16AVX512, f32: gemmF32AVX512,
+	gemvRows: gemvRowsAVX512, gemvF16: gemvF16AVX512, gemvF32: gemvF32AVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
 	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512, silu: siluMulAVX512, exp: expSubAVX512,
-	max: maxF32AVX512, scale: scaleF32AVX512,
+	max: maxF32AVX512, scale: scaleF32AVX512, q8Cols: ternaryQ8ColsVNNI,
 }
 
 func initArch() {
@@ -76,7 +58,11 @@ func initArch() {
 	}
 	available = append(available, avx2.kernels())
 	if x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL {
-		available = append(available, avx512.kernels())
+		b := avx512
+		if !x.HasAVX512VNNI {
+			b.q8Cols = ternaryQ8ColsAVX2Go // the int8 ternary kernel needs VPDPBUSD
+		}
+		available = append(available, b.kernels())
 	}
 }
 
@@ -97,6 +83,7 @@ func (s *simd) kernels() kernelSet {
 		f32ToF16:       s.f32ToF16,
 		sparseF16:      s.sparseF16,
 		sparseTernary:  s.sparseTernary,
+		ternaryQ8Cols:  s.q8Cols,
 		topkGather:     s.topkGather,
 		topkEmit:       s.topkEmit,
 	}
@@ -361,4 +348,19 @@ func (s *simd) scaleF32(x []float32, a float32) {
 		s.scale(&x[0], n, a)
 	}
 	scaleF32Generic(x[n:], a)
+}
+
+// The int8 ternary column kernels read nstrips lines of every listed column, 4·len(qx) (+8 per
+// prefetched pair for VNNI) entries of idx4, and write acc[:256·nstrips]; the callers
+// (q8Job.do) size them so.
+func ternaryQ8ColsVNNI(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
+	_ = acc[nstrips*q8Strip-1]
+	_ = idx4[4*len(qx)+8*q8PFPairs-1]
+	ternaryQ8ColsAVX512(&acc[0], nstrips, unsafe.SliceData(codes), colBytes, &idx4[0], &qx[0], len(qx))
+}
+
+func ternaryQ8ColsAVX2Go(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32) {
+	_ = acc[nstrips*q8Strip-1]
+	_ = idx4[4*len(qx)-1]
+	ternaryQ8ColsAVX2(&acc[0], nstrips, unsafe.SliceData(codes), colBytes, &idx4[0], &qx[0], len(qx))
 }

@@ -3,6 +3,8 @@ package sparse
 import (
 	"fmt"
 	"math"
+
+	"github.com/qsparse/qsparse/internal/hugepage"
 )
 
 // PadRows is the row padding of column-major packs: every column holds a multiple of 64 rows,
@@ -25,7 +27,7 @@ type F16Cols struct {
 // NewF16Cols allocates a zero rows×cols pack.
 func NewF16Cols(rows, cols int) *F16Cols {
 	s := padRows(rows)
-	return &F16Cols{Rows: rows, Cols: cols, Stride: s, Data: makeU16Huge(cols * s)}
+	return &F16Cols{Rows: rows, Cols: cols, Stride: s, Data: hugepage.Slice[uint16](cols * s)}
 }
 
 // PackF16Cols transposes the row-major fp16 matrix w (rows×cols) into a column-major pack.

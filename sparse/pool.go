@@ -236,9 +236,9 @@ func (g *gemvJob) do(i, kind int) {
 	r0 := i * g.chunk
 	r1 := min(r0+g.chunk, g.rows)
 	if kind == jobGemvF32 {
-		k.gemvF32(g.y, g.w, g.x, g.cols, r0, r1)
+		kern.gemvF32(g.y, g.w, g.x, g.cols, r0, r1)
 	} else {
-		k.gemvF16(g.y, g.w16, g.x, g.cols, r0, r1)
+		kern.gemvF16(g.y, g.w16, g.x, g.cols, r0, r1)
 	}
 }
 
@@ -289,7 +289,7 @@ func (p *Pool) GemmF16(y []float32, x []float32, w []uint16, n, rows, cols int) 
 	defer p.mu.Unlock()
 	p.gemm.init(y, x, nil, w, n, rows, cols)
 	if p.gemm.items > 0 {
-		if m := k.gemmF16Scratch(p.gemm.rowChunk, cols); m > 0 {
+		if m := kern.gemmF16Scratch(p.gemm.rowChunk, cols); m > 0 {
 			for i := range p.scratch {
 				if cap(p.scratch[i]) < m {
 					p.scratch[i] = make([]float32, m)

@@ -104,7 +104,7 @@ func sparseF16Seg(acc []float32, w *F16Cols, idx []int32, vals []float32, r0, r1
 	acc = acc[:padRows(r1-r0)]
 	clear(acc)
 	if len(idx) > 0 {
-		k.sparseF16(acc, w.Data[r0:], w.Stride, idx, vals)
+		kern.sparseF16(acc, w.Data[r0:], w.Stride, idx, vals)
 	}
 }
 
@@ -148,7 +148,7 @@ func sparseTernaryRows(y []float32, w *TernaryCols, idx []int32, vals, acc []flo
 	clear(acc)
 	if len(idx) > 0 {
 		b := r0 / w.Block
-		k.sparseTernary(acc, w.Planes[w.BlockStart(b):], w.BlockWords(b), (r0-b*w.Block)/64, idx, vals)
+		kern.sparseTernary(acc, w.Planes[w.BlockStart(b):], w.BlockWords(b), (r0-b*w.Block)/64, idx, vals)
 	}
 	yr := y[r0:r1]
 	plus, minus := acc[:len(yr)], acc[n:n+len(yr)]
@@ -274,10 +274,8 @@ func (p *Pool) growScratch(n int) {
 }
 
 func (p *Pool) vals(m, n int) []float32 {
-	if cap(p.valBuf[m]) < n {
-		p.valBuf[m] = make([]float32, n)
-	}
-	return p.valBuf[m][:n]
+	p.valBuf[m] = grow(p.valBuf[m], n)
+	return p.valBuf[m]
 }
 
 // SparseGemvF16 is SparseGemvF16 with output rows split across the pool's threads.

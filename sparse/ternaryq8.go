@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/qsparse/qsparse/internal/hugepage"
 )
 
 // TernaryQ8 is a ternary matrix W[r][c] = t[r][c]·scale for the int8-activation sparse GEMV
@@ -74,7 +76,7 @@ func PackTernaryQ8(t []int8, scale []float32, rows, cols int) (*TernaryQ8, error
 		return nil, fmt.Errorf("sparse: PackTernaryQ8: %d columns, at most %d fit the kernel's int32 sums; use PackTernary (float kernel)", cols, TernaryQ8MaxCols)
 	}
 	p := &TernaryQ8{Rows: rows, Cols: cols, Scale: append([]float32(nil), scale...)}
-	p.Codes = makeBytesHuge(q8Strips(rows) * 64 * cols)
+	p.Codes = hugepage.Bytes(q8Strips(rows) * 64 * cols)
 	for i := range p.Codes {
 		p.Codes[i] = 0x55 // code 1 (t = 0) in every bit pair
 	}
@@ -168,13 +170,6 @@ var q8Jobs = sync.Pool{New: func() any {
 	return j
 }}
 
-// q8PFPairs: pairs of 4-column groups the AVX-512 kernel prefetches ahead (it reads
-// 8·q8PFPairs entries of idx4 past its last group; same constant in _asm/ternary). Measured
-// on 4096x11008 at 50 %, data from DRAM, 2 threads (bar report, best of 40, three runs
-// each): 1 pair 0.49-0.62 ms, 2 pairs 0.42-0.55 ms, 4 pairs 0.42-0.55 ms (PREFETCHT0);
-// 2 pairs with PREFETCHT1 0.27-0.45 ms.
-const q8PFPairs = 2
-
 // q8Segs: the active columns are cut in 4 segments (one work item per segment and row chunk)
 // so a thread that starts late still finds work; the int32 partial sums add exactly.
 const q8Segs = 4
@@ -195,17 +190,17 @@ func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) int
 		}
 		j.vals[i] = v
 	}
-	j.q = growI8(j.q, n)
+	j.q = grow(j.q, n)
 	inv := QuantizeQ8(j.q, j.vals)
 	if len(w.Scale) == 1 {
 		j.mul = w.Scale[0] * inv
 	} else {
 		j.mul = inv
 	}
-	j.idx4 = growI32(j.idx4, 4*(ng+2*q8PFPairs))
+	j.idx4 = grow(j.idx4, 4*(ng+2*q8PFPairs))
 	copy(j.idx4, idx)
 	clear(j.idx4[n:]) // padding columns: column 0 with activation 0
-	j.qx = growI32(j.qx, ng)
+	j.qx = grow(j.qx, ng)
 	clear(j.qx)
 	j.sumq = 0
 	for i, q := range j.q {
@@ -221,8 +216,8 @@ func (j *q8Job) prepare(y []float32, w *TernaryQ8, x []float32, idx []int32) int
 	if ns > 0 {
 		j.nchunk = (ns + j.chunk - 1) / j.chunk
 	}
-	j.part = growI32(j.part, q8Segs*ns*q8Strip)
-	j.cols = q8ColsKernel()
+	j.part = grow(j.part, q8Segs*ns*q8Strip)
+	j.cols = kern.ternaryQ8Cols
 	return q8Segs * j.nchunk
 }
 
@@ -258,27 +253,6 @@ func (j *q8Job) finish() {
 		}
 	}
 	j.y, j.w = nil, nil
-}
-
-func grow(b []float32, n int) []float32 {
-	if cap(b) < n {
-		return make([]float32, n)
-	}
-	return b[:n]
-}
-
-func growI8(b []int8, n int) []int8 {
-	if cap(b) < n {
-		return make([]int8, n)
-	}
-	return b[:n]
-}
-
-func growI32(b []int32, n int) []int32 {
-	if cap(b) < n {
-		return make([]int32, n)
-	}
-	return b[:n]
 }
 
 // ternaryQ8ColsGeneric is the pure-Go twin of the column kernels: acc[r] += Σ_g Σ_k

@@ -87,8 +87,8 @@ func radixThreshold(src []float32, kk int, scratch []int32) (lo, hi uint64, need
 	if nc := int(hist[b]); nc < len(scratch) {
 		cand = unsafe.Slice((*uint32)(unsafe.Pointer(&scratch[0])), min(nc+16, len(scratch)))
 		n, done := 0, 0
-		if k.topkGather != nil { // SIMD compress
-			n, done = k.topkGather(cand, src, prefix)
+		if kern.topkGather != nil { // SIMD compress
+			n, done = kern.topkGather(cand, src, prefix)
 		}
 		// branch-free gather: write every key, advance only past those in the bucket
 		for _, v := range src[done:] {
@@ -146,8 +146,8 @@ func emitAbove(idx []int32, src []float32, lo, hi uint64, need int, whole bool, 
 	if whole { // every key >= lo is selected: compress
 		l := uint32(lo)
 		done := 0
-		if k.topkEmit != nil { // SIMD compress into idx's whole storage
-			n, done = k.topkEmit(idx[:cap(idx)], src, l)
+		if kern.topkEmit != nil { // SIMD compress into idx's whole storage
+			n, done = kern.topkEmit(idx[:cap(idx)], src, l)
 		}
 		for i := done; i < len(src) && n < kk; i++ {
 			idx[n] = int32(i) // n < k here; overwritten until a survivor keeps it

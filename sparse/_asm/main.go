@@ -1,7 +1,8 @@
-// Command asmgen generates qsparse's amd64 kernels (../kernels_amd64.s and the Go stubs
-// ../kernels_amd64.go) with avo:
+// Command asmgen generates qsparse's amd64 kernels (../kernels_amd64.s, the Go stubs
+// ../kernels_amd64.go and the tile tables ../kernels_tables_amd64.go that dispatch_amd64.go
+// uses) with avo:
 //
-//	cd sparse/_asm && go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg sparse
+//	go generate ./sparse    (or: cd sparse/_asm && go run .)
 //
 // Every kernel exists in two flavours: AVX2+FMA+F16C (ymm, 8 lanes) and AVX-512 F/BW/VL (zmm,
 // 16 lanes, opmask registers). Lengths passed to kernels are multiples of the lane count unless
@@ -55,6 +56,7 @@ func main() {
 	genTernaryAVX512()
 	genTernaryAVX2()
 	genTopKAVX512()
+	writeGoTables()
 	Generate()
 }
 
