@@ -11,8 +11,9 @@ import (
 	"github.com/qsparse/qsparse/sparse"
 )
 
-func init() {
-	register(&cli.Command{
+// benchCommand builds the bench subcommand.
+func benchCommand() *cli.Command {
+	return &cli.Command{
 		Name:  "bench",
 		Usage: "prompt processing and text generation speed, as llama-bench measures them",
 		Description: "pp<P>: one batched forward of P tokens from an empty cache; tg<N>: N single-token decodes.\n" +
@@ -23,12 +24,12 @@ func init() {
 			&cli.IntFlag{Name: "n-gen", Aliases: []string{"n"}, Value: 128, Usage: "generated tokens of the tg test (0: skip)"},
 			&cli.IntFlag{Name: "repetitions", Aliases: []string{"r"}, Value: 3, Usage: "timed runs of each test"},
 			weightTypeFlag(),
-			threadsFlag(2),
+			threadsFlag(),
 			jsonFlag(),
 		},
 		OnUsageError: commandUsageError,
 		Action:       runBench,
-	})
+	}
 }
 
 func runBench(c *cli.Context) error {

@@ -14,8 +14,9 @@ import (
 	"github.com/qsparse/qsparse/model"
 )
 
-func init() {
-	register(&cli.Command{
+// evalCommand builds the eval subcommand.
+func evalCommand() *cli.Command {
+	return &cli.Command{
 		Name:  "eval",
 		Usage: "perplexity of a model on a text file, as llama.cpp's llama-perplexity computes it",
 		Description: "The text is tokenized whole and cut into non-overlapping chunks of --ctx tokens; each chunk\n" +
@@ -31,12 +32,12 @@ func init() {
 			&cli.IntFlag{Name: "chunks", Usage: "evaluate at most this many chunks (0: all)"},
 			&cli.StringFlag{Name: "sparsity", Value: "0", Usage: "comma-separated uniform activation sparsities in [0, 1), one result row each (top-K by |x| per token at every site: k = int((1-s)*dim)), e.g. 0,0.25,0.5"},
 			weightTypeFlag(),
-			threadsFlag(0),
+			threadsFlag(),
 			jsonFlag(),
 		},
 		OnUsageError: commandUsageError,
 		Action:       runEval,
-	})
+	}
 }
 
 func runEval(c *cli.Context) error {

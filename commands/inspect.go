@@ -13,15 +13,16 @@ import (
 	"github.com/qsparse/qsparse/model"
 )
 
-func init() {
-	register(&cli.Command{
+// inspectCommand builds the inspect subcommand.
+func inspectCommand() *cli.Command {
+	return &cli.Command{
 		Name:         "inspect",
 		Usage:        "describe a checkpoint: architecture, hyper-parameters, tokenizer, tensors",
 		ArgsUsage:    "PATH (GGUF file or Hugging Face model folder)",
 		Flags:        []cli.Flag{jsonFlag()},
 		OnUsageError: commandUsageError,
 		Action:       runInspect,
-	})
+	}
 }
 
 func runInspect(c *cli.Context) error {

@@ -13,8 +13,9 @@ import (
 	"github.com/qsparse/qsparse/model"
 )
 
-func init() {
-	register(&cli.Command{
+// runCommand builds the run subcommand.
+func runCommand() *cli.Command {
+	return &cli.Command{
 		Name:  "run",
 		Usage: "generate text from a prompt, streaming tokens to stdout",
 		Description: "Without --chat the prompt is echoed and continued (as llama-completion does); with --chat it is\n" +
@@ -30,13 +31,13 @@ func init() {
 			&cli.Int64Flag{Name: "seed", Value: -1, Usage: "random seed (-1: from the clock)"},
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Usage: "context size in tokens (0: the model's, at most 4096)"},
 			weightTypeFlag(),
-			threadsFlag(0),
+			threadsFlag(),
 			&cli.BoolFlag{Name: "chat", Usage: "apply the model's chat template to the prompt"},
 			&cli.StringFlag{Name: "system", Usage: "system prompt (with --chat)"},
 		},
 		OnUsageError: commandUsageError,
 		Action:       runRun,
-	})
+	}
 }
 
 func runRun(c *cli.Context) error {
