@@ -16,6 +16,8 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
 		Usage: "prompt processing and text generation speed, as llama-bench measures them",
+		UsageText: "qsparse bench -m model.gguf                # pp512 and tg128, 3 runs each\n" +
+			"qsparse bench -m model.gguf -p 0 -n 64 -r 5 --json",
 		Description: "pp<P>: one batched forward of P tokens from an empty cache; tg<N>: N single-token decodes.\n" +
 			"Each test runs once untimed, then -r times; t/s is the mean ± sample stddev over the runs.",
 		Flags: []cli.Flag{
@@ -26,15 +28,15 @@ func benchCommand() *cli.Command {
 			weightTypeFlag(),
 			threadsFlag(),
 			jsonFlag(),
+			quietFlag(),
 		},
-		OnUsageError: commandUsageError,
-		Action:       runBench,
+		Action: runBench,
 	}
 }
 
 func runBench(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usagef("bench: unexpected arguments %q", c.Args().Slice())
+	if args := cmdArgs(c); len(args) > 0 {
+		return usagef("unexpected arguments %q", args)
 	}
 	if err := checkModelFlags(c); err != nil {
 		return err
@@ -43,11 +45,11 @@ func runBench(c *cli.Context) error {
 	np, ng, reps := c.Int("n-prompt"), c.Int("n-gen"), c.Int("repetitions")
 	switch {
 	case np < 0 || ng < 0:
-		return usagef("bench: -p and -n must be >= 0, got %d and %d", np, ng)
+		return usagef("-p and -n must be >= 0, got %d and %d", np, ng)
 	case np == 0 && ng == 0:
-		return usagef("bench: nothing to do (-p 0 and -n 0)")
+		return usagef("nothing to do (-p 0 and -n 0)")
 	case reps < 1:
-		return usagef("bench: -r must be >= 1, got %d", reps)
+		return usagef("-r must be >= 1, got %d", reps)
 	}
 	nthreads, err := threads(c)
 	if err != nil {
@@ -55,7 +57,7 @@ func runBench(c *cli.Context) error {
 	}
 	info, err := model.Inspect(mpath)
 	if err != nil {
-		return fmt.Errorf("bench %s: %w", mpath, err)
+		return fmt.Errorf("%s: %w", mpath, err)
 	}
 	nctx := max(np, ng, 1)
 	m, err := loadModel(c, nctx)
@@ -75,7 +77,7 @@ func runBench(c *cli.Context) error {
 		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ")",
 		Threads: nthreads,
 	}
-	errw := stderr(c)
+	errw := infoWriter(c)
 	bar := newBar(errw, (boolInt(np > 0)+boolInt(ng > 0))*reps, "bench")
 	opts := eval.BenchOptions{Prompt: np, Gen: ng, Reps: reps, Vocab: m.Spec.Vocab, BOS: eval.BOS(m),
 		Progress: func(test string, rep, reps int) {
@@ -89,7 +91,7 @@ func runBench(c *cli.Context) error {
 		_ = bar.Finish()
 	}
 	if err != nil {
-		return fmt.Errorf("bench %s: %w", mpath, err)
+		return fmt.Errorf("%s: %w", mpath, err)
 	}
 	if c.Bool("json") {
 		return rep.WriteJSON(stdout(c))

@@ -19,6 +19,9 @@ func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "eval",
 		Usage: "perplexity of a model on a text file, as llama.cpp's llama-perplexity computes it",
+		UsageText: "qsparse eval -m model.gguf -f wiki.test.raw                  # llama-perplexity's numbers\n" +
+			"qsparse eval -m model.gguf -f wiki.test.raw -c 512 --chunks 40 --sparsity 0,0.25,0.5\n" +
+			"qsparse eval -m model.gguf -f wiki.test.raw --base model-f16.gguf  # KL divergence\n",
 		Description: "The text is tokenized whole and cut into non-overlapping chunks of --ctx tokens; each chunk\n" +
 			"starts from an empty cache (its first token replaced by BOS when the vocab adds BOS) and its\n" +
 			"second half is scored. Running values go to stderr, the result table (or JSON) to stdout.",
@@ -34,15 +37,16 @@ func evalCommand() *cli.Command {
 			weightTypeFlag(),
 			threadsFlag(),
 			jsonFlag(),
+			quietFlag(),
+			allowLongCtxFlag(),
 		},
-		OnUsageError: commandUsageError,
-		Action:       runEval,
+		Action: runEval,
 	}
 }
 
 func runEval(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usagef("eval: unexpected arguments %q (use --model and --data)", c.Args().Slice())
+	if args := cmdArgs(c); len(args) > 0 {
+		return usagef("eval: unexpected arguments %q (use --model and --data)", args)
 	}
 	if err := checkModelFlags(c); err != nil {
 		return err
@@ -96,10 +100,10 @@ func runEval(c *cli.Context) error {
 		}
 		defer base.Close()
 	}
-	errw := stderr(c)
-	if m.Spec.CtxLen > 0 && nctx > m.Spec.CtxLen {
-		fmt.Fprintf(errw, "warning: --ctx %d is longer than the model's training context %d\n", nctx, m.Spec.CtxLen)
+	if err := checkCtx(c, m, nctx); err != nil {
+		return err
 	}
+	errw := infoWriter(c)
 
 	t0 := time.Now()
 	tokens := eval.Tokenize(m, string(text))
@@ -111,6 +115,9 @@ func runEval(c *cli.Context) error {
 	}
 	opts := eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks}
 	nChunks := eval.NumChunks(len(tokens), opts)
+	if chunks > nChunks {
+		fmt.Fprintf(stderr(c), "warning: --chunks %d, but %s holds only %d chunks of %d tokens: evaluating %d\n", chunks, data, nChunks, nctx, nChunks)
+	}
 	fmt.Fprintf(errw, "perplexity: tokenized %s into %d tokens in %.2f s\n", data, len(tokens), time.Since(t0).Seconds())
 	fmt.Fprintf(errw, "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, threads=%d\n",
 		nChunks, nctx, batch, nthreads)
@@ -190,6 +197,9 @@ func parseSparsities(v string) ([]float64, error) {
 		r, err := strconv.ParseFloat(f, 64)
 		if err != nil || !(r >= 0 && r < 1) {
 			return nil, usagef("eval: --sparsity wants comma-separated fractions in [0, 1) such as 0,0.25,0.5, got %q", f)
+		}
+		if slices.Contains(out, r) {
+			return nil, usagef("eval: --sparsity lists %g twice (in %q); give each ratio once", r, v)
 		}
 		out = append(out, r)
 	}

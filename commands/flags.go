@@ -45,3 +45,11 @@ func weightType(c *cli.Context) (string, error) {
 	}
 	return "", usagef("--weight-type must be auto, f32 or f16, got %q", wt)
 }
+
+func quietFlag() *cli.BoolFlag {
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or timings on stderr (warnings and errors still)"}
+}
+
+func allowLongCtxFlag() *cli.BoolFlag {
+	return &cli.BoolFlag{Name: "allow-long-ctx", Usage: "allow a --ctx longer than the model's training context (quality degrades past it)"}
+}

@@ -16,23 +16,28 @@ import (
 // inspectCommand builds the inspect subcommand.
 func inspectCommand() *cli.Command {
 	return &cli.Command{
-		Name:         "inspect",
-		Usage:        "describe a checkpoint: architecture, hyper-parameters, tokenizer, tensors",
-		ArgsUsage:    "PATH (GGUF file or Hugging Face model folder)",
-		Flags:        []cli.Flag{jsonFlag()},
-		OnUsageError: commandUsageError,
-		Action:       runInspect,
+		Name:      "inspect",
+		Usage:     "describe a checkpoint: architecture, hyper-parameters, tokenizer, tensors",
+		ArgsUsage: "PATH (GGUF file or Hugging Face model folder)",
+		UsageText: "qsparse inspect ~/.cache/qsparse/models/SmolLM2-135M-Instruct.Q4_1.gguf\n" +
+			"qsparse inspect ./SmolLM2-135M-Instruct --json   # a Hugging Face folder",
+		Description: "Reads no tensor data: architecture, hyper-parameters, parameter count, tokenizer (kind, size,\n" +
+			"BOS/EOS ids), chat template kind, the bytes one dense decoded token reads, and the tensors.\n" +
+			"A Hugging Face folder missing its weights or tokenizer.json is reported file by file.",
+		Flags:  []cli.Flag{jsonFlag()},
+		Action: runInspect,
 	}
 }
 
 func runInspect(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return usagef("inspect: want exactly one PATH (a GGUF file or a Hugging Face model folder), got %d arguments", c.NArg())
+	args := cmdArgs(c)
+	if len(args) != 1 {
+		return usagef("want exactly one PATH (a GGUF file or a Hugging Face model folder), got %d arguments", len(args))
 	}
-	path := c.Args().First()
+	path := args[0]
 	info, err := model.Inspect(path)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	w := stdout(c)
 	if c.Bool("json") {

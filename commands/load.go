@@ -49,3 +49,16 @@ func loadModel(c *cli.Context, ctxLen int) (*model.Model, error) {
 	}
 	return m, nil
 }
+
+// checkCtx refuses a context longer than the model was trained for, unless --allow-long-ctx.
+func checkCtx(c *cli.Context, m *model.Model, nctx int) error {
+	if m.Spec.CtxLen <= 0 || nctx <= m.Spec.CtxLen {
+		return nil
+	}
+	if !c.Bool("allow-long-ctx") {
+		return usagef("--ctx %d is longer than the model's training context of %d tokens; use --ctx %d or less, or --allow-long-ctx to run past it anyway",
+			nctx, m.Spec.CtxLen, m.Spec.CtxLen)
+	}
+	fmt.Fprintf(stderr(c), "warning: --ctx %d is longer than the model's training context %d (--allow-long-ctx)\n", nctx, m.Spec.CtxLen)
+	return nil
+}

@@ -54,3 +54,11 @@ func newBar(w io.Writer, n int, desc string) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(100_000_000),
 	)
 }
+
+// infoWriter is where a command writes progress and timings: stderr, or nowhere with --quiet.
+func infoWriter(c *cli.Context) io.Writer {
+	if c.Bool("quiet") {
+		return io.Discard
+	}
+	return stderr(c)
+}
