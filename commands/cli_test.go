@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/qsparse/qsparse/internal/testenv"
+	"github.com/qsparse/qsparse/pull"
 )
 
 func TestFlagsAfterArgs(t *testing.T) {
@@ -116,5 +120,53 @@ func TestHelpAndCompletion(t *testing.T) {
 	os.Args = saved
 	if err != nil || !strings.Contains(out, "inspect") || !strings.Contains(out, "pull") {
 		t.Errorf("command completion: %v\n%s", err, out)
+	}
+}
+
+func TestPullCommand(t *testing.T) {
+	// The built-in lands where ../shared/scripts/fetch-smollm2 puts it; a cached file of the
+	// right size is not fetched again (a sparse file stands in for the 98 MB model).
+	dir := t.TempDir()
+	want := filepath.Join(dir, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+	if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(pull.Lookup("smollm2").Size)
+	f.Close()
+	t.Setenv("HF_ENDPOINT", "http://127.0.0.1:1")
+	out, _, err := runApp(t, "pull", "smollm2", "--cache-dir", dir, "--quiet")
+	if err != nil || out != want+"\n" {
+		t.Fatalf("pull smollm2: %v %q, want %q", err, out, want)
+	}
+	// QSPARSE_CACHE is the default cache folder.
+	t.Setenv("QSPARSE_CACHE", dir)
+	out, _, err = runApp(t, "pull", "--json", "SmolLM2-135M-Instruct")
+	if err != nil || !strings.Contains(out, `"path": "`+want+`"`) {
+		t.Fatalf("pull --json: %v %s", err, out)
+	}
+	// An HF file through $HF_ENDPOINT, with flags after the name.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/org/repo/resolve/main/m.gguf" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("GGUF"))
+	}))
+	defer srv.Close()
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	out, errs, err := runApp(t, "pull", "org/repo:m.gguf", "--cache-dir", dir)
+	if err != nil || out != filepath.Join(dir, "hf", "org", "repo", "m.gguf")+"\n" || !strings.Contains(errs, "pull org/repo: m.gguf") {
+		t.Fatalf("pull org/repo:m.gguf: %v %q\n%s", err, out, errs)
+	}
+	_, _, err = runApp(t, "pull", "org/repo:nope.gguf", "--cache-dir", dir)
+	if err == nil || errUsage(err) || !strings.HasPrefix(Message(err), "qsparse pull: ") || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("404: %v", err)
+	}
+	if _, _, err := runApp(t, "pull", "nosuch", "--cache-dir", dir); err == nil || !strings.Contains(err.Error(), "smollm2") {
+		t.Fatalf("unknown name: %v", err)
 	}
 }

@@ -304,7 +304,7 @@ func (g *generator) generate(text string, out io.Writer) (*runResult, error) {
 		res.Stop, res.StopString, genErr = "stop", sw.Hit, nil
 	}
 	if res.Stop == "eog" && eog >= 0 {
-		res.StopToken = string(m.Tok.Piece(eog))
+		res.StopToken = m.Tok.Detokenize([]int{eog}, false, true)
 	}
 	if genErr != nil {
 		return res, genErr

@@ -95,7 +95,7 @@ func (o *Options) download(ctx context.Context, url string, header http.Header, 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return err // a *url.Error: names the method and URL
 	}
 	defer resp.Body.Close()
 	noteLinked(&info, resp.Header)

@@ -135,7 +135,7 @@ func (o *Options) hfList(ctx context.Context, f *HFFile) ([]string, error) {
 	req.Header = o.hfHeader()
 	resp, err := o.client().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, err // a *url.Error: names the method and URL
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

