@@ -1,14 +1,18 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/urfave/cli/v2"
 
+	"github.com/qsparse/qsparse/chat"
 	"github.com/qsparse/qsparse/eval"
 	"github.com/qsparse/qsparse/model"
 )
@@ -35,18 +39,75 @@ func runInspect(c *cli.Context) error {
 		return usagef("want exactly one PATH (a GGUF file or a Hugging Face model folder), got %d arguments", len(args))
 	}
 	path := args[0]
+	if err := checkHFFolder(path); err != nil {
+		return err
+	}
 	info, err := model.Inspect(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	tok, err := model.InspectTokenizer(path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	w := stdout(c)
 	if c.Bool("json") {
-		return writeJSON(w, newInspectJSON(info))
+		return writeJSON(w, newInspectJSON(info, tok))
 	}
-	return writeInfo(w, info)
+	return writeInfo(w, info, tok)
 }
 
-func writeInfo(w io.Writer, info *model.Info) error {
+// checkHFFolder names every file a Hugging Face folder lacks (nil for a complete folder or a
+// file path).
+func checkHFFolder(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return nil // model.Inspect says what is wrong with it
+	}
+	has := func(n string) bool { _, err := os.Stat(filepath.Join(dir, n)); return err == nil }
+	var missing []string
+	if !has("config.json") {
+		missing = append(missing, "config.json (the architecture and hyper-parameters)")
+	}
+	if !has("tokenizer.json") {
+		missing = append(missing, "tokenizer.json (the tokenizer)")
+	}
+	if !has("model.safetensors") && !has("model.safetensors.index.json") {
+		w := "model.safetensors or model.safetensors.index.json with its shards (the weights)"
+		if m, _ := filepath.Glob(filepath.Join(dir, "*.gguf")); len(m) > 0 {
+			w += fmt.Sprintf("; the folder holds %s: inspect that file instead", filepath.Base(m[0]))
+		}
+		missing = append(missing, w)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s is not a complete Hugging Face model folder: missing %s (download the checkpoint with qsparse pull ORG/REPO)",
+		dir, strings.Join(missing, ", "))
+}
+
+// templateKind names the chat template family of tmpl: chatml, llama2, llama3, "none" or
+// "unrecognised".
+func templateKind(tmpl string) string {
+	t, err := chat.Detect(tmpl)
+	switch {
+	case errors.Is(err, chat.ErrNoTemplate):
+		return "none"
+	case err != nil:
+		return "unrecognised"
+	}
+	return string(t.Kind)
+}
+
+// tokenName is a special token's id, "none" when absent.
+func tokenName(id int) string {
+	if id < 0 {
+		return "none"
+	}
+	return strconv.Itoa(id)
+}
+
+func writeInfo(w io.Writer, info *model.Info, tok *model.TokenizerInfo) error {
 	s := &info.Spec
 	yes := func(b bool) string {
 		if b {
@@ -81,7 +142,8 @@ func writeInfo(w io.Writer, info *model.Info) error {
 		{"tied embeddings", yes(s.TiedEmbeddings)},
 		{"qkv bias", yes(s.QKVBias)},
 		{"tokenizer", fmt.Sprintf("%s, %d tokens", info.Tokenizer, info.VocabSize)},
-		{"chat template", yes(info.HasChatTemplate)},
+		{"special tokens", fmt.Sprintf("BOS %s, EOS %s, EOT %s (BOS added: %s)", tokenName(tok.BOS), tokenName(tok.EOS), tokenName(tok.EOT), yes(tok.AddBOS))},
+		{"chat template", templateKind(tok.ChatTemplate)},
 		{"dense bytes/token", fmt.Sprintf("%s (%d)", humanBytes(info.DenseBytesPerToken), info.DenseBytesPerToken)},
 	}
 	var b strings.Builder
@@ -148,6 +210,11 @@ type inspectJSON struct {
 	Tokenizer          string       `json:"tokenizer"`
 	TokenizerVocab     int          `json:"tokenizer_vocab"`
 	ChatTemplate       bool         `json:"chat_template"`
+	ChatTemplateKind   string       `json:"chat_template_kind"` // chatml, llama2, llama3, none, unrecognised
+	BOS                int          `json:"bos_id"`             // -1: none
+	EOS                int          `json:"eos_id"`
+	EOT                int          `json:"eot_id"`
+	AddBOS             bool         `json:"add_bos"`
 	DenseBytesPerToken int64        `json:"dense_bytes_per_token"`
 	Tensors            []tensorJSON `json:"tensors"`
 }
@@ -159,7 +226,7 @@ type tensorJSON struct {
 	Bytes int64  `json:"bytes"`
 }
 
-func newInspectJSON(info *model.Info) *inspectJSON {
+func newInspectJSON(info *model.Info, tok *model.TokenizerInfo) *inspectJSON {
 	s := &info.Spec
 	j := &inspectJSON{
 		Path: info.Path, Format: info.Format, Arch: s.Arch, Name: s.Name, FileType: info.FileType,
@@ -168,6 +235,7 @@ func newInspectJSON(info *model.Info) *inspectJSON {
 		NormEps: s.NormEps, TiedEmbeddings: s.TiedEmbeddings, QKVBias: s.QKVBias,
 		Tokenizer: info.Tokenizer, TokenizerVocab: info.VocabSize, ChatTemplate: info.HasChatTemplate,
 		DenseBytesPerToken: info.DenseBytesPerToken, Tensors: make([]tensorJSON, 0, len(info.Tensors)),
+		ChatTemplateKind: templateKind(tok.ChatTemplate), BOS: tok.BOS, EOS: tok.EOS, EOT: tok.EOT, AddBOS: tok.AddBOS,
 	}
 	if s.RopeScaling.Type != "" && s.RopeScaling.Type != "none" {
 		j.RopeScaling, j.RopeScalingFactor = s.RopeScaling.Type, s.RopeScaling.Factor
