@@ -16,6 +16,16 @@ func NewApp() *cli.App {
 		Name:    "qsparse",
 		Usage:   "sparse activation for LLM checkpoints on the CPU",
 		Version: Version,
+		UsageText: "qsparse COMMAND [flags] [args]   (qsparse COMMAND --help for one command)\n\n" +
+			"M=$(qsparse pull smollm2)                               # SmolLM2-135M-Instruct, cached\n" +
+			"qsparse run -m $M --chat -p \"What is the capital of France?\"\n" +
+			"qsparse eval -m $M -f wiki.test.raw --chunks 40 --sparsity 0,0.25,0.5\n" +
+			"qsparse inspect $M --json",
+		Description: "Flags may come before or after the positional arguments; \"--\" ends the flags. The shared flags\n" +
+			"mean the same in every command: --model/-m, --data/-f (eval), --ctx/-c, --threads/-t (0: all\n" +
+			"CPUs), --json (result as JSON on stdout), --quiet/-q (no progress on stderr).\n" +
+			"Exit status: 0 ok, 1 error, 2 usage error, 130 interrupted (Ctrl-C).\n" +
+			"Shell completion: source <(qsparse completion bash), or qsparse completion zsh.",
 		// Every subcommand, in the order --help lists them.
 		Commands: []*cli.Command{
 			inspectCommand(),
@@ -26,7 +36,9 @@ func NewApp() *cli.App {
 			completionCommand(),
 		},
 		EnableBashCompletion: true,
-		Suggest:              true,
+		// --stop "a, b" is one stop string: repeat a slice flag instead of splitting on commas.
+		DisableSliceFlagSeparator: true,
+		Suggest:                   true,
 		// Only main decides exit codes: never let cli call os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {

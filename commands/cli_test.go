@@ -21,6 +21,7 @@ func TestFlagsAfterArgs(t *testing.T) {
 		{"inspect", mp, "--json"},
 		{"inspect", "--json", mp},
 		{"inspect", mp, "--json=true"},
+		{"inspect", "-m", mp, "--json"},
 	} {
 		out, _, err := runApp(t, args...)
 		if err != nil {
@@ -33,7 +34,7 @@ func TestFlagsAfterArgs(t *testing.T) {
 	}
 	// After "--" everything is positional.
 	_, _, err := runApp(t, "inspect", mp, "--", "--json")
-	if !errUsage(err) || !strings.Contains(err.Error(), "got 2 arguments") {
+	if !errUsage(err) || !strings.Contains(err.Error(), "got 2") {
 		t.Fatalf("-- then --json: %v", err)
 	}
 	// A flag with a value after a positional, and a value that looks like a flag ("-").

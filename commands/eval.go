@@ -71,6 +71,9 @@ func runEval(c *cli.Context) error {
 	default:
 		return usagef("eval: --base-weight-type must be auto, f32 or f16, got %q", c.String("base-weight-type"))
 	}
+	if batch > nctx {
+		fmt.Fprintf(stderr(c), "warning: --batch %d is larger than --ctx %d: a chunk is one batch of %d\n", batch, nctx, nctx)
+	}
 	if batch == 0 || batch > nctx {
 		batch = nctx
 	}

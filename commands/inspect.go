@@ -28,15 +28,18 @@ func inspectCommand() *cli.Command {
 		Description: "Reads no tensor data: architecture, hyper-parameters, parameter count, tokenizer (kind, size,\n" +
 			"BOS/EOS ids), chat template kind, the bytes one dense decoded token reads, and the tensors.\n" +
 			"A Hugging Face folder missing its weights or tokenizer.json is reported file by file.",
-		Flags:  []cli.Flag{jsonFlag()},
+		Flags:  []cli.Flag{modelFlag(), jsonFlag(), quietFlag()},
 		Action: runInspect,
 	}
 }
 
 func runInspect(c *cli.Context) error {
 	args := cmdArgs(c)
+	if m := c.String("model"); m != "" {
+		args = append([]string{m}, args...) // -m PATH, as the other commands take it
+	}
 	if len(args) != 1 {
-		return usagef("want exactly one PATH (a GGUF file or a Hugging Face model folder), got %d arguments", len(args))
+		return usagef("want exactly one PATH (a GGUF file or a Hugging Face model folder, or -m PATH), got %d", len(args))
 	}
 	path := args[0]
 	if err := checkHFFolder(path); err != nil {

@@ -45,7 +45,7 @@ func runCommand() *cli.Command {
 			&cli.Float64Flag{Name: "repeat-penalty", Value: 1, Usage: "penalise tokens seen in the last --repeat-last-n tokens (1: off)"},
 			&cli.IntFlag{Name: "repeat-last-n", Value: 64, Usage: "tokens --repeat-penalty looks back on"},
 			&cli.Int64Flag{Name: "seed", Aliases: []string{"s"}, Value: -1, Usage: "random seed (-1: a new one each run, printed)"},
-			&cli.StringSliceFlag{Name: "stop", Usage: "stop before this text (repeatable)"},
+			&cli.StringSliceFlag{Name: "stop", Usage: "stop before this text (repeatable; \\n, \\t and \\\\ are escapes)"},
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Usage: "context size in tokens (0: the model's, at most 4096)"},
 			allowLongCtxFlag(),
 			weightTypeFlag(),
@@ -116,7 +116,9 @@ func runFlags(c *cli.Context) (*runOpts, error) {
 	case !c.IsSet("prompt") && !c.IsSet("file") && !o.interactive:
 		return nil, usagef("-p PROMPT is required (or -p - to read stdin, or -f FILE)")
 	}
-	for _, st := range o.stops {
+	for i, st := range o.stops {
+		st = unescape(st)
+		o.stops[i] = st
 		if st == "" {
 			return nil, usagef("--stop \"\" would stop at once; give a non-empty text")
 		}
@@ -379,4 +381,32 @@ func stdin(c *cli.Context) io.Reader {
 		return c.App.Reader
 	}
 	return os.Stdin
+}
+
+// unescape replaces \n, \t and \\ in s (so --stop "\n\n" works from a shell).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			switch s[i+1] {
+			case 'n':
+				b.WriteByte('\n')
+				i++
+				continue
+			case 't':
+				b.WriteByte('\t')
+				i++
+				continue
+			case '\\':
+				b.WriteByte('\\')
+				i++
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -62,6 +62,11 @@ func TestRunStops(t *testing.T) {
 		!strings.Contains(errs, `stopped: --stop "Lily"`) {
 		t.Fatalf("--stop: %v\n%q\n%s", err, out, errs)
 	}
+	// --stop with an escape; commas do not split it
+	out, _, err = runApp(t, "run", "-m", mp, "-p", "Once upon a time", "-n", "64", "--temp", "0", "--stop", `\n`, "--stop", "x,y")
+	if err != nil || strings.TrimRight(out, "\n") != refGreedy[:strings.Index(refGreedy, "\n")] {
+		t.Fatalf("--stop \\n: %v\n%q", err, out)
+	}
 	// -n 0: the prompt only
 	out, errs, err = runApp(t, "run", "-m", mp, "-p", "Once upon a time", "-n", "0")
 	if err != nil || out != "Once upon a time\n" || !strings.Contains(errs, "prompt eval:") || strings.Contains(errs, "\neval:") {
