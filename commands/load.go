@@ -43,6 +43,14 @@ func loadModel(c *cli.Context, ctxLen int) (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ctxLen > 0 && lookupFlag(c.Command.Flags, "allow-long-ctx") != nil {
+		// Refuse a too-long --ctx before the (slow) load; Inspect reads no tensor data.
+		if info, err := model.Inspect(p); err == nil {
+			if err := checkCtxLen(c, info.Spec.CtxLen, ctxLen, false); err != nil {
+				return nil, err
+			}
+		}
+	}
 	m, err := model.Load(p, model.LoadOptions{WeightType: wt, Threads: t, Ctx: ctxLen})
 	if err != nil {
 		return nil, fmt.Errorf("loading model: %w", err)
@@ -50,15 +58,22 @@ func loadModel(c *cli.Context, ctxLen int) (*model.Model, error) {
 	return m, nil
 }
 
-// checkCtx refuses a context longer than the model was trained for, unless --allow-long-ctx.
+// checkCtx refuses a context longer than the model was trained for, unless --allow-long-ctx
+// (then it warns).
 func checkCtx(c *cli.Context, m *model.Model, nctx int) error {
-	if m.Spec.CtxLen <= 0 || nctx <= m.Spec.CtxLen {
+	return checkCtxLen(c, m.Spec.CtxLen, nctx, true)
+}
+
+func checkCtxLen(c *cli.Context, train, nctx int, warn bool) error {
+	if train <= 0 || nctx <= train {
 		return nil
 	}
 	if !c.Bool("allow-long-ctx") {
 		return usagef("--ctx %d is longer than the model's training context of %d tokens; use --ctx %d or less, or --allow-long-ctx to run past it anyway",
-			nctx, m.Spec.CtxLen, m.Spec.CtxLen)
+			nctx, train, train)
 	}
-	fmt.Fprintf(stderr(c), "warning: --ctx %d is longer than the model's training context %d (--allow-long-ctx)\n", nctx, m.Spec.CtxLen)
+	if warn {
+		fmt.Fprintf(stderr(c), "warning: --ctx %d is longer than the model's training context %d (--allow-long-ctx)\n", nctx, train)
+	}
 	return nil
 }
