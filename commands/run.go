@@ -36,7 +36,7 @@ func runCommand() *cli.Command {
 		Flags: []cli.Flag{
 			modelFlag(),
 			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text (-: read it from stdin)"},
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the prompt from this file"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the prompt from this file (one trailing newline dropped, as llama.cpp)"},
 			&cli.IntFlag{Name: "n-predict", Aliases: []string{"n"}, Value: 128, Usage: "tokens to generate (-1: until end of text or a full context; 0: only evaluate the prompt)"},
 			&cli.Float64Flag{Name: "temp", Value: 0.8, Usage: "sampling temperature (0: greedy)"},
 			&cli.IntFlag{Name: "top-k", Value: 40, Usage: "sample from the K most likely tokens (0: all)"},
@@ -146,6 +146,10 @@ func runFlags(c *cli.Context) (*runOpts, error) {
 		o.prompt, o.promptSource = string(b), "stdin"
 	default:
 		o.prompt = c.String("prompt")
+	}
+	if o.promptSource != "" {
+		// As llama.cpp's -f: one trailing newline of a file (or of stdin) is not part of the prompt.
+		o.prompt = strings.TrimSuffix(strings.TrimSuffix(o.prompt, "\n"), "\r")
 	}
 	return o, nil
 }

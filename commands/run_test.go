@@ -28,12 +28,12 @@ func TestRunPromptSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := runAppIn(t, "Once upon a time", "run", "-m", mp, "-p", "-", "-n", "8", "--temp", "0")
+	got, _, err := runAppIn(t, "Once upon a time\n", "run", "-m", mp, "-p", "-", "-n", "8", "--temp", "0")
 	if err != nil || got != want {
 		t.Fatalf("-p -: %v\n%q\nwant %q", err, got, want)
 	}
 	pf := filepath.Join(t.TempDir(), "prompt.txt")
-	os.WriteFile(pf, []byte("Once upon a time"), 0o644)
+	os.WriteFile(pf, []byte("Once upon a time\n"), 0o644)
 	got, _, err = runApp(t, "run", "-f", pf, "-m", mp, "-n", "8", "--temp", "0")
 	if err != nil || got != want {
 		t.Fatalf("-f: %v\n%q\nwant %q", err, got, want)
