@@ -118,8 +118,8 @@ func runEval(c *cli.Context) error {
 	}
 	opts := eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks}
 	nChunks := eval.NumChunks(len(tokens), opts)
-	if chunks > nChunks {
-		fmt.Fprintf(stderr(c), "warning: --chunks %d, but %s holds only %d chunks of %d tokens: evaluating %d\n", chunks, data, nChunks, nctx, nChunks)
+	if have := len(tokens) / nctx; chunks > have {
+		fmt.Fprintf(errw, "warning: --chunks %d: %s holds only %d chunks of %d tokens; evaluating %d\n", chunks, data, have, nctx, have)
 	}
 	fmt.Fprintf(errw, "perplexity: tokenized %s into %d tokens in %.2f s\n", data, len(tokens), time.Since(t0).Seconds())
 	fmt.Fprintf(errw, "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, threads=%d\n",
@@ -202,7 +202,7 @@ func parseSparsities(v string) ([]float64, error) {
 			return nil, usagef("eval: --sparsity wants comma-separated fractions in [0, 1) such as 0,0.25,0.5, got %q", f)
 		}
 		if slices.Contains(out, r) {
-			return nil, usagef("eval: --sparsity lists %g twice (in %q); give each ratio once", r, v)
+			return nil, usagef("eval: --sparsity lists %g twice", r)
 		}
 		out = append(out, r)
 	}

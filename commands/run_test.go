@@ -148,12 +148,13 @@ func TestEvalOddValues(t *testing.T) {
 	}
 	data := filepath.Join(t.TempDir(), "short.txt")
 	os.WriteFile(data, full[:4000], 0o644) // a few chunks of 128 tokens
-	_, errs, err := runApp(t, "eval", "-m", mp, "-f", data, "-c", "128", "--chunks", "1000", "--quiet")
-	if err != nil || !strings.Contains(errs, "warning: --chunks 1000, but") {
+	_, errs, err := runApp(t, "eval", "-m", mp, "-f", data, "-c", "128", "--chunks", "1000")
+	if err != nil || !strings.Contains(errs, "warning: --chunks 1000: ") {
 		t.Fatalf("%v\n%s", err, errs)
 	}
-	if strings.Contains(errs, "Final estimate") {
-		t.Errorf("--quiet printed progress:\n%s", errs)
+	_, errs, err = runApp(t, "eval", "-m", mp, "-f", data, "-c", "128", "--chunks", "2", "--quiet")
+	if err != nil || strings.Contains(errs, "Final estimate") {
+		t.Errorf("--quiet printed progress: %v\n%s", err, errs)
 	}
 	_, _, err = runApp(t, "eval", "-m", mp, "-f", data, "-c", "4096")
 	if !errUsage(err) || !strings.Contains(err.Error(), "training context") {
