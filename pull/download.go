@@ -60,7 +60,15 @@ func (o *Options) download(ctx context.Context, url string, header http.Header, 
 		return fmt.Errorf("reading %s: %w", part, err)
 	}
 	if w.Size > 0 && have > w.Size {
-		have = 0 // longer than the file can be: start over
+		// Longer than the file can be: start over.
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		h.Reset()
+		have = 0
 	}
 	if have > 0 && w.Size > 0 && have == w.Size {
 		// Finished before, interrupted before the rename.
@@ -74,6 +82,7 @@ func (o *Options) download(ctx context.Context, url string, header http.Header, 
 		req.Header[k] = v
 	}
 	req.Header.Set("User-Agent", "qsparse-pull")
+	req.Header.Set("Accept-Encoding", "identity") // the bytes of the file, resumable by offset
 	if have > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
 	}

