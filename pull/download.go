@@ -53,6 +53,9 @@ func (o *Options) download(ctx context.Context, url string, header http.Header, 
 			f.Close()
 		}
 	}()
+	if err := lockFile(f); err != nil {
+		return err
+	}
 	// Hash what is already there, then ask for the rest.
 	h := sha256.New()
 	have, err := io.Copy(h, f)

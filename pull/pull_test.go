@@ -429,3 +429,20 @@ func TestDownloadCancel(t *testing.T) {
 		t.Fatalf(".part after cancel: %v %v", fi, err)
 	}
 }
+
+func TestDownloadLocked(t *testing.T) {
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "m.bin")
+	f, err := os.Create(dst + ".part")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := lockFile(f); err != nil {
+		t.Skip("no file locks here:", err)
+	}
+	err = (&Options{CacheDir: dir}).download(context.Background(), "http://127.0.0.1:1/f", nil, dst, want{}, "m")
+	if err == nil || !strings.Contains(err.Error(), "another pull") {
+		t.Fatalf("locked .part: %v", err)
+	}
+}
