@@ -41,7 +41,10 @@ func runBench(c *cli.Context) error {
 	if err := checkModelFlags(c); err != nil {
 		return err
 	}
-	mpath := c.String("model")
+	mpath, err := modelPath(c)
+	if err != nil {
+		return err
+	}
 	np, ng, reps := c.Int("n-prompt"), c.Int("n-gen"), c.Int("repetitions")
 	switch {
 	case np < 0 || ng < 0:

@@ -171,3 +171,22 @@ func TestPullCommand(t *testing.T) {
 		t.Fatalf("unknown name: %v", err)
 	}
 }
+
+func TestBuiltinModelName(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("QSPARSE_CACHE", dir)
+	_, _, err := runApp(t, "inspect", "smollm2")
+	if !errUsage(err) || !strings.Contains(err.Error(), "qsparse pull smollm2") {
+		t.Fatalf("not downloaded: %v", err)
+	}
+	// Once in the cache, the name stands for the file.
+	src := testenv.SmolLM2Path(t)
+	os.MkdirAll(filepath.Join(dir, "models"), 0o755)
+	if err := os.Symlink(src, filepath.Join(dir, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runApp(t, "inspect", "-m", "smollm2", "--json")
+	if err != nil || !strings.Contains(out, `"chat_template_kind": "chatml"`) {
+		t.Fatalf("inspect -m smollm2: %v", err)
+	}
+}

@@ -41,7 +41,10 @@ func runInspect(c *cli.Context) error {
 	if len(args) != 1 {
 		return usagef("want exactly one PATH (a GGUF file or a Hugging Face model folder, or -m PATH), got %d", len(args))
 	}
-	path := args[0]
+	path, err := resolveModel(args[0])
+	if err != nil {
+		return err
+	}
 	if err := checkHFFolder(path); err != nil {
 		return err
 	}

@@ -2,10 +2,13 @@ package commands
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/qsparse/qsparse/model"
+	"github.com/qsparse/qsparse/pull"
 )
 
 // checkModelFlags checks --model, --threads and --weight-type before any work is done.
@@ -20,13 +23,30 @@ func checkModelFlags(c *cli.Context) error {
 	return err
 }
 
-// modelPath returns the --model value or a usage error.
+// modelPath returns the --model value or a usage error. A built-in model name (qsparse pull
+// smollm2) that is not a local path stands for its file in the cache.
 func modelPath(c *cli.Context) (string, error) {
 	p := c.String("model")
 	if p == "" {
 		return "", usagef("%s: --model is required (a GGUF file or a Hugging Face model folder)", c.Command.Name)
 	}
-	return p, nil
+	return resolveModel(p)
+}
+
+// resolveModel maps a built-in model name to its cached file; other values are paths.
+func resolveModel(p string) (string, error) {
+	k := pull.Lookup(p)
+	if k == nil {
+		return p, nil
+	}
+	if _, err := os.Stat(p); err == nil {
+		return p, nil // a local file or folder of that name wins
+	}
+	cached := filepath.Join(pull.DefaultCacheDir(), filepath.FromSlash(k.File))
+	if _, err := os.Stat(cached); err != nil {
+		return "", usagef("model %q is not downloaded yet: run qsparse pull %s (%s, %d MB) first", p, k.Name, k.Desc, k.Size>>20)
+	}
+	return cached, nil
 }
 
 // loadModel loads the --model checkpoint.
