@@ -9,7 +9,7 @@ import (
 // Shared flags: every command that takes one of these uses the same name, alias, default and
 // help text. Each command gets its own flag values.
 func modelFlag() *cli.StringFlag {
-	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "GGUF file or Hugging Face model folder"}
+	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "GGUF file, Hugging Face model folder, or a pulled built-in name (smollm2)"}
 }
 
 func threadsFlag() *cli.IntFlag {
