@@ -105,12 +105,15 @@ func templateKind(tmpl string) string {
 	return string(t.Kind)
 }
 
-// tokenName is a special token's id, "none" when absent.
-func tokenName(id int) string {
+// tokenName is a special token's id and text, "none" when absent.
+func tokenName(id int, text string) string {
 	if id < 0 {
 		return "none"
 	}
-	return strconv.Itoa(id)
+	if text == "" {
+		return strconv.Itoa(id)
+	}
+	return fmt.Sprintf("%d %q", id, text)
 }
 
 func writeInfo(w io.Writer, info *model.Info, tok *model.TokenizerInfo) error {
@@ -148,7 +151,7 @@ func writeInfo(w io.Writer, info *model.Info, tok *model.TokenizerInfo) error {
 		{"tied embeddings", yes(s.TiedEmbeddings)},
 		{"qkv bias", yes(s.QKVBias)},
 		{"tokenizer", fmt.Sprintf("%s, %d tokens", info.Tokenizer, info.VocabSize)},
-		{"special tokens", fmt.Sprintf("BOS %s, EOS %s, EOT %s (BOS added: %s)", tokenName(tok.BOS), tokenName(tok.EOS), tokenName(tok.EOT), yes(tok.AddBOS))},
+		{"special tokens", fmt.Sprintf("BOS %s, EOS %s, EOT %s (BOS added: %s)", tokenName(tok.BOS, tok.BOSText), tokenName(tok.EOS, tok.EOSText), tokenName(tok.EOT, tok.EOTText), yes(tok.AddBOS))},
 		{"chat template", templateKind(tok.ChatTemplate)},
 		{"dense bytes/token", fmt.Sprintf("%s (%d)", humanBytes(info.DenseBytesPerToken), info.DenseBytesPerToken)},
 	}

@@ -55,7 +55,7 @@ func TestInspectTokens(t *testing.T) {
 		t.Fatalf("chat template %q, BOS %d, EOS %d", info.ChatTemplateKind, info.BOS, info.EOS)
 	}
 	out, _, err = runApp(t, "inspect", mp)
-	if err != nil || !strings.Contains(out, "chat template:     chatml") || !strings.Contains(out, "special tokens:    BOS 1, EOS 2") {
+	if err != nil || !strings.Contains(out, "chat template:     chatml") || !strings.Contains(out, `special tokens:    BOS 1 "<|im_start|>", EOS 2 "<|im_end|>"`) {
 		t.Fatalf("%v\n%.1500s", err, out)
 	}
 	sp := testenv.Path(t, "stories260K.gguf")

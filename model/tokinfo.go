@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/qsparse/qsparse/gguf"
+	"github.com/qsparse/qsparse/tokenizer"
 )
 
 // TokenizerInfo describes a checkpoint's tokenizer and chat template.
@@ -14,7 +15,9 @@ type TokenizerInfo struct {
 	Size          int    // tokens
 	BOS, EOS, EOT int    // special token ids, -1 when absent
 	AddBOS        bool   // whether encoding adds BOS
-	ChatTemplate  string // the Jinja chat template, "" if none
+	// BOSText, EOSText, EOTText are the token texts ("" when absent).
+	BOSText, EOSText, EOTText string
+	ChatTemplate              string // the Jinja chat template, "" if none
 }
 
 // InspectTokenizer reads the tokenizer of a GGUF file (its tokenizer.ggml.* keys) or of a
@@ -25,14 +28,12 @@ func InspectTokenizer(path string) (*TokenizerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	var ti TokenizerInfo
 	if st.IsDir() {
 		v, tmpl, err := hfVocab(path, filepath.Base(filepath.Clean(path)))
 		if err != nil {
 			return nil, err
 		}
-		ti = TokenizerInfo{Kind: v.Model, Size: len(v.Tokens), BOS: v.BOS, EOS: v.EOS, EOT: v.EOT, AddBOS: v.AddBOS, ChatTemplate: tmpl}
-		return &ti, nil
+		return newTokenizerInfo(v, tmpl), nil
 	}
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -43,6 +44,16 @@ func InspectTokenizer(path string) (*TokenizerInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ti = TokenizerInfo{Kind: v.Model, Size: len(v.Tokens), BOS: v.BOS, EOS: v.EOS, EOT: v.EOT, AddBOS: v.AddBOS, ChatTemplate: tmpl}
-	return &ti, nil
+	return newTokenizerInfo(v, tmpl), nil
+}
+
+func newTokenizerInfo(v *tokenizer.Vocab, tmpl string) *TokenizerInfo {
+	text := func(id int) string {
+		if id < 0 || id >= len(v.Tokens) {
+			return ""
+		}
+		return v.Tokens[id]
+	}
+	return &TokenizerInfo{Kind: v.Model, Size: len(v.Tokens), BOS: v.BOS, EOS: v.EOS, EOT: v.EOT, AddBOS: v.AddBOS,
+		ChatTemplate: tmpl, BOSText: text(v.BOS), EOSText: text(v.EOS), EOTText: text(v.EOT)}
 }
