@@ -224,6 +224,9 @@ type inspectJSON struct {
 	EOS                int          `json:"eos_id"`
 	EOT                int          `json:"eot_id"`
 	AddBOS             bool         `json:"add_bos"`
+	BOSText            string       `json:"bos_text,omitempty"`
+	EOSText            string       `json:"eos_text,omitempty"`
+	EOTText            string       `json:"eot_text,omitempty"`
 	DenseBytesPerToken int64        `json:"dense_bytes_per_token"`
 	Tensors            []tensorJSON `json:"tensors"`
 }
@@ -245,6 +248,7 @@ func newInspectJSON(info *model.Info, tok *model.TokenizerInfo) *inspectJSON {
 		Tokenizer: info.Tokenizer, TokenizerVocab: info.VocabSize, ChatTemplate: info.HasChatTemplate,
 		DenseBytesPerToken: info.DenseBytesPerToken, Tensors: make([]tensorJSON, 0, len(info.Tensors)),
 		ChatTemplateKind: templateKind(tok.ChatTemplate), BOS: tok.BOS, EOS: tok.EOS, EOT: tok.EOT, AddBOS: tok.AddBOS,
+		BOSText: tok.BOSText, EOSText: tok.EOSText, EOTText: tok.EOTText,
 	}
 	if s.RopeScaling.Type != "" && s.RopeScaling.Type != "none" {
 		j.RopeScaling, j.RopeScalingFactor = s.RopeScaling.Type, s.RopeScaling.Factor
