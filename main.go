@@ -20,7 +20,8 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "qsparse:", err)
+	// Every message starts with "qsparse CMD: "; an interrupt reads "qsparse CMD: interrupted".
+	fmt.Fprintln(os.Stderr, commands.Message(err))
 	var usage *commands.UsageError
 	switch {
 	case errors.As(err, &usage):

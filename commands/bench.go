@@ -11,10 +11,13 @@ import (
 	"github.com/qsparse/qsparse/sparse"
 )
 
-func init() {
-	register(&cli.Command{
+// benchCommand builds the bench subcommand.
+func benchCommand() *cli.Command {
+	return &cli.Command{
 		Name:  "bench",
 		Usage: "prompt processing and text generation speed, as llama-bench measures them",
+		UsageText: "qsparse bench -m model.gguf                # pp512 and tg128, 3 runs each\n" +
+			"qsparse bench -m model.gguf -p 0 -n 64 -r 5 --json",
 		Description: "pp<P>: one batched forward of P tokens from an empty cache; tg<N>: N single-token decodes.\n" +
 			"Each test runs once untimed, then -r times; t/s is the mean ± sample stddev over the runs.",
 		Flags: []cli.Flag{
@@ -23,30 +26,33 @@ func init() {
 			&cli.IntFlag{Name: "n-gen", Aliases: []string{"n"}, Value: 128, Usage: "generated tokens of the tg test (0: skip)"},
 			&cli.IntFlag{Name: "repetitions", Aliases: []string{"r"}, Value: 3, Usage: "timed runs of each test"},
 			weightTypeFlag(),
-			threadsFlag(2),
+			threadsFlag(),
 			jsonFlag(),
+			quietFlag(),
 		},
-		OnUsageError: commandUsageError,
-		Action:       runBench,
-	})
+		Action: runBench,
+	}
 }
 
 func runBench(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usagef("bench: unexpected arguments %q", c.Args().Slice())
+	if args := cmdArgs(c); len(args) > 0 {
+		return usagef("unexpected arguments %q", args)
 	}
 	if err := checkModelFlags(c); err != nil {
 		return err
 	}
-	mpath := c.String("model")
+	mpath, err := modelPath(c)
+	if err != nil {
+		return err
+	}
 	np, ng, reps := c.Int("n-prompt"), c.Int("n-gen"), c.Int("repetitions")
 	switch {
 	case np < 0 || ng < 0:
-		return usagef("bench: -p and -n must be >= 0, got %d and %d", np, ng)
+		return usagef("-p and -n must be >= 0, got %d and %d", np, ng)
 	case np == 0 && ng == 0:
-		return usagef("bench: nothing to do (-p 0 and -n 0)")
+		return usagef("nothing to do (-p 0 and -n 0)")
 	case reps < 1:
-		return usagef("bench: -r must be >= 1, got %d", reps)
+		return usagef("-r must be >= 1, got %d", reps)
 	}
 	nthreads, err := threads(c)
 	if err != nil {
@@ -54,7 +60,7 @@ func runBench(c *cli.Context) error {
 	}
 	info, err := model.Inspect(mpath)
 	if err != nil {
-		return fmt.Errorf("bench %s: %w", mpath, err)
+		return fmt.Errorf("%s: %w", mpath, err)
 	}
 	nctx := max(np, ng, 1)
 	m, err := loadModel(c, nctx)
@@ -74,7 +80,7 @@ func runBench(c *cli.Context) error {
 		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ")",
 		Threads: nthreads,
 	}
-	errw := stderr(c)
+	errw := infoWriter(c)
 	bar := newBar(errw, (boolInt(np > 0)+boolInt(ng > 0))*reps, "bench")
 	opts := eval.BenchOptions{Prompt: np, Gen: ng, Reps: reps, Vocab: m.Spec.Vocab, BOS: eval.BOS(m),
 		Progress: func(test string, rep, reps int) {
@@ -88,7 +94,7 @@ func runBench(c *cli.Context) error {
 		_ = bar.Finish()
 	}
 	if err != nil {
-		return fmt.Errorf("bench %s: %w", mpath, err)
+		return fmt.Errorf("%s: %w", mpath, err)
 	}
 	if c.Bool("json") {
 		return rep.WriteJSON(stdout(c))

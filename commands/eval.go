@@ -14,10 +14,14 @@ import (
 	"github.com/qsparse/qsparse/model"
 )
 
-func init() {
-	register(&cli.Command{
+// evalCommand builds the eval subcommand.
+func evalCommand() *cli.Command {
+	return &cli.Command{
 		Name:  "eval",
 		Usage: "perplexity of a model on a text file, as llama.cpp's llama-perplexity computes it",
+		UsageText: "qsparse eval -m model.gguf -f wiki.test.raw                  # llama-perplexity's numbers\n" +
+			"qsparse eval -m model.gguf -f wiki.test.raw -c 512 --chunks 40 --sparsity 0,0.25,0.5\n" +
+			"qsparse eval -m model.gguf -f wiki.test.raw --base model-f16.gguf  # KL divergence\n",
 		Description: "The text is tokenized whole and cut into non-overlapping chunks of --ctx tokens; each chunk\n" +
 			"starts from an empty cache (its first token replaced by BOS when the vocab adds BOS) and its\n" +
 			"second half is scored. Running values go to stderr, the result table (or JSON) to stdout.",
@@ -31,17 +35,18 @@ func init() {
 			&cli.IntFlag{Name: "chunks", Usage: "evaluate at most this many chunks (0: all)"},
 			&cli.StringFlag{Name: "sparsity", Value: "0", Usage: "comma-separated uniform activation sparsities in [0, 1), one result row each (top-K by |x| per token at every site: k = int((1-s)*dim)), e.g. 0,0.25,0.5"},
 			weightTypeFlag(),
-			threadsFlag(0),
+			threadsFlag(),
 			jsonFlag(),
+			quietFlag(),
+			allowLongCtxFlag(),
 		},
-		OnUsageError: commandUsageError,
-		Action:       runEval,
-	})
+		Action: runEval,
+	}
 }
 
 func runEval(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usagef("eval: unexpected arguments %q (use --model and --data)", c.Args().Slice())
+	if args := cmdArgs(c); len(args) > 0 {
+		return usagef("eval: unexpected arguments %q (use --model and --data)", args)
 	}
 	if err := checkModelFlags(c); err != nil {
 		return err
@@ -65,6 +70,9 @@ func runEval(c *cli.Context) error {
 	case "", "auto", "f32", "f16":
 	default:
 		return usagef("eval: --base-weight-type must be auto, f32 or f16, got %q", c.String("base-weight-type"))
+	}
+	if batch > nctx {
+		fmt.Fprintf(stderr(c), "warning: --batch %d is larger than --ctx %d: a chunk is one batch of %d\n", batch, nctx, nctx)
 	}
 	if batch == 0 || batch > nctx {
 		batch = nctx
@@ -95,10 +103,10 @@ func runEval(c *cli.Context) error {
 		}
 		defer base.Close()
 	}
-	errw := stderr(c)
-	if m.Spec.CtxLen > 0 && nctx > m.Spec.CtxLen {
-		fmt.Fprintf(errw, "warning: --ctx %d is longer than the model's training context %d\n", nctx, m.Spec.CtxLen)
+	if err := checkCtx(c, m, nctx); err != nil {
+		return err
 	}
+	errw := infoWriter(c)
 
 	t0 := time.Now()
 	tokens := eval.Tokenize(m, string(text))
@@ -110,6 +118,9 @@ func runEval(c *cli.Context) error {
 	}
 	opts := eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks}
 	nChunks := eval.NumChunks(len(tokens), opts)
+	if have := len(tokens) / nctx; chunks > have {
+		fmt.Fprintf(errw, "warning: --chunks %d: %s holds only %d chunks of %d tokens; evaluating %d\n", chunks, data, have, nctx, have)
+	}
 	fmt.Fprintf(errw, "perplexity: tokenized %s into %d tokens in %.2f s\n", data, len(tokens), time.Since(t0).Seconds())
 	fmt.Fprintf(errw, "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, threads=%d\n",
 		nChunks, nctx, batch, nthreads)
@@ -189,6 +200,9 @@ func parseSparsities(v string) ([]float64, error) {
 		r, err := strconv.ParseFloat(f, 64)
 		if err != nil || !(r >= 0 && r < 1) {
 			return nil, usagef("eval: --sparsity wants comma-separated fractions in [0, 1) such as 0,0.25,0.5, got %q", f)
+		}
+		if slices.Contains(out, r) {
+			return nil, usagef("eval: --sparsity lists %g twice", r)
 		}
 		out = append(out, r)
 	}

@@ -1,46 +1,122 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/urfave/cli/v2"
 
+	"github.com/qsparse/qsparse/chat"
 	"github.com/qsparse/qsparse/eval"
 	"github.com/qsparse/qsparse/model"
 )
 
-func init() {
-	register(&cli.Command{
-		Name:         "inspect",
-		Usage:        "describe a checkpoint: architecture, hyper-parameters, tokenizer, tensors",
-		ArgsUsage:    "PATH (GGUF file or Hugging Face model folder)",
-		Flags:        []cli.Flag{jsonFlag()},
-		OnUsageError: commandUsageError,
-		Action:       runInspect,
-	})
+// inspectCommand builds the inspect subcommand.
+func inspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "describe a checkpoint: architecture, hyper-parameters, tokenizer, tensors",
+		ArgsUsage: "PATH (GGUF file or Hugging Face model folder)",
+		UsageText: "qsparse inspect ~/.cache/qsparse/models/SmolLM2-135M-Instruct.Q4_1.gguf\n" +
+			"qsparse inspect ./SmolLM2-135M-Instruct --json   # a Hugging Face folder",
+		Description: "Reads no tensor data: architecture, hyper-parameters, parameter count, tokenizer (kind, size,\n" +
+			"BOS/EOS ids), chat template kind, the bytes one dense decoded token reads, and the tensors.\n" +
+			"A Hugging Face folder missing its weights or tokenizer.json is reported file by file.",
+		Flags:  []cli.Flag{modelFlag(), jsonFlag(), quietFlag()},
+		Action: runInspect,
+	}
 }
 
 func runInspect(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return usagef("inspect: want exactly one PATH (a GGUF file or a Hugging Face model folder), got %d arguments", c.NArg())
+	args := cmdArgs(c)
+	if m := c.String("model"); m != "" {
+		args = append([]string{m}, args...) // -m PATH, as the other commands take it
 	}
-	path := c.Args().First()
+	if len(args) != 1 {
+		return usagef("want exactly one PATH (a GGUF file or a Hugging Face model folder, or -m PATH), got %d", len(args))
+	}
+	path, err := resolveModel(args[0])
+	if err != nil {
+		return err
+	}
+	if err := checkHFFolder(path); err != nil {
+		return err
+	}
 	info, err := model.Inspect(path)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	tok, err := model.InspectTokenizer(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	w := stdout(c)
 	if c.Bool("json") {
-		return writeJSON(w, newInspectJSON(info))
+		return writeJSON(w, newInspectJSON(info, tok))
 	}
-	return writeInfo(w, info)
+	return writeInfo(w, info, tok)
 }
 
-func writeInfo(w io.Writer, info *model.Info) error {
+// checkHFFolder names every file a Hugging Face folder lacks (nil for a complete folder or a
+// file path).
+func checkHFFolder(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return nil // model.Inspect says what is wrong with it
+	}
+	has := func(n string) bool { _, err := os.Stat(filepath.Join(dir, n)); return err == nil }
+	var missing []string
+	if !has("config.json") {
+		missing = append(missing, "config.json (the architecture and hyper-parameters)")
+	}
+	if !has("tokenizer.json") {
+		missing = append(missing, "tokenizer.json (the tokenizer)")
+	}
+	if !has("model.safetensors") && !has("model.safetensors.index.json") {
+		w := "model.safetensors or model.safetensors.index.json with its shards (the weights)"
+		if m, _ := filepath.Glob(filepath.Join(dir, "*.gguf")); len(m) > 0 {
+			w += fmt.Sprintf("; the folder holds %s: inspect that file instead", filepath.Base(m[0]))
+		}
+		missing = append(missing, w)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s is not a complete Hugging Face model folder: missing %s (download the checkpoint with qsparse pull ORG/REPO)",
+		dir, strings.Join(missing, ", "))
+}
+
+// templateKind names the chat template family of tmpl: chatml, llama2, llama3, "none" or
+// "unrecognised".
+func templateKind(tmpl string) string {
+	t, err := chat.Detect(tmpl)
+	switch {
+	case errors.Is(err, chat.ErrNoTemplate):
+		return "none"
+	case err != nil:
+		return "unrecognised"
+	}
+	return string(t.Kind)
+}
+
+// tokenName is a special token's id and text, "none" when absent.
+func tokenName(id int, text string) string {
+	if id < 0 {
+		return "none"
+	}
+	if text == "" {
+		return strconv.Itoa(id)
+	}
+	return fmt.Sprintf("%d %q", id, text)
+}
+
+func writeInfo(w io.Writer, info *model.Info, tok *model.TokenizerInfo) error {
 	s := &info.Spec
 	yes := func(b bool) string {
 		if b {
@@ -75,7 +151,8 @@ func writeInfo(w io.Writer, info *model.Info) error {
 		{"tied embeddings", yes(s.TiedEmbeddings)},
 		{"qkv bias", yes(s.QKVBias)},
 		{"tokenizer", fmt.Sprintf("%s, %d tokens", info.Tokenizer, info.VocabSize)},
-		{"chat template", yes(info.HasChatTemplate)},
+		{"special tokens", fmt.Sprintf("BOS %s, EOS %s, EOT %s (BOS added: %s)", tokenName(tok.BOS, tok.BOSText), tokenName(tok.EOS, tok.EOSText), tokenName(tok.EOT, tok.EOTText), yes(tok.AddBOS))},
+		{"chat template", templateKind(tok.ChatTemplate)},
 		{"dense bytes/token", fmt.Sprintf("%s (%d)", humanBytes(info.DenseBytesPerToken), info.DenseBytesPerToken)},
 	}
 	var b strings.Builder
@@ -142,6 +219,14 @@ type inspectJSON struct {
 	Tokenizer          string       `json:"tokenizer"`
 	TokenizerVocab     int          `json:"tokenizer_vocab"`
 	ChatTemplate       bool         `json:"chat_template"`
+	ChatTemplateKind   string       `json:"chat_template_kind"` // chatml, llama2, llama3, none, unrecognised
+	BOS                int          `json:"bos_id"`             // -1: none
+	EOS                int          `json:"eos_id"`
+	EOT                int          `json:"eot_id"`
+	AddBOS             bool         `json:"add_bos"`
+	BOSText            string       `json:"bos_text,omitempty"`
+	EOSText            string       `json:"eos_text,omitempty"`
+	EOTText            string       `json:"eot_text,omitempty"`
 	DenseBytesPerToken int64        `json:"dense_bytes_per_token"`
 	Tensors            []tensorJSON `json:"tensors"`
 }
@@ -153,7 +238,7 @@ type tensorJSON struct {
 	Bytes int64  `json:"bytes"`
 }
 
-func newInspectJSON(info *model.Info) *inspectJSON {
+func newInspectJSON(info *model.Info, tok *model.TokenizerInfo) *inspectJSON {
 	s := &info.Spec
 	j := &inspectJSON{
 		Path: info.Path, Format: info.Format, Arch: s.Arch, Name: s.Name, FileType: info.FileType,
@@ -162,6 +247,8 @@ func newInspectJSON(info *model.Info) *inspectJSON {
 		NormEps: s.NormEps, TiedEmbeddings: s.TiedEmbeddings, QKVBias: s.QKVBias,
 		Tokenizer: info.Tokenizer, TokenizerVocab: info.VocabSize, ChatTemplate: info.HasChatTemplate,
 		DenseBytesPerToken: info.DenseBytesPerToken, Tensors: make([]tensorJSON, 0, len(info.Tensors)),
+		ChatTemplateKind: templateKind(tok.ChatTemplate), BOS: tok.BOS, EOS: tok.EOS, EOT: tok.EOT, AddBOS: tok.AddBOS,
+		BOSText: tok.BOSText, EOSText: tok.EOSText, EOTText: tok.EOTText,
 	}
 	if s.RopeScaling.Type != "" && s.RopeScaling.Type != "none" {
 		j.RopeScaling, j.RopeScalingFactor = s.RopeScaling.Type, s.RopeScaling.Factor

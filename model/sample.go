@@ -14,6 +14,14 @@ type SamplerOptions struct {
 	TopK        int     // keep the K most likely tokens; <= 0: all
 	TopP        float64 // keep the smallest set whose probability reaches TopP; <= 0 or >= 1: all
 	Seed        uint64  // random seed: the same seed gives the same tokens
+	// MinP keeps only tokens whose probability is at least MinP times the top token's (after
+	// temperature, top-k and top-p, as Hugging Face's min_p); <= 0: off.
+	MinP float64
+	// RepeatPenalty divides the positive logits (multiplies the negative ones) of the tokens
+	// among the last RepeatLastN accepted ones (see Accept), once per token, before anything
+	// else, greedy included (llama.cpp's repeat penalty); 0 or 1: off.
+	RepeatPenalty float64
+	RepeatLastN   int // tokens the repeat penalty looks back on; <= 0: 64
 }
 
 // Sampler picks the next token from logits. It allocates only in NewSampler.
@@ -22,16 +30,60 @@ type Sampler struct {
 	rng   *rand.Rand
 	probs []float32 // [vocab]
 	idx   []int32   // [vocab] candidate ids
+	pen   []float32 // [vocab] penalised copy of the logits (repeat penalty only)
+	last  []int32   // ring of the last RepeatLastN accepted tokens
+	nlast int       // tokens accepted so far (the ring holds min(nlast, len(last)))
 }
 
 // NewSampler returns a sampler for logits of length vocab.
 func NewSampler(vocab int, opt SamplerOptions) *Sampler {
-	return &Sampler{
+	s := &Sampler{
 		opt:   opt,
 		rng:   rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)),
 		probs: make([]float32, vocab),
 		idx:   make([]int32, vocab),
 	}
+	if s.penalises() {
+		n := opt.RepeatLastN
+		if n <= 0 {
+			n = 64
+		}
+		s.pen = make([]float32, vocab)
+		s.last = make([]int32, n)
+	}
+	return s
+}
+
+func (s *Sampler) penalises() bool { return s.opt.RepeatPenalty > 0 && s.opt.RepeatPenalty != 1 }
+
+// Accept records a token of the context (prompt or generated) for the repeat penalty.
+func (s *Sampler) Accept(id int) {
+	if s.last == nil {
+		return
+	}
+	s.last[s.nlast%len(s.last)] = int32(id)
+	s.nlast++
+}
+
+// penalise returns the logits with the repeat penalty applied to the recent tokens.
+func (s *Sampler) penalise(logits []float32) []float32 {
+	if s.last == nil || s.nlast == 0 {
+		return logits
+	}
+	pen := s.pen[:len(logits)]
+	copy(pen, logits)
+	p := float32(s.opt.RepeatPenalty)
+	for _, id := range s.last[:min(s.nlast, len(s.last))] {
+		if id < 0 || int(id) >= len(pen) || pen[id] != logits[id] {
+			continue // out of range, or penalised already (a logit of 0 stays 0 either way)
+		}
+		if pen[id] <= 0 {
+			pen[id] *= p
+		} else {
+			pen[id] /= p
+		}
+	}
+	return pen
 }
 
 // Argmax returns the index of the largest logit (the lowest index on ties).
@@ -48,6 +100,7 @@ func Argmax(logits []float32) int {
 // Sample returns the next token id for logits (len vocab). logits is not modified.
 func (s *Sampler) Sample(logits []float32) int {
 	o := s.opt
+	logits = s.penalise(logits)
 	if o.Temperature <= 0 || o.TopK == 1 {
 		return Argmax(logits)
 	}
@@ -108,6 +161,19 @@ func (s *Sampler) Sample(logits []float32) int {
 				break
 			}
 		}
+	}
+	if o.MinP > 0 {
+		// probs are relative to the top token's (exp(0) = 1), so the bound is MinP itself.
+		k := 0
+		total = 0
+		for _, c := range cand {
+			if float64(probs[c]) >= o.MinP {
+				cand[k] = c
+				k++
+				total += float64(probs[c])
+			}
+		}
+		cand = cand[:k]
 	}
 	r := s.rng.Float64() * total
 	acc := 0.0
