@@ -226,10 +226,8 @@ func vocabKV(v *tokenizer.Vocab, chatTemplate string, nVocab int) []gguf.KV {
 			kv = append(kv, gguf.Uint32("tokenizer.ggml."+id.key, uint32(id.id)))
 		}
 	}
-	kv = append(kv, gguf.Bool("tokenizer.ggml.add_bos_token", v.AddBOS), gguf.Bool("tokenizer.ggml.add_eos_token", v.AddEOS))
-	if v.Model == "llama" {
-		kv = append(kv, gguf.Bool("tokenizer.ggml.add_space_prefix", v.AddSpacePrefix))
-	}
+	kv = append(kv, gguf.Bool("tokenizer.ggml.add_space_prefix", v.AddSpacePrefix),
+		gguf.Bool("tokenizer.ggml.add_bos_token", v.AddBOS), gguf.Bool("tokenizer.ggml.add_eos_token", v.AddEOS))
 	if chatTemplate != "" {
 		kv = append(kv, gguf.String("tokenizer.chat_template", chatTemplate))
 	}
