@@ -99,7 +99,7 @@ func runConvert(c *cli.Context) error {
 		if errors.Is(err, convert.ErrSameFile) || errors.Is(err, convert.ErrBadOutput) {
 			return usagef("convert: %v", err)
 		}
-		return fmt.Errorf("convert %s: %w", mpath, err)
+		return err
 	}
 	fmt.Fprintf(errw, "convert: loaded in %.2f s, wrote %d tensors in %.2f s\n", res.Load.Seconds(), res.Tensors, res.Write.Seconds())
 	fmt.Fprintf(stdout(c), "%s: %s, %d tensors, %.1f MB\n", res.Out, res.Format, res.Tensors, float64(res.Bytes)/1e6)

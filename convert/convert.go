@@ -133,8 +133,17 @@ func checkPaths(in, out string) error {
 	return nil
 }
 
-// Run loads opts.Model and writes opts.Out in opts.Format.
+// Run loads opts.Model and writes opts.Out in opts.Format. Errors start with
+// "convert <model>:".
 func Run(ctx context.Context, opts Options) (*Result, error) {
+	res, err := convertModel(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Model, err)
+	}
+	return res, nil
+}
+
+func convertModel(ctx context.Context, opts Options) (*Result, error) {
 	if err := CheckFormat(opts.Format); err != nil {
 		return nil, err
 	}
@@ -152,7 +161,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	var prof *model.Profile
 	if opts.Profile != "" {
 		if opts.Format != FormatFP16 && opts.Format != FormatTernary {
-			return nil, fmt.Errorf("convert: --profile is stored in qsparse packs only (--format fp16 or ternary), not in %s", opts.Format)
+			return nil, fmt.Errorf("--profile is stored in qsparse packs only (--format fp16 or ternary), not in %s", opts.Format)
 		}
 		var err error
 		if prof, err = model.ReadProfile(opts.Profile); err != nil {
@@ -176,11 +185,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	general, tok, err := sourceMeta(opts.Model, m)
 	if err != nil {
-		return nil, fmt.Errorf("convert %s: metadata: %w", opts.Model, err)
+		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	if prof != nil {
 		if err := prof.Validate(&m.Spec); err != nil {
-			return nil, fmt.Errorf("convert: profile %s: %w", opts.Profile, err)
+			return nil, fmt.Errorf("profile %s: %w", opts.Profile, err)
 		}
 	}
 
@@ -196,7 +205,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 				text = sampleText
 			}
 			if tern, err = ternarize(ctx, m, opts.PerColumn, text); err != nil {
-				return nil, fmt.Errorf("convert %s: %w", opts.Model, err)
+				return nil, err
 			}
 			res.SourcePPL, res.TernaryPPL, res.Exact, res.Matrices = tern.sourcePPL, tern.ternaryPPL, tern.exact, len(tern.packs)
 			res.Warning = tern.warning(m.Spec.Name)
@@ -220,7 +229,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	t1 := time.Now()
 	l, err := gguf.PlanLayout(kv, tensors, align)
 	if err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return nil, err
 	}
 	var mu sync.Mutex
 	var done int64
@@ -235,7 +244,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	if err := gguf.WriteFileParallel(ctx, opts.Out, kv, tensors, align, popts); err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return nil, err
 	}
 	res.Write = time.Since(t1)
 	res.Bytes = int64(l.Size)
@@ -263,7 +272,7 @@ func packKV(m *model.Model, general, tok []gguf.KV, prof *model.Profile, opts Op
 	if prof != nil {
 		var b bytes.Buffer
 		if err := model.EncodeProfile(&b, &m.Spec, prof); err != nil {
-			return nil, fmt.Errorf("convert: profile %s: %w", opts.Profile, err)
+			return nil, fmt.Errorf("profile %s: %w", opts.Profile, err)
 		}
 		kv = append(kv, gguf.String(KeyProfile, b.String()))
 	}
