@@ -1,0 +1,349 @@
+// Package convert writes a loaded model as a qsparse pack file (GGUF v3 container,
+// general.architecture "qsparse-llama", site matrices as column-major packs; see FORMAT.md) or
+// as a plain llama.cpp GGUF (row-major, llama.cpp's q/k row order).
+//
+// Writing plans every offset first, then fills the tensors in parallel at their offsets into a
+// temporary file beside the output, which is synced and renamed into place: an error, a full
+// disk or a cancelled context leaves no partial file, and the input is never modified.
+package convert
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qsparse/qsparse/gguf"
+	"github.com/qsparse/qsparse/model"
+)
+
+// Output formats.
+const (
+	FormatFP16     = "fp16"      // pack: site matrices as F16 column-major packs
+	FormatTernary  = "ternary"   // pack: site matrices as ternary 2-bit codes (BitNet b1.58 absmean)
+	FormatGGUFF16  = "gguf-f16"  // plain llama.cpp GGUF, F16 matrices
+	FormatGGUFF32  = "gguf-f32"  // plain llama.cpp GGUF, F32 matrices
+	FormatGGUFQ8_0 = "gguf-q8_0" // plain llama.cpp GGUF, Q8_0 matrices
+)
+
+// Formats lists the supported output formats.
+var Formats = []string{FormatFP16, FormatTernary, FormatGGUFF16, FormatGGUFF32, FormatGGUFQ8_0}
+
+// Sentinel errors.
+var (
+	ErrFormat    = errors.New("unknown output format")
+	ErrSameFile  = errors.New("the output would overwrite the input")
+	ErrBadOutput = errors.New("bad output path")
+)
+
+// Options configures Run.
+type Options struct {
+	Model   string // GGUF file or Hugging Face folder
+	Profile string // optional sparsity profile JSON stored in the pack (qsparse.profile)
+	Format  string // one of Formats
+	Out     string // output file
+	Threads int    // load and write threads; <= 0: runtime.NumCPU()
+
+	// Ternary options.
+	PerColumn bool   // one absmean scale per input column instead of per tensor
+	CheckText string // text for the perplexity check; "" uses the built-in sample
+
+	// Progress, if set, is called with the bytes written so far and the total (never
+	// concurrently).
+	Progress func(done, total int64)
+	// Log receives notes and warnings (nil: discarded).
+	Log io.Writer
+	// WrapWriter wraps the output's WriterAt (tests inject failing writers).
+	WrapWriter func(io.WriterAt) io.WriterAt
+}
+
+// Result describes a written file.
+type Result struct {
+	Out, Format string
+	Bytes       int64 // file size
+	Tensors     int
+	Load, Write time.Duration
+
+	// Ternary only: perplexity on the check text before and after ternarization, the number of
+	// site matrices that were already ternary (packed exactly), and the warning printed.
+	SourcePPL, TernaryPPL float64
+	Exact, Matrices       int
+	Warning               string
+}
+
+// CheckFormat returns an error wrapping ErrFormat unless f is one of Formats.
+func CheckFormat(f string) error {
+	for _, g := range Formats {
+		if f == g {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %q (want one of %s)", ErrFormat, f, strings.Join(Formats, ", "))
+}
+
+// checkPaths refuses an output that is the input, one of its files, or a directory.
+func checkPaths(in, out string) error {
+	if out == "" {
+		return fmt.Errorf("%w: no output file given", ErrBadOutput)
+	}
+	ost, oerr := os.Stat(out)
+	if oerr == nil && ost.IsDir() {
+		return fmt.Errorf("%w: %s is a directory; give a file name", ErrBadOutput, out)
+	}
+	ist, err := os.Stat(in)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if oerr != nil {
+		if !errors.Is(oerr, os.ErrNotExist) {
+			return fmt.Errorf("%w: %w", ErrBadOutput, oerr)
+		}
+		if dst, err := os.Stat(filepath.Dir(out)); err != nil || !dst.IsDir() {
+			return fmt.Errorf("%w: the directory of %s does not exist", ErrBadOutput, out)
+		}
+		return nil
+	}
+	if !ist.IsDir() {
+		if os.SameFile(ist, ost) {
+			return fmt.Errorf("%w: %s is the input file %s", ErrSameFile, out, in)
+		}
+		// a split GGUF: any shard
+		if f, err := gguf.Open(in); err == nil {
+			shards := f.Shards
+			f.Close()
+			for _, s := range shards {
+				if sst, err := os.Stat(s); err == nil && os.SameFile(sst, ost) {
+					return fmt.Errorf("%w: %s is a shard of the input %s", ErrSameFile, out, in)
+				}
+			}
+		}
+		return nil
+	}
+	// An HF folder: refuse to replace any file inside it.
+	if od, err := os.Stat(filepath.Dir(out)); err == nil && os.SameFile(od, ist) {
+		return fmt.Errorf("%w: %s would replace a file of the input folder %s", ErrSameFile, out, in)
+	}
+	return nil
+}
+
+// Run loads opts.Model and writes opts.Out in opts.Format. Errors start with
+// "convert <model>:".
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	res, err := convertModel(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Model, err)
+	}
+	return res, nil
+}
+
+func convertModel(ctx context.Context, opts Options) (*Result, error) {
+	if err := CheckFormat(opts.Format); err != nil {
+		return nil, err
+	}
+	if err := checkPaths(opts.Model, opts.Out); err != nil {
+		return nil, err
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	var prof *model.Profile
+	if opts.Profile != "" {
+		if opts.Format != FormatFP16 && opts.Format != FormatTernary {
+			return nil, fmt.Errorf("--profile is stored in qsparse packs only (--format fp16 or ternary), not in %s", opts.Format)
+		}
+		var err error
+		if prof, err = model.ReadProfile(opts.Profile); err != nil {
+			return nil, err
+		}
+	}
+	wt := "f16"
+	switch opts.Format {
+	case FormatGGUFF32, FormatGGUFQ8_0, FormatTernary:
+		wt = "f32"
+	}
+	t0 := time.Now()
+	m, err := model.Load(opts.Model, model.LoadOptions{WeightType: wt, Threads: threads, Ctx: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	res := &Result{Out: opts.Out, Format: opts.Format}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	general, tok, err := sourceMeta(opts.Model, m)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	if prof != nil {
+		if err := prof.Validate(&m.Spec); err != nil {
+			return nil, fmt.Errorf("profile %s: %w", opts.Profile, err)
+		}
+	}
+
+	var kv []gguf.KV
+	var tensors []gguf.StreamTensor
+	var align uint64
+	switch opts.Format {
+	case FormatFP16, FormatTernary:
+		var tern *ternaryResult
+		if opts.Format == FormatTernary {
+			text := opts.CheckText
+			if text == "" {
+				text = sampleText
+			}
+			if tern, err = ternarize(ctx, m, opts.PerColumn, text); err != nil {
+				return nil, err
+			}
+			res.SourcePPL, res.TernaryPPL, res.Exact, res.Matrices = tern.sourcePPL, tern.ternaryPPL, tern.exact, len(tern.packs)
+			res.Warning = tern.warning(m.Spec.Name)
+			fmt.Fprintf(logw, "ternary: perplexity on the check text %.4g (source) -> %.4g (ternary); %d of %d site matrices were already ternary\n",
+				tern.sourcePPL, tern.ternaryPPL, tern.exact, len(tern.packs))
+			if res.Warning != "" {
+				fmt.Fprintln(logw, res.Warning)
+			}
+		}
+		if kv, err = packKV(m, general, tok, prof, opts, tern); err != nil {
+			return nil, err
+		}
+		tensors = packTensors(m, tern)
+		align = PackAlignment
+	default:
+		kv, tensors = exportFile(m, general, tok, opts.Format)
+	}
+	res.Load = time.Since(t0)
+	res.Tensors = len(tensors)
+
+	t1 := time.Now()
+	l, err := gguf.PlanLayout(kv, tensors, align)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var done int64
+	popts := gguf.ParallelOptions{Workers: threads, WrapWriter: opts.WrapWriter}
+	if opts.Progress != nil {
+		opts.Progress(0, int64(l.Size))
+		popts.Progress = func(n int64) {
+			mu.Lock()
+			done += n
+			opts.Progress(done, int64(l.Size))
+			mu.Unlock()
+		}
+	}
+	if err := gguf.WriteFileParallel(ctx, opts.Out, kv, tensors, align, popts); err != nil {
+		return nil, err
+	}
+	res.Write = time.Since(t1)
+	res.Bytes = int64(l.Size)
+	return res, nil
+}
+
+// packKV is the metadata of a pack file (FORMAT.md).
+func packKV(m *model.Model, general, tok []gguf.KV, prof *model.Profile, opts Options, tern *ternaryResult) ([]gguf.KV, error) {
+	kv := []gguf.KV{gguf.String("general.architecture", PackArch)}
+	kv = append(kv, general...)
+	kv = append(kv, gguf.Uint32("general.alignment", PackAlignment),
+		gguf.Uint32(KeyVersion, FormatVersion),
+		gguf.String(KeySourceArch, m.Spec.Arch))
+	if tern == nil {
+		kv = append(kv, gguf.String(KeyLayout, LayoutF16Cols))
+	} else {
+		mode := "tensor"
+		if opts.PerColumn {
+			mode = "column"
+		}
+		kv = append(kv, gguf.String(KeyLayout, LayoutTernary), gguf.String(KeyTernaryMode, mode),
+			gguf.Float32(KeySourcePPL, float32(tern.sourcePPL)), gguf.Float32(KeyTernaryPPL, float32(tern.ternaryPPL)),
+			gguf.Bool(KeyExact, tern.exact == len(tern.packs)))
+	}
+	if prof != nil {
+		var b bytes.Buffer
+		if err := model.EncodeProfile(&b, &m.Spec, prof); err != nil {
+			return nil, fmt.Errorf("profile %s: %w", opts.Profile, err)
+		}
+		kv = append(kv, gguf.String(KeyProfile, b.String()))
+	}
+	kv = append(kv, hyperKV(PackArch, &m.Spec)...)
+	return append(kv, tok...), nil
+}
+
+// packTensors lists a pack's tensors in canonical order: site matrices as packs (tern nil:
+// F16 columns), everything else row-major as in GGUF (embedding and LM head F16, norms,
+// biases and rope_freqs F32, q/k biases in the HF rotate-half order of the q/k rows).
+func packTensors(m *model.Model, tern *ternaryResult) []gguf.StreamTensor {
+	var out []gguf.StreamTensor
+	if f := ropeFreqs(m); f != nil {
+		out = append(out, vecTensor(model.NameRopeFreqs, f))
+	}
+	for _, ts := range m.Spec.Tensors() {
+		switch {
+		case !ts.Matrix:
+			out = append(out, vecTensor(ts.Name, vector(m, ts.Name)))
+		case !isSiteMatrix(ts.Name):
+			out = append(out, rowTensor(ts.Name, m.W.Matrix(ts.Name), gguf.F16, 0))
+		case tern != nil:
+			out = append(out, ternaryTensors(ts.Name, tern.packs[ts.Name])...)
+		default:
+			out = append(out, f16ColsTensor(ts.Name, m.W.Matrix(ts.Name)))
+		}
+	}
+	return out
+}
+
+// exportFile is a plain llama.cpp GGUF: row-major, q/k rows (and biases) in llama.cpp's
+// permuted order for arch llama, matrices in the format's type (Q8_0 falls back to F16 for
+// rows that are not a multiple of 32), 1-D tensors F32.
+func exportFile(m *model.Model, general, tok []gguf.KV, format string) ([]gguf.KV, []gguf.StreamTensor) {
+	sp := &m.Spec
+	arch, permuted := ggufArch(sp)
+	t, ftype := gguf.F16, uint32(1)
+	switch format {
+	case FormatGGUFF32:
+		t, ftype = gguf.F32, 0
+	case FormatGGUFQ8_0:
+		t, ftype = gguf.Q8_0, 7
+	}
+	kv := []gguf.KV{gguf.String("general.architecture", arch)}
+	kv = append(kv, general...)
+	kv = append(kv, gguf.Uint32("general.file_type", ftype), gguf.Uint32("general.quantization_version", 2))
+	kv = append(kv, hyperKV(arch, sp)...)
+	kv = append(kv, tok...)
+	var out []gguf.StreamTensor
+	if f := ropeFreqs(m); f != nil {
+		out = append(out, vecTensor(model.NameRopeFreqs, f))
+	}
+	for _, ts := range sp.Tensors() {
+		hd := 0
+		if permuted && isQK(ts.Name) {
+			hd = sp.HeadDim
+		}
+		if !ts.Matrix {
+			v := vector(m, ts.Name)
+			if hd > 0 {
+				v = permuteVec(v, hd)
+			}
+			out = append(out, vecTensor(ts.Name, v))
+			continue
+		}
+		w := m.W.Matrix(ts.Name)
+		tt := t
+		if tt == gguf.Q8_0 && w.Cols%32 != 0 {
+			tt = gguf.F16
+		}
+		out = append(out, rowTensor(ts.Name, w, tt, hd))
+	}
+	return kv, out
+}
