@@ -14,6 +14,7 @@ import (
 
 	"github.com/qsparse/qsparse/eval"
 	"github.com/qsparse/qsparse/internal/testenv"
+	"github.com/qsparse/qsparse/model"
 )
 
 func TestEvalSweepFormats(t *testing.T) {
@@ -131,5 +132,38 @@ func TestEvalSweepInterrupted(t *testing.T) {
 	}
 	if !strings.Contains(errw.buf.String(), "interrupted: the table holds the 1 finished row(s)") {
 		t.Errorf("stderr:\n%s", errw.buf.String())
+	}
+}
+
+// A calibrated profile file is a row labelled by its name, requested sparsity its target.
+func TestEvalSweepProfile(t *testing.T) {
+	mp := testenv.Path(t, "stories260K.gguf")
+	data := testenv.Path(t, "tinystories_valid_first1000.txt")
+	m, err := model.Load(mp, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := model.UniformProfile(&m.Spec, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Keep[0][model.MLPDown] = 0
+	p.Calibration = &model.Calibration{Method: "test", Target: 0.35}
+	path := filepath.Join(t.TempDir(), "calib-35.json")
+	if err := model.WriteProfile(path, &m.Spec, p); err != nil {
+		t.Fatal(err)
+	}
+	want := p.ByteSparsity(&m.Spec)
+	m.Close()
+	out, errs, err := runApp(t, "eval", "-m", mp, "-f", data, "-c", "128", "--chunks", "2", "--profile", path, "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errs)
+	}
+	var rep eval.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 2 || rep.Rows[1].Label != "calib-35" || rep.Rows[1].Sparsity != 0.35 || rep.Rows[1].ByteSparsity != want || !(rep.Rows[1].KLD > 0) {
+		t.Fatalf("rows %+v", rep.Rows)
 	}
 }

@@ -120,8 +120,8 @@ func WriteSVG(w io.Writer, title string, panels []PlotPanel) error {
 		x := 16.0
 		for i, s := range panels[0].Series {
 			c := plotColors[i%len(plotColors)]
-			fmt.Fprintf(&b, `<line x1="%.1f" y1="40" x2="%.1f" y2="40" stroke="%s" stroke-width="2"/><circle cx="%.1f" cy="40" r="3" fill="%s"/>`,
-				x, x+24, c, x+12, c)
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="40" x2="%.1f" y2="40" stroke="%s" stroke-width="2"%s/><circle cx="%.1f" cy="40" r="3" fill="%s"/>`,
+				x, x+24, c, plotDash(i), x+12, c)
 			fmt.Fprintf(&b, `<text x="%.1f" y="44">%s</text>`+"\n", x+30, esc(s.Name))
 			x += 40 + 7*float64(len([]rune(s.Name)))
 		}
@@ -132,6 +132,15 @@ func WriteSVG(w io.Writer, title string, panels []PlotPanel) error {
 	b.WriteString("</svg>\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// plotDash returns the stroke pattern of series i: solid, dashed, solid, ... so that series
+// drawn on top of each other stay visible.
+func plotDash(i int) string {
+	if i%2 == 1 {
+		return ` stroke-dasharray="7 4"`
+	}
+	return ""
 }
 
 func esc(s string) string {
@@ -278,7 +287,7 @@ func writePanel(b *bytes.Buffer, p *PlotPanel, ox, oy float64) {
 			fmt.Fprintf(&dots, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s">%s</circle>`+"\n", x, y, c, tip)
 		}
 		if len(pts) > 1 {
-			fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(pts, " "))
+			fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`+"\n", c, plotDash(i), strings.Join(pts, " "))
 		}
 		b.WriteString(dots.String())
 	}
