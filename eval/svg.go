@@ -202,7 +202,7 @@ func newAxis(vals []float64, fromZero, logOK, percent bool, p0, p1 float64) *axi
 		a.log = true
 		a.lo, a.hi = math.Log10(lo)-0.03, math.Log10(hi)+0.03
 		for e := math.Floor(a.lo); e <= math.Ceil(a.hi); e++ {
-			for _, m := range []float64{1, 2, 5} {
+			for _, m := range []float64{1, 2, 3, 5} {
 				t := m * math.Pow(10, e)
 				if l := math.Log10(t); l >= a.lo && l <= a.hi {
 					a.ticks = append(a.ticks, t)
