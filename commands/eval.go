@@ -184,6 +184,7 @@ func runEval(c *cli.Context) error {
 		Finish() error
 	}
 	var running strings.Builder
+	pending := false // running values printed without their line end
 	opts.RowStart = func(i, n int, label string) {
 		if n > 1 {
 			fmt.Fprintf(errw, "perplexity: row %d of %d: %s\n", i+1, n, label)
@@ -197,6 +198,7 @@ func runEval(c *cli.Context) error {
 	opts.Progress = func(p eval.Progress) {
 		s := eval.FormatRunning(p.Chunk, p.PPL)
 		running.WriteString(s)
+		pending = bar == nil
 		if bar != nil {
 			bar.Describe(s)
 			_ = bar.Add(1)
@@ -215,6 +217,7 @@ func runEval(c *cli.Context) error {
 		if running.Len() > 0 {
 			fmt.Fprintln(errw)
 		}
+		pending = false
 		if ppl != nil {
 			fmt.Fprintln(errw, eval.FormatFinal(ppl))
 			return
@@ -228,8 +231,10 @@ func runEval(c *cli.Context) error {
 	if rep == nil {
 		return fmt.Errorf("eval %s: %w", data, err)
 	}
-	if bar != nil && err != nil {
-		_ = bar.Finish()
+	if err != nil && (bar != nil || pending) {
+		if bar != nil {
+			_ = bar.Finish()
+		}
 		fmt.Fprintln(errw)
 	}
 	rep.Model, rep.Data, rep.Threads, rep.Base = mpath, data, nthreads, c.String("base")
