@@ -108,7 +108,7 @@ func TestEvalSparsity(t *testing.T) {
 		t.Fatalf("%d rows, want 2: %+v", len(rep.Rows), rep)
 	}
 	d, s := rep.Rows[0], rep.Rows[1]
-	if d.Label != "dense" || d.Sparsity != 0 || s.Label != "uniform top-K" || s.Sparsity != 0.5 ||
+	if d.Label != "dense" || d.Sparsity != 0 || s.Label != "top-K |x|" || s.Sparsity != 0.5 ||
 		d.Chunks != 3 || s.Chunks != 3 || len(s.Running) != 3 || !(s.PPL > d.PPL) {
 		t.Fatalf("rows %+v", rep.Rows)
 	}
@@ -117,7 +117,7 @@ func TestEvalSparsity(t *testing.T) {
 	}
 	// table output, and the sparse row against the dense model as base
 	out, errs, err = runApp(t, "eval", "-m", mp, "-f", data, "-c", "128", "--chunks", "2", "--sparsity", "0.25", "--base", mp)
-	if err != nil || !strings.Contains(out, "model, uniform top-K") || !strings.Contains(out, "25.0%") || !strings.Contains(out, "base") {
+	if err != nil || !strings.Contains(out, "model, top-K |x|") || !strings.Contains(out, "25.0%") || !strings.Contains(out, "base") {
 		t.Fatalf("%v\n%s\n%s", err, out, errs)
 	}
 }

@@ -3,6 +3,7 @@ package commands
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/qsparse/qsparse/eval"
+	"github.com/qsparse/qsparse/internal/atomicfile"
 	"github.com/qsparse/qsparse/model"
 )
 
@@ -24,7 +26,10 @@ func evalCommand() *cli.Command {
 			"qsparse eval -m model.gguf -f wiki.test.raw --base model-f16.gguf  # KL divergence\n",
 		Description: "The text is tokenized whole and cut into non-overlapping chunks of --ctx tokens; each chunk\n" +
 			"starts from an empty cache (its first token replaced by BOS when the vocab adds BOS) and its\n" +
-			"second half is scored. Running values go to stderr, the result table (or JSON) to stdout.",
+			"second half is scored. With --sparsity, --block or --profile it is a sweep: the dense model runs\n" +
+			"first and every configuration is compared with it (ΔPPL, KL divergence, same top-1 token, weight\n" +
+			"bytes per decoded token). Running values go to stderr, the result (table, --markdown, --csv or\n" +
+			"--json) to stdout. Ctrl-C prints the rows already finished and exits with status 130.",
 		Flags: []cli.Flag{
 			modelFlag(),
 			&cli.StringFlag{Name: "data", Aliases: []string{"f"}, Usage: "text file to evaluate (e.g. wiki.test.raw)"},
@@ -33,12 +38,19 @@ func evalCommand() *cli.Command {
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "tokens per chunk"},
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "tokens per forward call (0: --ctx)"},
 			&cli.IntFlag{Name: "chunks", Usage: "evaluate at most this many chunks (0: all)"},
-			&cli.StringFlag{Name: "sparsity", Value: "0", Usage: "comma-separated uniform activation sparsities in [0, 1), one result row each (top-K by |x| per token at every site: k = int((1-s)*dim)), e.g. 0,0.25,0.5"},
+			&cli.StringFlag{Name: "sparsity", Value: "0", Usage: "comma-separated uniform activation sparsities in [0, 1), one result row each per --scoring (top-K per token at every site: k = int((1-s)*dim)), e.g. 0,0.25,0.5"},
+			&cli.StringFlag{Name: "scoring", Value: "magnitude", Usage: "comma-separated channel rankings of the top-K: magnitude (|x|) and/or weighted (|x|·‖W[:,i]‖₂)"},
+			&cli.StringFlag{Name: "block", Usage: "comma-separated N:M block patterns (Block Q-Sparse), one row each per --scoring, e.g. 2:4"},
+			&cli.StringSliceFlag{Name: "profile", Usage: "sparsity profile JSON (qsparse calibrate), one row each; repeatable"},
+			&cli.BoolFlag{Name: "rescale", Usage: "L2-rescale the kept activations of the --sparsity and --block rows"},
 			weightTypeFlag(),
 			threadsFlag(),
 			jsonFlag(),
 			quietFlag(),
 			allowLongCtxFlag(),
+			&cli.BoolFlag{Name: "markdown", Usage: "write the result as a markdown table"},
+			&cli.BoolFlag{Name: "csv", Usage: "write the result as CSV"},
+			&cli.StringFlag{Name: "plot", Usage: "also write PPL and KL divergence against sparsity as an SVG image to this file"},
 		},
 		Action: runEval,
 	}
@@ -77,13 +89,45 @@ func runEval(c *cli.Context) error {
 	if batch == 0 || batch > nctx {
 		batch = nctx
 	}
-	ratios, err := parseSparsities(c.String("sparsity"))
-	if err != nil {
+	formats := 0
+	for _, f := range []string{"json", "markdown", "csv"} {
+		if c.Bool(f) {
+			formats++
+		}
+	}
+	if formats > 1 {
+		return usagef("eval: choose one of --json, --markdown and --csv")
+	}
+	var grid eval.Grid
+	var err error
+	if grid.Sparsities, err = parseSparsities(c.String("sparsity")); err != nil {
 		return err
+	}
+	if grid.Scorings, err = parseScorings(c.String("scoring")); err != nil {
+		return err
+	}
+	if grid.Blocks, err = parseBlocks(c.String("block")); err != nil {
+		return err
+	}
+	grid.Rescale = c.Bool("rescale")
+	profPaths := c.StringSlice("profile")
+	if dup := firstDuplicate(profPaths); dup != "" {
+		return usagef("eval: --profile %s is given twice", dup)
 	}
 	nthreads, err := threads(c)
 	if err != nil {
 		return err
+	}
+	var profiles []*model.Profile
+	for _, p := range profPaths {
+		prof, err := model.ReadProfile(p)
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		if grid.Rescale {
+			prof.Rescale = true
+		}
+		profiles = append(profiles, prof)
 	}
 	text, err := os.ReadFile(data)
 	if err != nil {
@@ -94,6 +138,17 @@ func runEval(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
+	configs, err := grid.Configs(&m.Spec)
+	if err != nil {
+		return usagef("eval: %v", err)
+	}
+	for i, p := range profiles {
+		cfg, err := eval.ProfileConfig(&m.Spec, profileName(profPaths[i]), p)
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		configs = append(configs, cfg)
+	}
 	var base *model.Model
 	if bpath := c.String("base"); bpath != "" {
 		wt := c.String("base-weight-type")
@@ -116,8 +171,8 @@ func runEval(c *cli.Context) error {
 	if base != nil && !slices.Equal(eval.Tokenize(base, string(text)), tokens) {
 		return fmt.Errorf("eval: the base model tokenizes %s differently from the model; KL divergence needs the same tokenizer", data)
 	}
-	opts := eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks}
-	nChunks := eval.NumChunks(len(tokens), opts)
+	opts := eval.SweepOptions{PPLOptions: eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks}, Base: base}
+	nChunks := eval.NumChunks(len(tokens), opts.PPLOptions)
 	if have := len(tokens) / nctx; chunks > have {
 		fmt.Fprintf(errw, "warning: --chunks %d: %s holds only %d chunks of %d tokens; evaluating %d\n", chunks, data, have, nctx, have)
 	}
@@ -125,39 +180,43 @@ func runEval(c *cli.Context) error {
 	fmt.Fprintf(errw, "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, threads=%d\n",
 		nChunks, nctx, batch, nthreads)
 
-	rep := &eval.Report{Model: mpath, Data: data, Ctx: nctx, Batch: batch, Threads: nthreads, DataTokens: len(tokens)}
 	if base != nil {
-		rep.Base = c.String("base")
+		opts.DenseLabel = "model"
+		for i := range configs {
+			configs[i].Label = "model, " + configs[i].Label
+		}
 	}
-	for i, r := range ratios {
-		var prof *model.Profile
-		if r > 0 {
-			if prof, err = model.UniformProfile(&m.Spec, r); err != nil {
-				return fmt.Errorf("eval: %w", err)
-			}
+	var bar interface {
+		Describe(string)
+		Add(int) error
+		Finish() error
+	}
+	var running strings.Builder
+	pending := false // running values printed without their line end
+	opts.RowStart = func(i, n int, label string) {
+		if n > 1 {
+			fmt.Fprintf(errw, "perplexity: row %d of %d: %s\n", i+1, n, label)
 		}
-		label := eval.SparsityLabel(r)
-		if len(ratios) > 1 {
-			fmt.Fprintf(errw, "perplexity: sparsity %g (%s)\n", r, label)
+		running.Reset()
+		bar = nil
+		if b := newBar(errw, nChunks, "perplexity"); b != nil {
+			bar = b
 		}
-		bar := newBar(errw, nChunks, "perplexity")
-		var running strings.Builder
-		opts.Progress = func(p eval.Progress) {
-			s := eval.FormatRunning(p.Chunk, p.PPL)
-			running.WriteString(s)
-			if bar != nil {
-				bar.Describe(s)
-				_ = bar.Add(1)
-				return
-			}
-			fmt.Fprint(errw, s)
+	}
+	opts.Progress = func(p eval.Progress) {
+		s := eval.FormatRunning(p.Chunk, p.PPL)
+		running.WriteString(s)
+		pending = bar == nil
+		if bar != nil {
+			bar.Describe(s)
+			_ = bar.Add(1)
+			return
 		}
-		var res *eval.PPLResult
-		var kl *eval.KLResult
-		if base != nil {
-			kl, err = eval.KLDivergenceProfile(c.Context, base, m, prof, tokens, opts)
-		} else {
-			res, err = eval.PerplexityProfile(c.Context, m, prof, tokens, opts)
+		fmt.Fprint(errw, s)
+	}
+	opts.RowDone = func(row *eval.Row, ppl *eval.PPLResult, kl *eval.KLResult) {
+		if ppl == nil && kl == nil {
+			return // the base row, made in the same pass as the next
 		}
 		if bar != nil {
 			_ = bar.Finish()
@@ -166,33 +225,61 @@ func runEval(c *cli.Context) error {
 		if running.Len() > 0 {
 			fmt.Fprintln(errw)
 		}
-		if err != nil {
-			return fmt.Errorf("eval %s: %w", data, err)
+		pending = false
+		if ppl != nil {
+			fmt.Fprintln(errw, eval.FormatFinal(ppl))
+			return
 		}
-		if kl != nil {
-			fmt.Fprintln(errw, eval.FormatFinal(&eval.PPLResult{PPL: kl.PPL, Err: kl.Err}))
-			fmt.Fprint(errw, eval.FormatKL(kl))
-			if i == 0 {
-				rep.Rows = append(rep.Rows, eval.Row{Label: "base", PPL: kl.BasePPL, Err: kl.BaseErr, MeanNLL: kl.BaseMeanNLL,
-					Tokens: kl.Tokens, Chunks: kl.Chunks, SameTop: 1})
-			}
-			label = "model"
-			if len(ratios) > 1 || r > 0 {
-				label = "model, " + eval.SparsityLabel(r)
-			}
-			rep.Rows = append(rep.Rows, eval.RowFromKL(label, r, kl))
-		} else {
-			fmt.Fprintln(errw, eval.FormatFinal(res))
-			rep.Rows = append(rep.Rows, eval.RowFromPPL(label, r, res))
+		fmt.Fprintln(errw, eval.FormatFinal(&eval.PPLResult{PPL: kl.PPL, Err: kl.Err}))
+		fmt.Fprint(errw, eval.FormatKL(kl))
+	}
+	opts.Warn = func(s string) { fmt.Fprintln(errw, "warning:", s) }
+
+	rep, err := eval.Sweep(c.Context, m, tokens, configs, opts)
+	if rep == nil {
+		return fmt.Errorf("eval %s: %w", data, err)
+	}
+	if err != nil && (bar != nil || pending) {
+		if bar != nil {
+			_ = bar.Finish()
+		}
+		fmt.Fprintln(errw)
+	}
+	rep.Model, rep.Data, rep.Threads, rep.Base = mpath, data, nthreads, c.String("base")
+	if len(rep.Rows) > 0 {
+		if werr := writeEvalReport(c, rep); werr != nil && err == nil {
+			err = werr
 		}
 	}
-	if c.Bool("json") {
-		return rep.WriteJSON(stdout(c))
+	if err != nil {
+		if rep.Incomplete && len(rep.Rows) > 0 {
+			fmt.Fprintf(errw, "eval: interrupted: the table holds the %d finished row(s)\n", len(rep.Rows))
+		}
+		return fmt.Errorf("eval %s: %w", data, err)
 	}
-	return rep.WriteTable(stdout(c))
+	return nil
 }
 
-// parseSparsities parses --sparsity: comma-separated ratios in [0, 1).
+// writeEvalReport prints rep in the chosen format and writes the --plot file.
+func writeEvalReport(c *cli.Context, rep *eval.Report) error {
+	if p := c.String("plot"); p != "" {
+		if err := atomicfile.Write(p, rep.WritePlot); err != nil {
+			return fmt.Errorf("eval: --plot: %w", err)
+		}
+	}
+	w := stdout(c)
+	switch {
+	case c.Bool("json"):
+		return rep.WriteJSON(w)
+	case c.Bool("markdown"):
+		return rep.WriteMarkdown(w)
+	case c.Bool("csv"):
+		return rep.WriteCSV(w)
+	}
+	return rep.WriteTable(w)
+}
+
+// parseSparsities parses --sparsity: comma-separated ratios in [0, 1), no duplicates.
 func parseSparsities(v string) ([]float64, error) {
 	var out []float64
 	for _, f := range strings.Split(v, ",") {
@@ -207,4 +294,59 @@ func parseSparsities(v string) ([]float64, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// parseScorings parses --scoring: comma-separated scoring names, no duplicates.
+func parseScorings(v string) ([]model.Scoring, error) {
+	var out []model.Scoring
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		s, err := model.ParseScoring(f)
+		if err != nil || f == "" {
+			return nil, usagef("eval: --scoring wants magnitude and/or weighted (comma-separated), got %q", f)
+		}
+		if slices.Contains(out, s) {
+			return nil, usagef("eval: --scoring lists %s twice", s)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// parseBlocks parses --block: comma-separated N:M patterns with 0 < N < M, no duplicates.
+func parseBlocks(v string) ([]model.Block, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var out []model.Block
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		ns, ms, ok := strings.Cut(f, ":")
+		n, err1 := strconv.Atoi(ns)
+		m, err2 := strconv.Atoi(ms)
+		if !ok || err1 != nil || err2 != nil || n <= 0 || n >= m {
+			return nil, usagef("eval: --block wants comma-separated N:M patterns with 0 < N < M such as 2:4, got %q", f)
+		}
+		b := model.Block{N: n, M: m}
+		if slices.Contains(out, b) {
+			return nil, usagef("eval: --block lists %s twice", f)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// firstDuplicate returns the first string that occurs twice in xs, or "".
+func firstDuplicate(xs []string) string {
+	for i, x := range xs {
+		if slices.Contains(xs[:i], x) {
+			return x
+		}
+	}
+	return ""
+}
+
+// profileName is the row label of a profile file: its base name without .json.
+func profileName(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), ".json")
 }

@@ -1,8 +1,9 @@
 // Package eval measures models: perplexity the way llama.cpp's llama-perplexity does, KL
 // divergence and top-token agreement against a base model (its --kl-divergence statistics),
 // prompt-processing / text-generation speed the way llama-bench does, and the generation loop
-// behind `qsparse run`. Every measurement ends in one result struct (Report, KLResult,
-// BenchReport, GenStats) from which both the table and the JSON outputs are built.
+// behind `qsparse run`. Sweep evaluates a list of sparsity configurations against the dense
+// model in one Report. Every measurement ends in one result struct (Report, KLResult,
+// BenchReport, GenStats) from which all its outputs (table, markdown, CSV, JSON, SVG) are built.
 //
 // The measuring code runs on the Forwarder interface (model.State satisfies it), so it is tested
 // against small fakes and slow twins; model.go holds the thin *model.Model wrappers.

@@ -260,6 +260,7 @@ func (s *State) SetProfile(p *Profile) error {
 	for site := AttnIn; site < NumSites; site++ {
 		width = max(width, sp.SiteDim(site))
 	}
+	s.colNorms = nil // a State reused for a magnitude profile must not keep weighted scoring
 	if s.prof.Scoring == ScoreWeighted {
 		if s.colNorms = s.m.ColumnNorms(); s.colNorms == nil {
 			return fmt.Errorf("model %s: weighted scoring: the model is closed", sp.Name)
