@@ -54,7 +54,7 @@ type collector struct {
 	workers  int
 
 	bufs    [][]uint64 // per worker: packed (key, index)
-	partial []float64 // [blocks][len(grid.keep)] sums of the current hook call
+	partial []float64  // [blocks][len(grid.keep)] sums of the current hook call
 }
 
 func newCollector(sp *model.Spec, norms [][model.NumSites][]float32, weighted bool, workers int) *collector {
