@@ -17,7 +17,7 @@ func init() {
 	register(&cli.Command{
 		Name:         "inspect",
 		Usage:        "describe a checkpoint: architecture, hyper-parameters, tokenizer, tensors",
-		ArgsUsage:    "PATH (GGUF file or Hugging Face model folder)",
+		ArgsUsage:    "PATH (GGUF file, Hugging Face model folder, or profile JSON)",
 		Flags:        []cli.Flag{jsonFlag()},
 		OnUsageError: commandUsageError,
 		Action:       runInspect,
@@ -29,6 +29,9 @@ func runInspect(c *cli.Context) error {
 		return usagef("inspect: want exactly one PATH (a GGUF file or a Hugging Face model folder), got %d arguments", c.NArg())
 	}
 	path := c.Args().First()
+	if isProfileFile(path) {
+		return inspectProfile(stdout(c), path, c.Bool("json"))
+	}
 	info, err := model.Inspect(path)
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", path, err)
