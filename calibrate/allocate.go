@@ -7,10 +7,6 @@ import (
 	"github.com/qsparse/qsparse/model"
 )
 
-// blends are the weights of the per-layer allocation against the per-site-type one among the kl
-// method's candidates (0: one ratio per site type shared by all layers; 1: per layer and site).
-var blends = []float64{0, 1.0 / 3, 2.0 / 3, 1}
-
 // budgetSteps is the number of bisection steps of a KL or perplexity budget (precision
 // MaxRatio/2^budgetSteps in sparsity).
 const budgetSteps = 8
@@ -59,6 +55,9 @@ func (ms *Measurements) budget(ctx context.Context, opt Options) (*model.Profile
 		}
 		return r.PPL <= ms.eval.densePPL*(1+opt.MaxPPL)
 	}
+	if opt.Method == MethodKL {
+		return ms.klBudget(ctx, opt, within)
+	}
 	best := ms.dense()
 	bestRes := klResult{PPL: ms.eval.densePPL}
 	lo, hi := 0.0, opt.MaxRatio
@@ -94,7 +93,8 @@ func (ms *Measurements) at(ctx context.Context, opt Options, t float64) (*model.
 	case MethodTEAL:
 		cands = append(cands, ms.teal(t, opt.MaxRatio))
 	case MethodKL:
-		cands = ms.klCandidates(t, opt.MaxRatio)
+		p, res, _, err := ms.klSearch(ctx, t, opt)
+		return p, res, err
 	}
 	var best *model.Profile
 	var bestRes klResult
@@ -184,42 +184,4 @@ func (ms *Measurements) teal(t, maxRatio float64) *model.Profile {
 		fill(lu, lj, t*layer*(1-1e-12), true)
 	}
 	return ms.profileOf(units, js)
-}
-
-// klCandidates returns the kl method's candidates at sparsity t: blends between the
-// per-site-type and the per-(layer, site) Lagrangian allocations of the modelled KL (see
-// blends), each fitted to t.
-func (ms *Measurements) klCandidates(t, maxRatio float64) []*model.Profile {
-	sp := ms.sp
-	ns := int(model.NumSites)
-	target := t * ms.totalParams() * (1 - 1e-12)
-	units := ms.siteUnits(maxRatio, ms.klCost)
-	perSite := lagrange(units, target)
-
-	// one unit per site type: the costs and savings of all layers added
-	types := make([]unit, ns)
-	for s := range ns {
-		u := ms.newUnit(model.Site(s), nil, maxRatio)
-		u.cost = make([]float64, len(u.keep))
-		for j := range u.saved {
-			u.saved[j] *= float64(sp.NLayers)
-			for l := range sp.NLayers {
-				u.cost[j] += units[l*ns+s].cost[j]
-			}
-		}
-		types[s] = u
-	}
-	perType := lagrange(types, target)
-
-	var out []*model.Profile
-	for _, a := range blends {
-		js := make([]int, len(units))
-		for i := range units {
-			k := (1-a)*float64(units[i].keep[perType[i%ns]]) + a*float64(units[i].keep[perSite[i]])
-			js[i] = nearest(&units[i], k)
-		}
-		fitTarget(units, js, target)
-		out = append(out, ms.profileOf(units, js))
-	}
-	return out
 }

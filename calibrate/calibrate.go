@@ -51,6 +51,9 @@ type Options struct {
 	Probes []float64
 	// MaxRatio caps any one site's sparsity (teal and kl); 0: 0.9.
 	MaxRatio float64
+	// StatStride: the activation statistics use every StatStride-th token (0: 4); the
+	// forward pass still runs over every token.
+	StatStride int
 	// Threads is the number of goroutines of the statistics (0: GOMAXPROCS).
 	Threads int
 
@@ -88,6 +91,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxRatio == 0 {
 		o.MaxRatio = 0.9
+	}
+	if o.StatStride <= 0 {
+		o.StatStride = 4
 	}
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)

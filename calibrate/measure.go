@@ -62,7 +62,7 @@ func (ms *Measurements) statistics(ctx context.Context, toks []int) error {
 	if norms == nil {
 		return fmt.Errorf("calibrate: the model is closed")
 	}
-	col := newCollector(ms.sp, norms, opt.Scoring == model.ScoreWeighted, opt.Threads)
+	col := newCollector(ms.sp, norms, opt.Scoring == model.ScoreWeighted, opt.Threads, opt.StatStride)
 	ms.grids = col.grids
 	st := ms.m.NewState(opt.Ctx)
 	st.SetHook(col.hook)

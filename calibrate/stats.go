@@ -52,13 +52,14 @@ type collector struct {
 	stats    [][model.NumSites]siteStats
 	tokens   [][model.NumSites]int
 	workers  int
+	stride   int // statistics of every stride-th token of a call
 
 	bufs    [][]uint64 // per worker: packed (key, index)
 	partial []float64  // [blocks][len(grid.keep)] sums of the current hook call
 }
 
-func newCollector(sp *model.Spec, norms [][model.NumSites][]float32, weighted bool, workers int) *collector {
-	c := &collector{sp: sp, norms: norms, weighted: weighted, workers: max(1, workers)}
+func newCollector(sp *model.Spec, norms [][model.NumSites][]float32, weighted bool, workers, stride int) *collector {
+	c := &collector{sp: sp, norms: norms, weighted: weighted, workers: max(1, workers), stride: max(1, stride)}
 	width := 0
 	for s := model.AttnIn; s < model.NumSites; s++ {
 		d := sp.SiteDim(s)
@@ -98,7 +99,7 @@ func (c *collector) hook(site model.Site, layer int, in []float32, n int) {
 			buf := c.bufs[w][:d]
 			for b := w; b < nb; b += c.workers {
 				acc := part[b*len(g.keep) : (b+1)*len(g.keep)]
-				for t := b * statBlock; t < min(n, (b+1)*statBlock); t++ {
+				for t := b * statBlock; t < min(n, (b+1)*statBlock); t += c.stride {
 					c.token(in[t*d:(t+1)*d], norms, g, buf, acc)
 				}
 			}
@@ -111,7 +112,7 @@ func (c *collector) hook(site model.Site, layer int, in []float32, n int) {
 			dst[j] += v
 		}
 	}
-	c.tokens[layer][site] += n
+	c.tokens[layer][site] += (n + c.stride - 1) / c.stride
 }
 
 // token adds one token's dropped energy at every grid K to acc.
