@@ -16,7 +16,7 @@ const budgetSteps = 8
 // Measure to have run with their method (kl measurements serve all three).
 func (ms *Measurements) Allocate(ctx context.Context, opt Options) (*model.Profile, error) {
 	opt.defaults()
-	opt.Tokens, opt.KLTokens, opt.Ctx, opt.Probes = ms.opt.Tokens, ms.opt.KLTokens, ms.opt.Ctx, ms.opt.Probes
+	opt.Tokens, opt.KLTokens, opt.Ctx, opt.Probes, opt.ProbeTokens = ms.opt.Tokens, ms.opt.KLTokens, ms.opt.Ctx, ms.opt.Probes, ms.opt.ProbeTokens
 	if err := opt.check(ms.Tokens); err != nil {
 		return nil, err
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	Tokens   int // calibration tokens used (the text must have at least this many); 0: 16384
 	KLTokens int // of which the last KLTokens are the held-out slice for KL; 0: 512
 	Ctx      int // tokens per chunk; 0: 512
+	// ProbeTokens: the single-site probes are measured on the first ProbeTokens of the held-out
+	// slice (0: half of it).
+	ProbeTokens int
 
 	// Probes are the sparsity ratios at which each (layer, site) is measured alone (kl method);
 	// nil: {0.5}.
@@ -85,6 +88,9 @@ func (o *Options) defaults() {
 	}
 	if o.Ctx == 0 {
 		o.Ctx = 512
+	}
+	if o.ProbeTokens <= 0 || o.ProbeTokens > o.KLTokens {
+		o.ProbeTokens = o.KLTokens / 2
 	}
 	if o.Probes == nil {
 		o.Probes = []float64{0.5}

@@ -13,14 +13,15 @@ import (
 // curves, the measured effect of sparsifying each site alone, and the held-out evaluator. One
 // Measurements serves several Allocate calls (targets, methods) on the same model and text.
 type Measurements struct {
-	m      *model.Model
-	sp     *model.Spec
-	opt    Options // of Measure
-	grids  [model.NumSites]grid
-	proxy  [][model.NumSites][]float64 // [layer][site][grid j] mean dropped energy per token
-	probeJ [][model.NumSites][]int     // grid index of each probe ratio
-	probe  [][model.NumSites][]float64 // [layer][site][probe] measured KL of that site alone
-	eval   *klEval
+	m         *model.Model
+	sp        *model.Spec
+	opt       Options // of Measure
+	grids     [model.NumSites]grid
+	proxy     [][model.NumSites][]float64 // [layer][site][grid j] mean dropped energy per token
+	probeJ    [][model.NumSites][]int     // grid index of each probe ratio
+	probe     [][model.NumSites][]float64 // [layer][site][probe] measured KL of that site alone
+	eval      *klEval
+	probeEval *klEval // the first ProbeTokens of the held-out slice
 	// Tokens is the number of calibration tokens used (statistics + held-out slice).
 	Tokens int
 }
@@ -48,6 +49,10 @@ func Measure(ctx context.Context, m *model.Model, tokens []int, opt Options) (*M
 		return nil, err
 	}
 	if opt.Method == MethodKL {
+		pt := held[:opt.ProbeTokens]
+		if ms.probeEval, err = newKLEval(ctx, m, pt, min(opt.Ctx, len(pt)), eval.BOS(m), opt.Threads); err != nil {
+			return nil, err
+		}
 		if err := ms.probes(ctx); err != nil {
 			return nil, err
 		}
@@ -116,7 +121,7 @@ func (ms *Measurements) probes(ctx context.Context) error {
 			for _, r := range ms.opt.Probes {
 				j := nearestKeep(g.keep, (1-r)*float64(g.dim))
 				p.Keep[l][s] = g.keep[j]
-				res, err := ms.eval.measure(ctx, p)
+				res, err := ms.probeEval.measure(ctx, p)
 				if err != nil {
 					return err
 				}

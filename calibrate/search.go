@@ -13,9 +13,9 @@ var (
 	layerAlphas = []float64{0, 0.5, 1}
 	// searchSteps are the sizes of the budget exchanges between site types, as fractions of
 	// all site bytes, tried in turn from the largest.
-	searchSteps = []float64{0.04, 0.02, 0.01}
+	searchSteps = []float64{0.04, 0.02}
 	// searchEvals caps the held-out forward passes of the type-budget exchanges.
-	searchEvals = 48
+	searchEvals = 30
 )
 
 // typeBudget is the bytes each site type saves over all layers.

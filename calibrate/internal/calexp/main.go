@@ -20,6 +20,8 @@ import (
 	"github.com/qsparse/qsparse/model"
 )
 
+var threadsFlag = flag.Int("threads", 0, "model threads (0: all CPUs)")
+
 func main() {
 	mpath := flag.String("m", "", "model")
 	cal := flag.String("cal", "", "calibration text")
@@ -37,7 +39,16 @@ func main() {
 	probes := flag.String("probes", "0.5", "probe ratios")
 	out := flag.String("out", "", "output folder for profiles")
 	noEval := flag.Bool("no-eval", false, "only write profiles")
+	skipDense := flag.Bool("skip-dense", false, "with -profiles: do not evaluate dense")
+	profiles := flag.String("profiles", "", "only evaluate these comma-separated profile files (and dense)")
 	flag.Parse()
+	if *profiles != "" {
+		if err := evalOnly(*mpath, *evf, *evLast, *ctxN, *chunks, strings.Split(*profiles, ","), *skipDense); err != nil {
+			fmt.Fprintln(os.Stderr, "calexp:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*mpath, *cal, *calFirst, *evf, *evLast, *ctxN, *chunks, *calCtx, *tokens, *klTokens, *targets, *methods, *maxPPL, *probes, *out, *noEval); err != nil {
 		fmt.Fprintln(os.Stderr, "calexp:", err)
 		os.Exit(1)
@@ -58,7 +69,7 @@ func floats(s string) []float64 {
 func run(mpath, cal string, calFirst int, evf string, evLast, ctxN, chunks, calCtx, tokens, klTokens int,
 	targets, methods string, maxPPL float64, probes, out string, noEval bool) error {
 	ctx := context.Background()
-	m, err := model.Load(mpath, model.LoadOptions{})
+	m, err := model.Load(mpath, model.LoadOptions{Threads: *threadsFlag})
 	if err != nil {
 		return err
 	}
@@ -150,6 +161,42 @@ func run(mpath, cal string, calFirst int, evf string, evLast, ctxN, chunks, calC
 			return err
 		}
 		fmt.Printf("eval %-12s sparsity %.4f PPL %.4f dPPL %.4f\n", j.label, j.p.ByteSparsity(&m.Spec), r.PPL, r.PPL-dense.PPL)
+	}
+	return nil
+}
+
+// evalOnly evaluates dense and the given profile files on the evaluation text.
+func evalOnly(mpath, evf string, evLast, ctxN, chunks int, files []string, skipDense bool) error {
+	m, err := model.Load(mpath, model.LoadOptions{Threads: *threadsFlag})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	et, err := os.ReadFile(evf)
+	if err != nil {
+		return err
+	}
+	if evLast > 0 && evLast < len(et) {
+		et = et[len(et)-evLast:]
+	}
+	toks := eval.Tokenize(m, string(et))
+	po := eval.PPLOptions{Ctx: ctxN, Chunks: chunks}
+	if !skipDense {
+		files = append([]string{"dense"}, files...)
+	}
+	for _, f := range files {
+		var p *model.Profile
+		if f != "dense" {
+			if p, err = model.ReadProfile(f); err != nil {
+				return err
+			}
+		}
+		t0 := time.Now()
+		r, err := eval.PerplexityProfile(context.Background(), m, p, toks, po)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("eval %-40s sparsity %.4f PPL %.4f +/- %.4f  (%d chunks, %.0f s)\n", f, p.ByteSparsity(&m.Spec), r.PPL, r.Err, r.Chunks, time.Since(t0).Seconds())
 	}
 	return nil
 }
