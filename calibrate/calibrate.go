@@ -57,6 +57,10 @@ type Options struct {
 	// StatStride: the activation statistics use every StatStride-th token (0: 4); the
 	// forward pass still runs over every token.
 	StatStride int
+	// SkipStats and ProbeLayers split Measure over processes (see Saved): SkipStats leaves out
+	// the statistics pass, ProbeLayers (nil: all) limits the probes to these layers.
+	SkipStats   bool
+	ProbeLayers []int
 	// Threads is the number of goroutines of the statistics (0: GOMAXPROCS).
 	Threads int
 

@@ -131,3 +131,42 @@ func TestCalibrateBadInput(t *testing.T) {
 		t.Errorf("profile for another model: %v", err)
 	}
 }
+
+// TestRestoreSplit checks that measurements split over runs (statistics; probes of some layers;
+// the others) and merged by Restore give the same profile as one Measure.
+func TestRestoreSplit(t *testing.T) {
+	m, toks := loadStories(t)
+	ctx := context.Background()
+	o := Options{Tokens: 2048, KLTokens: 256, Ctx: 256, Target: 0.5}
+	whole, err := Calibrate(ctx, m, toks, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []*Saved
+	for _, po := range []Options{
+		{Method: MethodTEAL},
+		{SkipStats: true, ProbeLayers: []int{0, 1}},
+		{SkipStats: true, ProbeLayers: []int{2, 3, 4}},
+	} {
+		po.Tokens, po.KLTokens, po.Ctx, po.Target = o.Tokens, o.KLTokens, o.Ctx, o.Target
+		ms, err := Measure(ctx, m, toks, po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, ms.Export())
+	}
+	ms, err := Restore(ctx, m, toks, o, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := ms.Allocate(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(encode(t, &m.Spec, whole), encode(t, &m.Spec, merged)) {
+		t.Error("merged measurements gave another profile")
+	}
+	if _, err := Restore(ctx, m, toks, o, parts[:2]); !errors.Is(err, ErrOptions) {
+		t.Errorf("missing probes: %v", err)
+	}
+}

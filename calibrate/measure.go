@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/qsparse/qsparse/eval"
 	"github.com/qsparse/qsparse/model"
@@ -42,11 +43,17 @@ func Measure(ctx context.Context, m *model.Model, tokens []int, opt Options) (*M
 	if ms.eval, err = newKLEval(ctx, m, held, chunk, eval.BOS(m), opt.Threads); err != nil {
 		return nil, err
 	}
+	for st := model.AttnIn; st < model.NumSites; st++ {
+		d := sp.SiteDim(st)
+		ms.grids[st] = newGrid(d, gridUnit(d))
+	}
 	if opt.Method == MethodUniform {
 		return ms, nil
 	}
-	if err := ms.statistics(ctx, statToks); err != nil {
-		return nil, err
+	if !opt.SkipStats {
+		if err := ms.statistics(ctx, statToks); err != nil {
+			return nil, err
+		}
 	}
 	if opt.Method == MethodKL {
 		pt := held[:opt.ProbeTokens]
@@ -116,6 +123,9 @@ func (ms *Measurements) probes(ctx context.Context) error {
 	p := ms.dense()
 	done := 0
 	for l := range sp.NLayers {
+		if ms.opt.ProbeLayers != nil && !slices.Contains(ms.opt.ProbeLayers, l) {
+			continue
+		}
 		for s := model.AttnIn; s < model.NumSites; s++ {
 			g := ms.grids[s]
 			for _, r := range ms.opt.Probes {

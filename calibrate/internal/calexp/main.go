@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -20,7 +21,14 @@ import (
 	"github.com/qsparse/qsparse/model"
 )
 
-var threadsFlag = flag.Int("threads", 0, "model threads (0: all CPUs)")
+var (
+	threadsFlag = flag.Int("threads", 0, "model threads (0: all CPUs)")
+	saveFlag    = flag.String("save", "", "write the measurements (JSON) here and stop")
+	loadFlag    = flag.String("load", "", "comma-separated saved measurements to merge instead of measuring")
+	skipStats   = flag.Bool("skip-stats", false, "measure without the statistics pass")
+	probeLayers = flag.String("probe-layers", "", "probe only layers FROM-TO")
+	methodFlag  = flag.String("measure-method", "kl", "method to measure for")
+)
 
 func main() {
 	mpath := flag.String("m", "", "model")
@@ -91,10 +99,44 @@ func run(mpath, cal string, calFirst int, evf string, evLast, ctxN, chunks, calC
 				fmt.Fprintf(os.Stderr, "%s %d/%d\n", p.Stage, p.Done, p.Total)
 			}
 		}}
+	opt.Method = *methodFlag
+	opt.SkipStats = *skipStats
+	if *probeLayers != "" {
+		var a, b int
+		fmt.Sscanf(*probeLayers, "%d-%d", &a, &b)
+		for l := a; l <= b; l++ {
+			opt.ProbeLayers = append(opt.ProbeLayers, l)
+		}
+	}
 	t0 := time.Now()
-	ms, err := calibrate.Measure(ctx, m, calToks, opt)
+	var ms *calibrate.Measurements
+	if *loadFlag != "" {
+		var parts []*calibrate.Saved
+		for _, f := range strings.Split(*loadFlag, ",") {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			var sv calibrate.Saved
+			if err := json.Unmarshal(b, &sv); err != nil {
+				return err
+			}
+			parts = append(parts, &sv)
+		}
+		ms, err = calibrate.Restore(ctx, m, calToks, opt, parts)
+	} else {
+		ms, err = calibrate.Measure(ctx, m, calToks, opt)
+	}
 	if err != nil {
 		return err
+	}
+	if *saveFlag != "" {
+		b, err := json.Marshal(ms.Export())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("measure: %.1f s\n", time.Since(t0).Seconds())
+		return os.WriteFile(*saveFlag, b, 0o644)
 	}
 	fmt.Printf("measure: %.1f s (%d calibration tokens of %d)\n", time.Since(t0).Seconds(), tokens, len(calToks))
 	if out != "" {
