@@ -33,6 +33,7 @@ func (ms *Measurements) Export() *Saved {
 // the held-out reference is recomputed, the proxy taken from the part that has it, and each
 // layer's probes from the part that measured it.
 func Restore(ctx context.Context, m *model.Model, tokens []int, opt Options, parts []*Saved) (*Measurements, error) {
+	opt.defaults()
 	o := opt
 	o.Method = MethodUniform // only the held-out evaluator and the grids
 	ms, err := Measure(ctx, m, tokens, o)
