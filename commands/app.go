@@ -32,6 +32,7 @@ func NewApp() *cli.App {
 			evalCommand(),
 			runCommand(),
 			benchCommand(),
+			calibrateCommand(),
 			convertCommand(),
 			pullCommand(),
 			completionCommand(),
