@@ -36,15 +36,20 @@ func (m *Model) ColumnNorms() [][NumSites][]float32 {
 
 // siteMatrices returns the matrices that read a site's input, in SiteTensors order.
 func (L *Layer) siteMatrices(site Site) []*Matrix {
+	out := make([]*Matrix, len(siteTable[site]))
+	for i, m := range siteTable[site] {
+		out[i] = m.w(L)
+	}
+	return out
+}
+
+// siteFused returns the site's matrices stacked in one (Layer.QKV, Layer.GateUp), or nil.
+func (L *Layer) siteFused(site Site) *Matrix {
 	switch site {
 	case AttnIn:
-		return []*Matrix{L.Q, L.K, L.V}
-	case AttnOut:
-		return []*Matrix{L.O}
+		return L.QKV
 	case MLPIn:
-		return []*Matrix{L.Gate, L.Up}
-	case MLPDown:
-		return []*Matrix{L.Down}
+		return L.GateUp
 	}
 	return nil
 }

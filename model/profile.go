@@ -349,8 +349,19 @@ func (s *State) selectTop(idx []int32, x []float32, k int, norms []float32, blk 
 	return sparse.TopK(idx, x, k)
 }
 
-// rescaleKept multiplies the kept values out[idx] by ‖x‖₂/‖x[idx]‖₂ (sums in float64).
+// rescaleKept multiplies the kept values out[idx] by ‖x‖₂/‖x[idx]‖₂ (see rescaleFactor).
 func rescaleKept(out, x []float32, idx []int32) {
+	f, ok := rescaleFactor(x, idx)
+	if !ok {
+		return
+	}
+	for _, c := range idx {
+		out[c] *= f
+	}
+}
+
+// rescaleFactor returns ‖x‖₂/‖x[idx]‖₂ (sums in float64), ok false when the kept norm is 0.
+func rescaleFactor(x []float32, idx []int32) (float32, bool) {
 	var all, kept float64
 	for _, v := range x {
 		all += float64(v) * float64(v)
@@ -359,10 +370,7 @@ func rescaleKept(out, x []float32, idx []int32) {
 		kept += float64(x[c]) * float64(x[c])
 	}
 	if kept == 0 {
-		return
+		return 0, false
 	}
-	f := float32(math.Sqrt(all / kept))
-	for _, c := range idx {
-		out[c] *= f
-	}
+	return float32(math.Sqrt(all / kept)), true
 }

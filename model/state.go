@@ -49,6 +49,13 @@ type State struct {
 	maskDim, maskK, maskN, maskItems int
 	maskFn                           func(int)
 	maskHook                         func(site Site, layer int, masked []float32, n int) // tests: the masked input
+	// maskedDecode makes a decoded token on column-major packs take the masked reference path
+	// (mask, then the dense kernel over all columns) instead of the sparse kernel: the slow
+	// twin tests compare against.
+	maskedDecode bool
+	// twinHook (tests) receives, at every sparse-kernel site, each matrix's kernel output and
+	// its masked-path output computed from the same input (before biases).
+	twinHook func(site Site, layer int, kernel, masked []float32)
 }
 
 // NewState allocates a State whose KV cache holds ctx positions. ctx <= 0 means the LoadOptions

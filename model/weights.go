@@ -6,29 +6,71 @@ import (
 	"github.com/qsparse/qsparse/sparse"
 )
 
-// Matrix is a weight matrix [Rows][Cols], row-major, in the compute dtype: exactly one of F32
-// and F16 (IEEE half bits) is set.
+// Matrix is a weight matrix [Rows][Cols] in one of the layouts of Layout: exactly one of F32
+// (row-major float32), F16 (row-major IEEE half bits) and Pack (column-major fp16) is set.
+// A Pack may be shared by several matrices stacked in it (q, k and v of Layer.QKV): the matrix
+// is then the pack's rows [PackRow, PackRow+Rows).
 type Matrix struct {
 	Rows, Cols int
 	F32        []float32
 	F16        []uint16
+	Pack       *sparse.F16Cols
+	PackRow    int
 }
 
-// Bytes returns the size of the matrix data.
+// The layouts of a Matrix (see Matrix.Layout).
+const (
+	LayoutF32     = "f32"      // row-major float32
+	LayoutF16     = "f16"      // row-major fp16
+	LayoutF16Cols = "f16-cols" // column-major fp16 (sparse.F16Cols): decode reads active columns only
+)
+
+// Layout returns the matrix's storage layout: LayoutF32, LayoutF16 or LayoutF16Cols.
+func (m *Matrix) Layout() string {
+	switch {
+	case m.Pack != nil:
+		return LayoutF16Cols
+	case m.F16 != nil:
+		return LayoutF16
+	}
+	return LayoutF32
+}
+
+// Bytes returns the size of the matrix data (for a pack: this matrix's rows, padding excluded).
 func (m *Matrix) Bytes() int64 {
-	if m.F16 != nil {
+	switch {
+	case m.Pack != nil:
+		return int64(m.Rows) * int64(m.Cols) * 2
+	case m.F16 != nil:
 		return int64(len(m.F16)) * 2
 	}
 	return int64(len(m.F32)) * 4
 }
 
+// At returns W[r][c] as float32.
+func (m *Matrix) At(r, c int) float32 {
+	switch {
+	case m.Pack != nil:
+		return m.Pack.At(m.PackRow+r, c)
+	case m.F16 != nil:
+		return sparse.F16ToF32(m.F16[r*m.Cols+c])
+	}
+	return m.F32[r*m.Cols+c]
+}
+
 // row writes row r as float32 into dst (len Cols).
 func (m *Matrix) row(r int, dst []float32) {
-	if m.F16 != nil {
+	switch {
+	case m.Pack != nil:
+		p, i := m.Pack, m.PackRow+r
+		for c := range dst[:m.Cols] {
+			dst[c] = sparse.F16ToF32(p.Data[c*p.Stride+i])
+		}
+	case m.F16 != nil:
 		sparse.F16ToF32Slice(dst, m.F16[r*m.Cols:(r+1)*m.Cols])
-		return
+	default:
+		copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
 	}
-	copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
 }
 
 // Row returns row r as a new float32 slice.
