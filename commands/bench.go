@@ -29,6 +29,8 @@ func init() {
 		OnUsageError: commandUsageError,
 		Action:       runBench,
 	})
+	cmd := commandList[len(commandList)-1]
+	cmd.Flags = append(cmd.Flags, sparsityFlags(true)...)
 }
 
 func runBench(c *cli.Context) error {
@@ -52,16 +54,36 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	sreq, err := parseSparsityFlags(c, true)
+	if err != nil {
+		return err
+	}
 	info, err := model.Inspect(mpath)
 	if err != nil {
 		return fmt.Errorf("bench %s: %w", mpath, err)
 	}
 	nctx := max(np, ng, 1)
-	m, err := loadModel(c, nctx)
+	m, err := loadModelLayout(c, nctx, sreq.loadLayout())
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	cfgs, err := sreq.configs(c, &m.Spec)
+	if err != nil {
+		return err
+	}
+	var runs []eval.BenchConfig
+	for _, cfg := range cfgs {
+		st, err := newSparseState(c, m, nctx, cfg)
+		if err != nil {
+			return err
+		}
+		label := cfg.label
+		if len(cfgs) == 1 && cfg.prof == nil {
+			label = "" // plain llama-bench table
+		}
+		runs = append(runs, eval.BenchConfig{Label: label, St: st})
+	}
 
 	var size int64
 	for _, t := range info.Tensors {
@@ -71,11 +93,14 @@ func runBench(c *cli.Context) error {
 		Desc:    modelDesc(info),
 		Size:    size,
 		Params:  info.Params,
-		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ")",
+		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ", " + m.Layout + ")",
 		Threads: nthreads,
 	}
 	errw := stderr(c)
 	bar := newBar(errw, (boolInt(np > 0)+boolInt(ng > 0))*reps, "bench")
+	if cpu := cpuName(); cpu != "" {
+		fmt.Fprintf(errw, "cpu: %s\n", cpu)
+	}
 	opts := eval.BenchOptions{Prompt: np, Gen: ng, Reps: reps, Vocab: m.Spec.Vocab, BOS: eval.BOS(m),
 		Progress: func(test string, rep, reps int) {
 			if bar != nil {
@@ -83,7 +108,7 @@ func runBench(c *cli.Context) error {
 				_ = bar.Add(1)
 			}
 		}}
-	rep, err := eval.Bench(c.Context, m.NewState(nctx), bm, opts)
+	rep, err := eval.BenchAlternating(c.Context, runs, bm, opts)
 	if bar != nil {
 		_ = bar.Finish()
 	}

@@ -37,6 +37,8 @@ func init() {
 		OnUsageError: commandUsageError,
 		Action:       runRun,
 	})
+	cmd := commandList[len(commandList)-1]
+	cmd.Flags = append(cmd.Flags, sparsityFlags(false)...)
 }
 
 func runRun(c *cli.Context) error {
@@ -71,13 +73,24 @@ func runRun(c *cli.Context) error {
 	if seed < 0 {
 		seed = time.Now().UnixNano() & (1<<62 - 1)
 	}
+	sreq, err := parseSparsityFlags(c, false)
+	if err != nil {
+		return err
+	}
+	if c.IsSet("sparsity") && c.IsSet("profile") {
+		return usagef("run: give --sparsity or --profile, not both")
+	}
 
-	m, err := loadModel(c, nctx)
+	m, err := loadModelLayout(c, nctx, sreq.loadLayout())
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	out, errw := stdout(c), stderr(c)
+	cfgs, err := sreq.configs(c, &m.Spec)
+	if err != nil {
+		return err
+	}
 
 	text := prompt
 	if c.Bool("chat") {
@@ -91,7 +104,14 @@ func runRun(c *cli.Context) error {
 	}
 	// As llama-completion: special tokens added (BOS) and special-token text parsed.
 	tokens := m.Tok.Encode(text, true, true)
-	st := m.NewState(nctx)
+	st, err := newSparseState(c, m, nctx, cfgs[0])
+	if err != nil {
+		return err
+	}
+	if p := cfgs[0].prof; p != nil {
+		fmt.Fprintf(errw, "sparsity: %s, scoring %s, %.1f%% of the site weights skipped per token, layout %s\n",
+			cfgs[0].label, p.Scoring, 100*p.ByteSparsity(&m.Spec), m.Layout)
+	}
 	if m.Spec.CtxLen > 0 && st.Ctx() > m.Spec.CtxLen {
 		fmt.Fprintf(errw, "warning: --ctx %d is longer than the model's training context %d\n", st.Ctx(), m.Spec.CtxLen)
 	}
