@@ -152,6 +152,17 @@ func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]flo
 				row = row[r:]
 			}
 		}
+	} else if n == 1 && len(outs) > 1 && s.wholePacks(L, mats) {
+		// separate packs sharing one input and index set (pack files): one kernel call
+		if idx == nil {
+			idx = s.m.iota[:cols]
+		}
+		ys, ws := s.multiY[:len(outs)], s.multiW[:len(outs)]
+		for i, o := range outs {
+			w := mats[i].w(L)
+			ys[i], ws[i] = o[:w.Rows], w.Pack
+		}
+		s.m.pool.SparseGemvF16Multi(ys, ws, in, idx)
 	} else {
 		for i, o := range outs {
 			s.matmul(mats[i].w(L), in, n, o, idx)
@@ -171,6 +182,17 @@ func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]flo
 			}
 		}
 	}
+}
+
+// wholePacks reports whether every matrix of a site is a whole pack of its own.
+func (s *State) wholePacks(L *Layer, mats []siteMat) bool {
+	for _, m := range mats {
+		w := m.w(L)
+		if w.Pack == nil || w.PackRow != 0 || w.Rows != w.Pack.Rows {
+			return false
+		}
+	}
+	return len(mats) <= len(s.multiY)
 }
 
 // runTwin (tests) computes a sparse-kernel site's outputs again on the masked reference path

@@ -48,6 +48,11 @@ type Model struct {
 	Path         string
 
 	Layout string // site matrices: LoadRows or LoadCols (see LoadOptions.Layout)
+	// DefaultProfile is the sparsity profile a pack file carries (qsparse.profile), validated
+	// against Spec; nil when none. run, eval and bench use it unless told otherwise.
+	DefaultProfile *Profile
+
+	src source // the open checkpoint when weights are views of its mapping (pack files); closed by Close
 
 	pool    *sparse.Pool
 	ctx     int
@@ -75,11 +80,19 @@ func (m *Model) DenseBytesPerToken() int64 {
 	return n
 }
 
-// Close stops the model's worker threads. The model must not be used afterwards.
+// Close stops the model's worker threads and, when its weights are mapped from the file (pack
+// files), unmaps it. The model must not be used afterwards.
 func (m *Model) Close() error {
 	if m.pool != nil {
 		m.pool.Close()
 		m.pool = nil
+	}
+	if m.src != nil {
+		err := m.src.close()
+		m.src = nil
+		if err != nil {
+			return fmt.Errorf("model %s: closing %s: %w", m.Spec.Name, m.Path, err)
+		}
 	}
 	return nil
 }
@@ -118,8 +131,15 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer src.close()
+	owned := false // the Model keeps src (pack files: its tensors are views of the mapping)
+	defer func() {
+		if !owned {
+			src.close()
+		}
+	}()
 	sp := src.spec()
+	gs, _ := src.(*ggufSource)
+	pack := gs != nil && gs.pack != ""
 	if err := sp.checkTensors(src.shape); err != nil {
 		return nil, err
 	}
@@ -143,6 +163,12 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 	}
 
 	layout := strings.ToLower(opts.Layout)
+	switch {
+	case pack && layout == LoadRows:
+		return nil, fmt.Errorf("model %s: %s is a qsparse pack file: its site weights are column-major (load it with layout cols or auto)", sp.Name, path)
+	case pack:
+		layout = LoadCols
+	}
 	switch layout {
 	case "", "auto", LoadRows:
 		layout = LoadRows
@@ -175,13 +201,22 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 	for i := range m.iota {
 		m.iota[i] = int32(i)
 	}
-	if _, ok := src.(*ggufSource); ok {
+	switch {
+	case pack:
+		m.Format = "qsparse-pack"
+	case gs != nil:
 		m.Format = "gguf"
-	} else {
+	default:
 		m.Format = "safetensors"
 	}
 	if err := m.loadWeights(src, threads); err != nil {
 		return nil, err
+	}
+	if pack {
+		if m.DefaultProfile, err = gs.packProfile(); err != nil {
+			return nil, err
+		}
+		m.src, owned = src, true
 	}
 	if m.invFreq, err = ropeInvFreq(&m.Spec, m.W.RopeFreqs); err != nil {
 		return nil, err
@@ -277,19 +312,26 @@ func (m *Model) loadWeights(src source, threads int) error {
 		// q, k, v are stacked in one allocation (L.QKV), gate and up in another (L.GateUp).
 		// With layout cols they are column-major packs (one pack per stack).
 		q, kv := sp.QDim(), sp.KVDim()
-		salloc := alloc
-		if packs {
-			salloc = pack
+		if gs, ok := src.(*ggufSource); ok && gs.pack != "" {
+			// pack file: every site matrix is its own pack, mapped in place (no stacked form)
+			L.Q, L.K, L.V = gs.packMatrix(n(AttnQ)), gs.packMatrix(n(AttnK)), gs.packMatrix(n(AttnV))
+			L.O, L.Down = gs.packMatrix(n(AttnOutput)), gs.packMatrix(n(FFNDown))
+			L.Gate, L.Up = gs.packMatrix(n(FFNGate)), gs.packMatrix(n(FFNUp))
+		} else {
+			salloc := alloc
+			if packs {
+				salloc = pack
+			}
+			L.QKV = salloc(q+2*kv, sp.Dim)
+			L.Q = fill(n(AttnQ), view(L.QKV, 0, q), perm)
+			L.K = fill(n(AttnK), view(L.QKV, q, kv), perm)
+			L.V = fill(n(AttnV), view(L.QKV, q+kv, kv), false)
+			L.O = fill(n(AttnOutput), salloc(sp.Dim, sp.QDim()), false)
+			L.GateUp = salloc(2*sp.FFNDim, sp.Dim)
+			L.Gate = fill(n(FFNGate), view(L.GateUp, 0, sp.FFNDim), false)
+			L.Up = fill(n(FFNUp), view(L.GateUp, sp.FFNDim, sp.FFNDim), false)
+			L.Down = fill(n(FFNDown), salloc(sp.Dim, sp.FFNDim), false)
 		}
-		L.QKV = salloc(q+2*kv, sp.Dim)
-		L.Q = fill(n(AttnQ), view(L.QKV, 0, q), perm)
-		L.K = fill(n(AttnK), view(L.QKV, q, kv), perm)
-		L.V = fill(n(AttnV), view(L.QKV, q+kv, kv), false)
-		L.O = fill(n(AttnOutput), salloc(sp.Dim, sp.QDim()), false)
-		L.GateUp = salloc(2*sp.FFNDim, sp.Dim)
-		L.Gate = fill(n(FFNGate), view(L.GateUp, 0, sp.FFNDim), false)
-		L.Up = fill(n(FFNUp), view(L.GateUp, sp.FFNDim, sp.FFNDim), false)
-		L.Down = fill(n(FFNDown), salloc(sp.Dim, sp.FFNDim), false)
 		if L.AttnNorm, err = vec(n(AttnNorm), sp.Dim); err != nil {
 			return err
 		}

@@ -1,5 +1,7 @@
 package model
 
+import "github.com/qsparse/qsparse/sparse"
+
 // maxBatch bounds the tokens one Forward step processes at once; longer inputs are split.
 const maxBatch = 512
 
@@ -33,6 +35,9 @@ type State struct {
 	// current attention call (see attention); attnFn is the method value, made once
 	attnLayer, attnPos, attnN, attnWorkers int
 	attnFn                                 func(int)
+
+	multiY [3][]float32       // outputs of a SparseGemvF16Multi call (see project)
+	multiW [3]*sparse.F16Cols // its packs
 
 	hook func(site Site, layer int, in []float32, n int) // see SetHook
 
