@@ -68,7 +68,7 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	cfgs, err := sreq.configs(c, &m.Spec)
+	cfgs, err := sreq.configs(c, &m.Spec, m.DefaultProfile, true)
 	if err != nil {
 		return err
 	}

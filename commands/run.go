@@ -87,7 +87,7 @@ func runRun(c *cli.Context) error {
 	}
 	defer m.Close()
 	out, errw := stdout(c), stderr(c)
-	cfgs, err := sreq.configs(c, &m.Spec)
+	cfgs, err := sreq.configs(c, &m.Spec, m.DefaultProfile, false)
 	if err != nil {
 		return err
 	}

@@ -116,14 +116,15 @@ func (r *sparsityRequest) loadLayout() string {
 	case r.layout == "cols" || r.sparse():
 		return model.LoadCols
 	}
-	return model.LoadRows
+	return "auto" // rows, or cols for a pack file
 }
 
 // configs builds the request's settings for a loaded model: one per --sparsity value (0:
 // dense; with --block, every nonzero value is the N:M pattern), then the --profile one (alone
-// when --sparsity was not given). Errors (a profile or block that does not fit) wrap
+// when --sparsity was not given). Without any sparsity flag, the model's default profile def
+// (a pack file's) is used: alone for run, beside dense for bench (list). Errors (a profile or block that does not fit) wrap
 // model.ErrProfile.
-func (r *sparsityRequest) configs(c *cli.Context, sp *model.Spec) ([]sparseConfig, error) {
+func (r *sparsityRequest) configs(c *cli.Context, sp *model.Spec, def *model.Profile, list bool) ([]sparseConfig, error) {
 	var out []sparseConfig
 	finish := func(p *model.Profile) *model.Profile {
 		if r.scoreSet {
@@ -153,6 +154,14 @@ func (r *sparsityRequest) configs(c *cli.Context, sp *model.Spec) ([]sparseConfi
 				out = append(out, sparseConfig{strconv.FormatFloat(v, 'g', -1, 64), finish(p)})
 			}
 		}
+	}
+	if r.profile == nil && sp != nil && def != nil && !c.IsSet("sparsity") && r.block == nil {
+		// a pack file's own profile is the default setting (bench: beside dense)
+		if !list {
+			out = out[:0]
+		}
+		p := finish(def.Clone())
+		out = append(out, sparseConfig{fmt.Sprintf("pack profile %.2f", p.ByteSparsity(sp)), p})
 	}
 	if r.profile != nil {
 		p := finish(r.profile.Clone())
