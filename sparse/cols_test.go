@@ -78,3 +78,44 @@ func BenchmarkGemmCols(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeShapes: one token through SmolLM2's site shapes (2 threads): dense GEMV on
+// the row-major matrix, the sparse kernel over all columns of the pack, and at 50%.
+func BenchmarkDecodeShapes(b *testing.B) {
+	p := NewPool(benchThreads)
+	defer p.Close()
+	for _, sh := range [][2]int{{960, 576}, {576, 576}, {3072, 576}, {576, 1536}, {49152, 576}} {
+		rows, cols := sh[0], sh[1]
+		r := rand.New(rand.NewPCG(7, 8))
+		w := randF16(r, rows*cols)
+		pk, _ := PackF16Cols(w, rows, cols)
+		x := randF32(r, cols)
+		y := make([]float32, rows)
+		all := make([]int32, cols)
+		for i := range all {
+			all[i] = int32(i)
+		}
+		half := TopK(nil, x, cols/2)
+		b.Run(fmt.Sprintf("gemv/%dx%d", rows, cols), func(b *testing.B) {
+			for b.Loop() {
+				p.GemvF16(y, w, x, rows, cols)
+			}
+		})
+		b.Run(fmt.Sprintf("cols-all/%dx%d", rows, cols), func(b *testing.B) {
+			for b.Loop() {
+				p.SparseGemvF16(y, pk, x, all)
+			}
+		})
+		b.Run(fmt.Sprintf("cols-s50/%dx%d", rows, cols), func(b *testing.B) {
+			for b.Loop() {
+				p.SparseGemvF16(y, pk, x, half)
+			}
+		})
+		b.Run(fmt.Sprintf("topk/%d", cols), func(b *testing.B) {
+			idx := make([]int32, 0, cols)
+			for b.Loop() {
+				TopK(idx, x, cols/2)
+			}
+		})
+	}
+}
