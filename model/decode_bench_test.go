@@ -97,3 +97,37 @@ func BenchmarkDecodeSparseSmolLM2(b *testing.B) {
 	dense := max(med(cfgs[0].tps), med(cfgs[1].tps))
 	b.ReportMetric(med(cfgs[2].tps)/dense, "s50/dense")
 }
+
+// BenchmarkPrefillLayoutsSmolLM2: pp512 (one 512-token forward, 2 threads) on the row-major
+// and the column-major layout in alternating rounds; medians in tokens/s.
+func BenchmarkPrefillLayoutsSmolLM2(b *testing.B) {
+	var sts [2]*State
+	for i, lay := range []string{LoadRows, LoadCols} {
+		m, err := Load(testenv.SmolLM2Path(b), LoadOptions{WeightType: "f16", Layout: lay, Threads: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		sts[i] = m.NewState(512)
+	}
+	toks := make([]int, 512)
+	for i := range toks {
+		toks[i] = 100 + i*7%5000
+	}
+	logits := make([]float32, sts[0].Model().Spec.Vocab)
+	var tps [2][]float64
+	for b.Loop() {
+		for i, st := range sts {
+			start := time.Now()
+			if err := st.Forward(toks, 0, logits); err != nil {
+				b.Fatal(err)
+			}
+			tps[i] = append(tps[i], float64(len(toks))/time.Since(start).Seconds())
+		}
+	}
+	for i, name := range []string{"rows", "cols"} {
+		s := slices.Clone(tps[i])
+		slices.Sort(s)
+		b.ReportMetric(s[len(s)/2], "pp512-"+name+"-tok/s")
+	}
+}
