@@ -2,6 +2,8 @@ package model
 
 import (
 	"math"
+
+	"github.com/qsparse/qsparse/sparse"
 )
 
 // ColumnNorms returns, for every layer and site, ‖W[:, i]‖₂ of each input channel i of the
@@ -56,6 +58,16 @@ func (L *Layer) siteFused(site Site) *Matrix {
 
 // addColumnSquares adds Σ_r W[r][c]² to sum[c] for every column c.
 func (w *Matrix) addColumnSquares(sum []float64) {
+	if p := w.Pack; p != nil { // column-major: each column is one run
+		col := make([]float32, w.Rows)
+		for c := range w.Cols {
+			sparse.F16ToF32Slice(col, p.Data[c*p.Stride+w.PackRow:c*p.Stride+w.PackRow+w.Rows])
+			for _, v := range col {
+				sum[c] += float64(v) * float64(v)
+			}
+		}
+		return
+	}
 	row := make([]float32, w.Cols)
 	for r := range w.Rows {
 		w.row(r, row)

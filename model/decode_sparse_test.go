@@ -272,3 +272,18 @@ func TestSparseDecodeNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnNormsLayouts: the WINA column norms are the same on both layouts.
+func TestColumnNormsLayouts(t *testing.T) {
+	a := loadStories(t, LoadOptions{WeightType: "f16"}).ColumnNorms()
+	b := loadStories(t, LoadOptions{Layout: LoadCols}).ColumnNorms()
+	for l := range a {
+		for site := range a[l] {
+			for i, v := range a[l][site] {
+				if b[l][site][i] != v {
+					t.Fatalf("layer %d %s channel %d: rows %v, cols %v", l, Site(site), i, v, b[l][site][i])
+				}
+			}
+		}
+	}
+}
