@@ -1,6 +1,7 @@
 package model
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -130,4 +131,55 @@ func BenchmarkPrefillLayoutsSmolLM2(b *testing.B) {
 		slices.Sort(s)
 		b.ReportMetric(s[len(s)/2], "pp512-"+name+"-tok/s")
 	}
+}
+
+// BenchmarkDecodeCPUSmolLM2 is BenchmarkDecodeSparseSmolLM2 on one thread, timed by the
+// thread's CPU time instead of the wall clock (alternating rounds of 32 tokens, medians):
+// the work per token dense vs sparse, without the waits of a shared machine.
+func BenchmarkDecodeCPUSmolLM2(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	rows, err := Load(testenv.SmolLM2Path(b), LoadOptions{WeightType: "f16", Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := Load(testenv.SmolLM2Path(b), LoadOptions{Layout: LoadCols, Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cols.Close()
+	mk := func(m *Model, ratio float64) *State {
+		st := m.NewState(256)
+		if err := st.SetSparsity(ratio); err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	names := []string{"dense-rows", "dense-cols", "s50-cols"}
+	sts := []*State{mk(rows, 0), mk(cols, 0), mk(cols, 0.5)}
+	tps := make([][]float64, len(sts))
+	logits := make([]float32, rows.Spec.Vocab)
+	const span = 32
+	for b.Loop() {
+		for i, st := range sts {
+			tok := 1
+			c0 := threadCPU()
+			for pos := range span {
+				if err := st.Forward([]int{tok}, pos, logits); err != nil {
+					b.Fatal(err)
+				}
+				tok = Argmax(logits)
+			}
+			tps[i] = append(tps[i], span/max((threadCPU()-c0).Seconds(), 1e-9))
+		}
+	}
+	med := make([]float64, len(sts))
+	for i := range sts {
+		s := slices.Clone(tps[i])
+		slices.Sort(s)
+		med[i] = s[len(s)/2]
+		b.ReportMetric(med[i], names[i]+"-tok/cpu-s")
+	}
+	b.ReportMetric(med[2]/max(med[0], med[1]), "s50/dense")
 }
