@@ -140,6 +140,7 @@ func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]flo
 			}
 		}
 	}
+	sparseKernel := idx != nil
 	fused := L.siteFused(site)
 	if fused != nil && (fuseProjections || fused.Pack != nil) {
 		out := s.fused[:n*fused.Rows] // [n][fused.Rows]
@@ -168,7 +169,7 @@ func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]flo
 			s.matmul(mats[i].w(L), in, n, o, idx)
 		}
 	}
-	if idx != nil && s.twinHook != nil {
+	if sparseKernel && s.twinHook != nil {
 		s.runTwin(site, layer, L, orig, fused, outs)
 	}
 	for i, o := range outs {
