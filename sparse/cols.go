@@ -3,15 +3,16 @@ package sparse
 import "fmt"
 
 // GEMM on a column-major fp16 pack (prefill on the weights that decode reads column-major):
-// y[t*Rows+r] = Σ_c x[t*Cols+c]·W[r][c]. A work item is a block of colsRowChunk rows × up to
+// y[t*Rows+r] = Σ_c x[t*Cols+c]·W[r][c]. A work item is a block of gemmRowChunk rows × up to
 // colsTokGroup tokens: the item first transposes its rows of the pack into a row-major fp16
 // scratch block (≈192 KiB, in L2), then runs the row-major GEMM block kernel on it for each
-// 64-token chunk, so the transposition is paid once per 256 tokens of a block. The block
-// kernels compute every element as the same dot product whatever the tile, so the results
-// equal GemmF16 on the row-major matrix bit for bit, for any thread count.
+// 64-token chunk, so the transposition (~2 % of the time) is paid once per 128 tokens of a
+// block; 256 made items too big to balance two threads on a busy machine. The block kernels
+// compute every element as the same dot product whatever the tile, so the results equal
+// GemmF16 on the row-major matrix bit for bit, for any thread count.
 
 // colsTokGroup is the most tokens one item runs on its transposed block (a multiple of tokChunk).
-const colsTokGroup = 4 * tokChunk
+const colsTokGroup = 2 * tokChunk
 
 type gemmColsJob struct {
 	y, x                         []float32

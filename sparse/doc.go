@@ -91,7 +91,7 @@
 //	(*Pool).SparseGemvTernaryMulti(ys, ws, x, idx)  (q/k/v; gate/up) in one parallel job
 //	GemmF16Cols(y, x, w *F16Cols, row0, rows, n)   prefill GEMM on a pack (rows [row0, row0+rows));
 //	(*Pool).GemmF16Cols                             each item transposes its rows into an L2
-//	                                                block once per 256 tokens, then runs the
+//	                                                block once per 128 tokens, then runs the
 //	                                                row-major GEMM tiles: equal to GemmF16 bit for bit
 //
 // Only the listed columns are read. fp16: the active list is cut into two halves and the
