@@ -27,9 +27,9 @@ func smolHF(t *testing.T) (dir, ggufPath string) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
-		b, err := os.ReadFile(filepath.Join(testenv.DataDir(), "smollm2-hf", name))
+		b, err := os.ReadFile(testenv.Path(t, filepath.Join("smollm2-hf", name)))
 		if err != nil {
-			t.Skipf("smollm2-hf files missing: %v", err)
+			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
