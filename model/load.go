@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sync/errgroup"
 
@@ -276,7 +277,17 @@ func (m *Model) loadWeights(src source, threads int) error {
 		}
 		return w
 	}
+	// A pack file's row-major F16 tensors (embedding, LM head) are views of its mapping, as its
+	// site packs are: no copy, so the process holds the file's pages once.
+	gs, _ := src.(*ggufSource)
+	inPlace := gs != nil && gs.pack != "" && f16
 	mat := func(name string, rows, cols int, permute bool) *Matrix {
+		if inPlace && !permute {
+			if raw, ok := src.f16Rows(name, 0, rows); ok && len(raw) == 2*rows*cols &&
+				uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%2 == 0 {
+				return &Matrix{Rows: rows, Cols: cols, F16: unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(raw))), rows*cols)}
+			}
+		}
 		return fill(name, alloc(rows, cols), permute)
 	}
 	vec := func(name string, n int) ([]float32, error) {
