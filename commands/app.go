@@ -30,6 +30,7 @@ func NewApp() *cli.App {
 		Commands: []*cli.Command{
 			inspectCommand(),
 			evalCommand(),
+			mergeCommand(),
 			runCommand(),
 			benchCommand(),
 			convertCommand(),
