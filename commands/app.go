@@ -28,6 +28,7 @@ func NewApp() *cli.App {
 			"Shell completion: source <(qsparse completion bash), or qsparse completion zsh.",
 		// Every subcommand, in the order --help lists them.
 		Commands: []*cli.Command{
+			demoCommand(),
 			inspectCommand(),
 			evalCommand(),
 			mergeCommand(),
