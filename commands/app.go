@@ -34,6 +34,7 @@ func NewApp() *cli.App {
 			mergeCommand(),
 			runCommand(),
 			benchCommand(),
+			calibrateCommand(),
 			convertCommand(),
 			pullCommand(),
 			completionCommand(),

@@ -20,7 +20,7 @@ func benchCommand() *cli.Command {
 			"qsparse bench -m model.gguf -p 0 -n 64 -r 5 --json",
 		Description: "pp<P>: one batched forward of P tokens from an empty cache; tg<N>: N single-token decodes.\n" +
 			"Each test runs once untimed, then -r times; t/s is the mean ± sample stddev over the runs.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			modelFlag(),
 			&cli.IntFlag{Name: "n-prompt", Aliases: []string{"p"}, Value: 512, Usage: "prompt tokens of the pp test (0: skip)"},
 			&cli.IntFlag{Name: "n-gen", Aliases: []string{"n"}, Value: 128, Usage: "generated tokens of the tg test (0: skip)"},
@@ -29,7 +29,7 @@ func benchCommand() *cli.Command {
 			threadsFlag(),
 			jsonFlag(),
 			quietFlag(),
-		},
+		}, sparsityFlags(true)...),
 		Action: runBench,
 	}
 }
@@ -58,16 +58,36 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	sreq, err := parseSparsityFlags(c, true)
+	if err != nil {
+		return err
+	}
 	info, err := model.Inspect(mpath)
 	if err != nil {
 		return fmt.Errorf("%s: %w", mpath, err)
 	}
 	nctx := max(np, ng, 1)
-	m, err := loadModel(c, nctx)
+	m, err := loadModelLayout(c, nctx, sreq.loadLayout())
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	cfgs, err := sreq.configs(c, &m.Spec, m.DefaultProfile, true)
+	if err != nil {
+		return err
+	}
+	var runs []eval.BenchConfig
+	for _, cfg := range cfgs {
+		st, err := newSparseState(c, m, nctx, cfg)
+		if err != nil {
+			return err
+		}
+		label := cfg.label
+		if len(cfgs) == 1 && cfg.prof == nil {
+			label = "" // plain llama-bench table
+		}
+		runs = append(runs, eval.BenchConfig{Label: label, St: st})
+	}
 
 	var size int64
 	for _, t := range info.Tensors {
@@ -77,11 +97,14 @@ func runBench(c *cli.Context) error {
 		Desc:    modelDesc(info),
 		Size:    size,
 		Params:  info.Params,
-		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ")",
+		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ", " + m.Layout + ")",
 		Threads: nthreads,
 	}
 	errw := infoWriter(c)
 	bar := newBar(errw, (boolInt(np > 0)+boolInt(ng > 0))*reps, "bench")
+	if cpu := cpuName(); cpu != "" {
+		fmt.Fprintf(errw, "cpu: %s\n", cpu)
+	}
 	opts := eval.BenchOptions{Prompt: np, Gen: ng, Reps: reps, Vocab: m.Spec.Vocab, BOS: eval.BOS(m),
 		Progress: func(test string, rep, reps int) {
 			if bar != nil {
@@ -89,7 +112,7 @@ func runBench(c *cli.Context) error {
 				_ = bar.Add(1)
 			}
 		}}
-	rep, err := eval.Bench(c.Context, m.NewState(nctx), bm, opts)
+	rep, err := eval.BenchAlternating(c.Context, runs, bm, opts)
 	if bar != nil {
 		_ = bar.Finish()
 	}

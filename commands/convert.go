@@ -38,7 +38,7 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "check-text", Usage: "ternary: text file for the perplexity check (default: a built-in ~2 KB English text)"},
 			threadsFlag(),
 		},
-		Action:       runConvert,
+		Action: runConvert,
 	}
 }
 

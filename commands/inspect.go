@@ -22,9 +22,10 @@ func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",
 		Usage:     "describe a checkpoint: architecture, hyper-parameters, tokenizer, tensors",
-		ArgsUsage: "PATH (GGUF file or Hugging Face model folder)",
+		ArgsUsage: "PATH (GGUF file, Hugging Face model folder, or profile JSON)",
 		UsageText: "qsparse inspect ~/.cache/qsparse/models/SmolLM2-135M-Instruct.Q4_1.gguf\n" +
-			"qsparse inspect ./SmolLM2-135M-Instruct --json   # a Hugging Face folder",
+			"qsparse inspect ./SmolLM2-135M-Instruct --json   # a Hugging Face folder\n" +
+			"qsparse inspect profile.json                     # a calibrated profile: K and ratio per layer and site",
 		Description: "Reads no tensor data: architecture, hyper-parameters, parameter count, tokenizer (kind, size,\n" +
 			"BOS/EOS ids), chat template kind, the bytes one dense decoded token reads, and the tensors.\n" +
 			"A Hugging Face folder missing its weights or tokenizer.json is reported file by file.",
@@ -40,6 +41,9 @@ func runInspect(c *cli.Context) error {
 	}
 	if len(args) != 1 {
 		return usagef("want exactly one PATH (a GGUF file or a Hugging Face model folder, or -m PATH), got %d", len(args))
+	}
+	if isProfileFile(args[0]) {
+		return inspectProfile(stdout(c), args[0], c.Bool("json"))
 	}
 	path, err := resolveModel(args[0])
 	if err != nil {

@@ -33,7 +33,7 @@ func runCommand() *cli.Command {
 			"timings go to stderr (--json: one JSON object with text and statistics on stdout instead).\n" +
 			"Sampling: temperature, then top-k, top-p and min-p; --repeat-penalty looks at the prompt and\n" +
 			"the last --repeat-last-n tokens. --temp 0 is greedy.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			modelFlag(),
 			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text (-: read it from stdin)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the prompt from this file (one trailing newline dropped, as llama.cpp)"},
@@ -55,7 +55,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "with --chat: read one user turn per line from stdin and answer each"},
 			jsonFlag(),
 			quietFlag(),
-		},
+		}, sparsityFlags(false)...),
 		Action: runRun,
 	}
 }
@@ -159,16 +159,34 @@ func runRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := loadModel(c, o.nctx)
+	sreq, err := parseSparsityFlags(c, false)
+	if err != nil {
+		return err
+	}
+	if c.IsSet("sparsity") && c.IsSet("profile") {
+		return usagef("give --sparsity or --profile, not both")
+	}
+	m, err := loadModelLayout(c, o.nctx, sreq.loadLayout())
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	st := m.NewState(o.nctx)
+	cfgs, err := sreq.configs(c, &m.Spec, m.DefaultProfile, false)
+	if err != nil {
+		return err
+	}
+	st, err := newSparseState(c, m, o.nctx, cfgs[0])
+	if err != nil {
+		return err
+	}
 	if err := checkCtx(c, m, st.Ctx()); err != nil {
 		return err
 	}
 	info := infoWriter(c)
+	if p := cfgs[0].prof; p != nil {
+		fmt.Fprintf(info, "sparsity: %s, scoring %s, %.1f%% of the site weights skipped per token, layout %s\n",
+			cfgs[0].label, p.Scoring, 100*p.ByteSparsity(&m.Spec), m.Layout)
+	}
 	if o.sampler.Temperature > 0 {
 		fmt.Fprintf(info, "sampler: temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g, seed %d\n",
 			o.sampler.Temperature, o.sampler.TopK, o.sampler.TopP, o.sampler.MinP, o.sampler.RepeatPenalty, o.seed)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,12 +35,22 @@ type BenchModel struct {
 // BenchRow is one test of a benchmark: pp<N> or tg<N>.
 type BenchRow struct {
 	BenchModel
-	Test    string    `json:"test"`
-	NPrompt int       `json:"n_prompt"`
-	NGen    int       `json:"n_gen"`
-	Samples []float64 `json:"samples_ts"` // tokens per second of each repetition
-	AvgTS   float64   `json:"avg_ts"`
-	StdTS   float64   `json:"stddev_ts"`
+	Test    string `json:"test"`
+	NPrompt int    `json:"n_prompt"`
+	NGen    int    `json:"n_gen"`
+	// Sparsity labels the configuration of a multi-configuration run (BenchAlternating), e.g.
+	// "dense" or "0.5"; "" for a single one.
+	Sparsity string    `json:"sparsity,omitempty"`
+	Samples  []float64 `json:"samples_ts"` // tokens per second of each repetition
+	AvgTS    float64   `json:"avg_ts"`
+	StdTS    float64   `json:"stddev_ts"`
+	MedianTS float64   `json:"median_ts"`
+}
+
+// BenchConfig is one configuration of BenchAlternating: a label and the State it runs.
+type BenchConfig struct {
+	Label string
+	St    Forwarder
 }
 
 // BenchReport is the result of Bench; the markdown table and the JSON are built from it.
@@ -51,11 +62,22 @@ type BenchReport struct {
 // (the first one BOS when the vocab adds it), one untimed warm-up run per test, then Reps timed
 // runs each starting from a cleared cache; t/s is averaged over runs, with the sample stddev.
 func Bench(ctx context.Context, st Forwarder, m BenchModel, opts BenchOptions) (*BenchReport, error) {
+	return BenchAlternating(ctx, []BenchConfig{{St: st}}, m, opts)
+}
+
+// BenchAlternating is Bench over several configurations (dense and sparse States of one model)
+// in alternating rounds: every repetition of a test runs each configuration once, in forward
+// order on even rounds and backward on odd ones, so drifts of a shared machine hit all alike.
+// Each configuration sees the same tokens. The report has one row per test and configuration.
+func BenchAlternating(ctx context.Context, cfgs []BenchConfig, m BenchModel, opts BenchOptions) (*BenchReport, error) {
 	if opts.Reps <= 0 {
 		opts.Reps = 1
 	}
 	if opts.Vocab <= 0 {
 		return nil, fmt.Errorf("bench: vocabulary size %d is invalid", opts.Vocab)
+	}
+	if len(cfgs) == 0 {
+		return nil, fmt.Errorf("bench: no configuration to run")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	random := func(n int) []int {
@@ -69,14 +91,13 @@ func Bench(ctx context.Context, st Forwarder, m BenchModel, opts BenchOptions) (
 		return t
 	}
 	logits := make([]float32, opts.Vocab)
-	pp := func(n int) error {
+	pp := func(st Forwarder, toks []int) error {
 		st.Reset()
-		return st.Forward(random(n), 0, logits)
+		return st.Forward(toks, 0, logits)
 	}
-	tg := func(n int) error {
+	tg := func(st Forwarder, toks []int) error {
 		st.Reset()
-		toks := random(n)
-		for i := 0; i < n; i++ {
+		for i := range toks {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -90,26 +111,28 @@ func Bench(ctx context.Context, st Forwarder, m BenchModel, opts BenchOptions) (
 	type test struct {
 		name       string
 		np, ng, nt int
-		run        func() error
-		warm       func() error
+		run        func(Forwarder, []int) error
+		warm       int // tokens of the warm-up run
 	}
 	var tests []test
 	if opts.Prompt > 0 {
-		tests = append(tests, test{fmt.Sprintf("pp%d", opts.Prompt), opts.Prompt, 0, opts.Prompt,
-			func() error { return pp(opts.Prompt) }, func() error { return pp(opts.Prompt) }})
+		tests = append(tests, test{fmt.Sprintf("pp%d", opts.Prompt), opts.Prompt, 0, opts.Prompt, pp, opts.Prompt})
 	}
 	if opts.Gen > 0 {
-		tests = append(tests, test{fmt.Sprintf("tg%d", opts.Gen), 0, opts.Gen, opts.Gen,
-			func() error { return tg(opts.Gen) }, func() error { return tg(1) }})
+		tests = append(tests, test{fmt.Sprintf("tg%d", opts.Gen), 0, opts.Gen, opts.Gen, tg, 1})
 	}
 	for _, t := range tests {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
-		if err := t.warm(); err != nil {
-			return nil, fmt.Errorf("bench: %s warm-up: %w", t.name, err)
+		rows := make([]BenchRow, len(cfgs))
+		warm := random(t.warm)
+		for i, c := range cfgs {
+			if err := t.run(c.St, warm); err != nil {
+				return nil, fmt.Errorf("bench: %s warm-up: %w", t.name, err)
+			}
+			rows[i] = BenchRow{BenchModel: m, Test: t.name, NPrompt: t.np, NGen: t.ng, Sparsity: c.Label}
 		}
-		row := BenchRow{BenchModel: m, Test: t.name, NPrompt: t.np, NGen: t.ng}
 		for r := 0; r < opts.Reps; r++ {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("bench: %w", err)
@@ -117,15 +140,25 @@ func Bench(ctx context.Context, st Forwarder, m BenchModel, opts BenchOptions) (
 			if opts.Progress != nil {
 				opts.Progress(t.name, r+1, opts.Reps)
 			}
-			t0 := time.Now()
-			if err := t.run(); err != nil {
-				return nil, fmt.Errorf("bench: %s: %w", t.name, err)
+			toks := random(t.nt)
+			for j := range cfgs {
+				i := j
+				if r%2 == 1 {
+					i = len(cfgs) - 1 - j
+				}
+				t0 := time.Now()
+				if err := t.run(cfgs[i].St, toks); err != nil {
+					return nil, fmt.Errorf("bench: %s: %w", t.name, err)
+				}
+				d := time.Since(t0)
+				rows[i].Samples = append(rows[i].Samples, float64(t.nt)/math.Max(d.Seconds(), 1e-9))
 			}
-			d := time.Since(t0)
-			row.Samples = append(row.Samples, float64(t.nt)/math.Max(d.Seconds(), 1e-9))
 		}
-		row.AvgTS, row.StdTS = meanStd(row.Samples)
-		rep.Rows = append(rep.Rows, row)
+		for i := range rows {
+			rows[i].AvgTS, rows[i].StdTS = meanStd(rows[i].Samples)
+			rows[i].MedianTS = median(rows[i].Samples)
+		}
+		rep.Rows = append(rep.Rows, rows...)
 	}
 	return rep, nil
 }
@@ -147,6 +180,19 @@ func meanStd(x []float64) (mean, std float64) {
 		ss += (v - mean) * (v - mean)
 	}
 	return mean, math.Sqrt(ss / float64(len(x)-1))
+}
+
+// median returns the median of v (the mean of the middle two for an even count).
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -182,10 +228,20 @@ func (r *BenchReport) WriteMarkdown(w io.Writer) error {
 	}
 	cols := []col{{"model", 30, true}, {"size", 10, false}, {"params", 10, false}, {"backend", 10, true},
 		{"threads", 7, false}, {"test", 15, false}, {"t/s", 20, false}}
+	multi := false
+	for _, row := range r.Rows {
+		multi = multi || row.Sparsity != ""
+	}
+	if multi { // several configurations: their label, and the median the ratios are read from
+		cols = append(cols[:6], col{"sparsity", 8, false}, cols[6], col{"median t/s", 10, false})
+	}
 	cells := make([][]string, len(r.Rows))
 	for i, row := range r.Rows {
 		cells[i] = []string{row.Desc, FormatSize(row.Size), FormatParams(row.Params), row.Backend,
 			fmt.Sprint(row.Threads), row.Test, fmt.Sprintf("%.2f ± %.2f", row.AvgTS, row.StdTS)}
+		if multi {
+			cells[i] = append(cells[i][:6], row.Sparsity, cells[i][6], fmt.Sprintf("%.2f", row.MedianTS))
+		}
 		for j, c := range cells[i] {
 			if n := len([]rune(c)); n > cols[j].width {
 				cols[j].width = n

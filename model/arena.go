@@ -17,9 +17,9 @@ type arena struct {
 
 const arenaChunk = 64 << 20 // bytes
 
-// bytes returns n bytes (a multiple of 64 bytes apart from the previous allocation), zeroed.
+// bytes returns n bytes (a multiple of 128 bytes apart from the previous allocation: a pack column starts on a 128-byte boundary), zeroed.
 func (a *arena) bytes(n int) unsafe.Pointer {
-	n = (n + 63) &^ 63
+	n = (n + 127) &^ 127
 	if n == 0 {
 		return nil
 	}

@@ -9,8 +9,8 @@ import (
 // attnBlock is how many consecutive tokens one attention work item takes.
 const attnBlock = 32
 
-// attention computes causal GQA attention for the s.attnN tokens at positions
-// s.attnPos.. of layer s.attnLayer, reading q [n][QDim] and the float32 KV cache and writing
+// attention computes causal GQA attention for the s.attnArgs.n tokens at positions
+// s.attnArgs.pos.. of layer s.attnArgs.layer, reading q [n][QDim] and the float32 KV cache and writing
 // s.att [n][QDim]. A work item is one head and a block of up to attnBlock tokens, as two small
 // GEMMs (scores = Q·Kᵀ, out = P·V) over the cache (9 items per decoded token on SmolLM2, so
 // two threads split them 5:4 rather than 2:1 as with one item per KV head). Items are strided over the pool's threads; each is computed the same way whatever
@@ -18,10 +18,9 @@ const attnBlock = 32
 // on the block it is computed in (causally masked entries are exact zeros), so results do not
 // depend on the thread count nor on how tokens are batched.
 func (s *State) attention(layer, pos, n int) {
-	s.attnLayer, s.attnPos, s.attnN = layer, pos, n
 	items := s.m.Spec.NHeads * ((n + attnBlock - 1) / attnBlock)
 	nw := min(s.m.pool.Threads(), items)
-	s.attnWorkers = nw
+	s.attnArgs = attnJob{layer: layer, pos: pos, n: n, workers: nw}
 	if nw <= 1 {
 		s.attnWorker(0)
 		return
@@ -36,13 +35,13 @@ func (s *State) attnWorker(w int) {
 	hd, qdim, kvdim := sp.HeadDim, sp.QDim(), sp.KVDim()
 	group := sp.NHeads / sp.NKVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	layer, pos, n := s.attnLayer, s.attnPos, s.attnN
+	layer, pos, n := s.attnArgs.layer, s.attnArgs.pos, s.attnArgs.n
 	cp := s.ctxPad
 	kc := s.keyCache[layer*s.ctx*kvdim : (layer+1)*s.ctx*kvdim] // [ctx][kvdim]
 	vl := s.valCache[layer*kvdim*cp : (layer+1)*kvdim*cp]       // [NKVHeads][hd][ctxPad]
 	sc := s.scores[w*attnBlock*cp : (w+1)*attnBlock*cp]
 	nb := (n + attnBlock - 1) / attnBlock
-	for item := w; item < nb*sp.NHeads; item += s.attnWorkers {
+	for item := w; item < nb*sp.NHeads; item += s.attnArgs.workers {
 		b, h := item/sp.NHeads, item%sp.NHeads
 		kvh := h / group
 		t0 := b * attnBlock

@@ -2,6 +2,8 @@ package model
 
 import (
 	"math"
+
+	"github.com/qsparse/qsparse/sparse"
 )
 
 // ColumnNorms returns, for every layer and site, ‖W[:, i]‖₂ of each input channel i of the
@@ -36,21 +38,36 @@ func (m *Model) ColumnNorms() [][NumSites][]float32 {
 
 // siteMatrices returns the matrices that read a site's input, in SiteTensors order.
 func (L *Layer) siteMatrices(site Site) []*Matrix {
+	out := make([]*Matrix, len(siteTable[site]))
+	for i, m := range siteTable[site] {
+		out[i] = m.w(L)
+	}
+	return out
+}
+
+// siteFused returns the site's matrices stacked in one (Layer.QKV, Layer.GateUp), or nil.
+func (L *Layer) siteFused(site Site) *Matrix {
 	switch site {
 	case AttnIn:
-		return []*Matrix{L.Q, L.K, L.V}
-	case AttnOut:
-		return []*Matrix{L.O}
+		return L.QKV
 	case MLPIn:
-		return []*Matrix{L.Gate, L.Up}
-	case MLPDown:
-		return []*Matrix{L.Down}
+		return L.GateUp
 	}
 	return nil
 }
 
 // addColumnSquares adds Σ_r W[r][c]² to sum[c] for every column c.
 func (w *Matrix) addColumnSquares(sum []float64) {
+	if p := w.Pack; p != nil { // column-major: each column is one run
+		col := make([]float32, w.Rows)
+		for c := range w.Cols {
+			sparse.F16ToF32Slice(col, p.Data[c*p.Stride+w.PackRow:c*p.Stride+w.PackRow+w.Rows])
+			for _, v := range col {
+				sum[c] += float64(v) * float64(v)
+			}
+		}
+		return
+	}
 	row := make([]float32, w.Cols)
 	for r := range w.Rows {
 		w.row(r, row)

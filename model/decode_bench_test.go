@@ -1,6 +1,8 @@
 package model
 
 import (
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,4 +40,146 @@ func BenchmarkDecodeLongSmolLM2(b *testing.B) {
 		pos++
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tok/s")
+}
+
+// BenchmarkDecodeSparseSmolLM2 decodes SmolLM2 (2 threads) in alternating rounds of 32 tokens:
+// dense on the row-major layout, dense on the column-major packs, and 50% uniform sparsity
+// through the sparse kernels on the packs. It reports each one's median tokens/s and the
+// ratios sparse/dense (to the faster dense layout).
+func BenchmarkDecodeSparseSmolLM2(b *testing.B) {
+	rows, err := Load(testenv.SmolLM2Path(b), LoadOptions{WeightType: "f16", Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := Load(testenv.SmolLM2Path(b), LoadOptions{Layout: LoadCols, Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cols.Close()
+	type cfg struct {
+		name string
+		st   *State
+		tps  []float64
+	}
+	const span = 32
+	mk := func(m *Model, ratio float64) *State {
+		st := m.NewState(256)
+		if ratio > 0 {
+			if err := st.SetSparsity(ratio); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return st
+	}
+	cfgs := []*cfg{{"dense-rows", mk(rows, 0), nil}, {"dense-cols", mk(cols, 0), nil}, {"s50-cols", mk(cols, 0.5), nil}}
+	logits := make([]float32, rows.Spec.Vocab)
+	for b.Loop() {
+		for _, c := range cfgs {
+			tok := 1
+			start := time.Now()
+			for pos := range span {
+				if err := c.st.Forward([]int{tok}, pos, logits); err != nil {
+					b.Fatal(err)
+				}
+				tok = Argmax(logits)
+			}
+			c.tps = append(c.tps, span/time.Since(start).Seconds())
+		}
+	}
+	med := func(v []float64) float64 {
+		s := append([]float64(nil), v...)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	for _, c := range cfgs {
+		b.ReportMetric(med(c.tps), c.name+"-tok/s")
+	}
+	dense := max(med(cfgs[0].tps), med(cfgs[1].tps))
+	b.ReportMetric(med(cfgs[2].tps)/dense, "s50/dense")
+}
+
+// BenchmarkPrefillLayoutsSmolLM2: pp512 (one 512-token forward, 2 threads) on the row-major
+// and the column-major layout in alternating rounds; medians in tokens/s.
+func BenchmarkPrefillLayoutsSmolLM2(b *testing.B) {
+	var sts [2]*State
+	for i, lay := range []string{LoadRows, LoadCols} {
+		m, err := Load(testenv.SmolLM2Path(b), LoadOptions{WeightType: "f16", Layout: lay, Threads: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		sts[i] = m.NewState(512)
+	}
+	toks := make([]int, 512)
+	for i := range toks {
+		toks[i] = 100 + i*7%5000
+	}
+	logits := make([]float32, sts[0].Model().Spec.Vocab)
+	var tps [2][]float64
+	for b.Loop() {
+		for i, st := range sts {
+			start := time.Now()
+			if err := st.Forward(toks, 0, logits); err != nil {
+				b.Fatal(err)
+			}
+			tps[i] = append(tps[i], float64(len(toks))/time.Since(start).Seconds())
+		}
+	}
+	for i, name := range []string{"rows", "cols"} {
+		s := slices.Clone(tps[i])
+		slices.Sort(s)
+		b.ReportMetric(s[len(s)/2], "pp512-"+name+"-tok/s")
+	}
+}
+
+// BenchmarkDecodeCPUSmolLM2 is BenchmarkDecodeSparseSmolLM2 on one thread, timed by the
+// thread's CPU time instead of the wall clock (alternating rounds of 32 tokens, medians):
+// the work per token dense vs sparse, without the waits of a shared machine.
+func BenchmarkDecodeCPUSmolLM2(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	rows, err := Load(testenv.SmolLM2Path(b), LoadOptions{WeightType: "f16", Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := Load(testenv.SmolLM2Path(b), LoadOptions{Layout: LoadCols, Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cols.Close()
+	mk := func(m *Model, ratio float64) *State {
+		st := m.NewState(256)
+		if err := st.SetSparsity(ratio); err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	names := []string{"dense-rows", "dense-cols", "s50-cols"}
+	sts := []*State{mk(rows, 0), mk(cols, 0), mk(cols, 0.5)}
+	tps := make([][]float64, len(sts))
+	logits := make([]float32, rows.Spec.Vocab)
+	const span = 32
+	for b.Loop() {
+		for i, st := range sts {
+			tok := 1
+			c0 := threadCPU()
+			for pos := range span {
+				if err := st.Forward([]int{tok}, pos, logits); err != nil {
+					b.Fatal(err)
+				}
+				tok = Argmax(logits)
+			}
+			tps[i] = append(tps[i], span/max((threadCPU()-c0).Seconds(), 1e-9))
+		}
+	}
+	med := make([]float64, len(sts))
+	for i := range sts {
+		s := slices.Clone(tps[i])
+		slices.Sort(s)
+		med[i] = s[len(s)/2]
+		b.ReportMetric(med[i], names[i]+"-tok/cpu-s")
+	}
+	b.ReportMetric(med[2]/max(med[0], med[1]), "s50/dense")
 }

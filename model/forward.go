@@ -75,10 +75,7 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 
 		// Attention block: xb = RMSNorm(x); q,k,v = xb·Wᵀ (+bias); RoPE(q,k); attention; o_proj.
 		rmsNorm(xb, x, L.AttnNorm, n, dim, eps)
-		s.project(AttnIn, l, xb, n, L.QKV,
-			proj{L.Q, L.QBias, q},
-			proj{L.K, L.KBias, k},
-			proj{L.V, L.VBias, v})
+		s.project(AttnIn, l, xb, n, q, k, v)
 		s.storeValues(l, pos, n)
 		for t := range n {
 			c, si := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
@@ -86,16 +83,14 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 			ropeRotateHalf(k[t*kvdim:(t+1)*kvdim], sp.NKVHeads, sp.HeadDim, c, si)
 		}
 		s.attention(l, pos, n) // att = softmax(q·Kᵀ/√hd)·V, causal, GQA
-		s.project(AttnOut, l, att, n, nil, proj{L.O, nil, xb2})
+		s.project(AttnOut, l, att, n, xb2)
 		addTo(x, xb2) // residual
 
 		// MLP block: xb = RMSNorm(x); hb = SiLU(xb·Wgateᵀ) * (xb·Wupᵀ); x += hb·Wdownᵀ.
 		rmsNorm(xb, x, L.FFNNorm, n, dim, eps)
-		s.project(MLPIn, l, xb, n, L.GateUp,
-			proj{L.Gate, nil, hb},
-			proj{L.Up, nil, hb2})
+		s.project(MLPIn, l, xb, n, hb, hb2)
 		swiGLU(hb, hb2)
-		s.project(MLPDown, l, hb, n, nil, proj{L.Down, nil, xb2})
+		s.project(MLPDown, l, hb, n, xb2)
 		addTo(x, xb2) // residual
 	}
 	if logits == nil {
@@ -107,62 +102,149 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 		n = 1
 	}
 	rmsNorm(xb[:n*dim], x, m.W.OutputNorm, n, dim, eps)
-	s.matmul(m.W.Output, xb[:n*dim], n, logits)
+	s.matmul(m.W.Output, xb[:n*dim], n, logits, nil)
 }
 
-// proj is one projection of a site: out = in·Wᵀ + bias.
-type proj struct {
-	w    *Matrix
-	bias []float32 // nil: none
-	out  []float32 // [n][w.Rows]
-}
-
-// project applies the projections ps, which share one input in ([n][cols]), for the given
-// sparsity site of a layer. Every projection of the forward pass goes through here: when the
-// State's profile keeps K < cols channels at this site, in is replaced by its top-K mask (see
-// SetProfile) before the dense kernels run; a sparse kernel is to be inserted here too. fused,
-// when not nil, is the matrices of ps stacked in one (see Layer.QKV): one kernel call instead
-// of len(ps), its output rows then scattered to the ps' outputs.
-func (s *State) project(site Site, layer int, in []float32, n int, fused *Matrix, ps ...proj) {
-	cols := ps[0].w.Cols
+// project runs the projections of a site of a layer (siteTable: q/k/v, o, gate/up or down),
+// which share one input in ([n][cols]), writing each matrix's [n][rows] output to outs (in
+// siteTable order) and adding its bias. Every projection of the forward pass goes through
+// here: the hook sees the input first; then, when the State's profile keeps K < cols channels
+// at this site, a decoded token (n == 1) on column-major packs runs the sparse kernel on its
+// top-K channels (the index set shared by the site's matrices), and anything else — prefill,
+// row-major weights, the masked twin of tests — masks the input to its top-K (see SetProfile)
+// before the dense kernels. The site's matrices run as one kernel call on their stacked form
+// (Layer.QKV, Layer.GateUp) when there is one, the output rows then split to outs.
+func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]float32) {
+	L := &s.m.W.Layers[layer]
+	mats := siteTable[site]
+	w0 := mats[0].w(L)
+	cols := w0.Cols
 	if s.hook != nil {
 		s.hook(site, layer, in[:n*cols], n)
 	}
+	var idx []int32 // active channels of the sparse kernel; nil: all
+	orig := in
 	if s.keep != nil {
 		if k := s.keep[layer][site]; k < cols {
 			var norms []float32
 			if s.colNorms != nil {
 				norms = s.colNorms[layer][site]
 			}
-			in = s.maskSite(in, n, cols, k, norms) // reference semantics: masked input, dense kernels
-			if s.maskHook != nil {
-				s.maskHook(site, layer, in, n)
+			if n == 1 && w0.Pack != nil && !s.maskedDecode {
+				in, idx = s.selectSite(in, cols, k, norms)
+			} else {
+				in = s.maskSite(in, n, cols, k, norms) // reference semantics: masked input, dense kernels
+				if s.maskHook != nil {
+					s.maskHook(site, layer, in, n)
+				}
 			}
 		}
 	}
-	if fused != nil && fuseProjections {
+	sparseKernel := idx != nil
+	fused := L.siteFused(site)
+	if fused != nil && (fuseProjections || fused.Pack != nil) {
 		out := s.fused[:n*fused.Rows] // [n][fused.Rows]
-		s.matmul(fused, in, n, out)
+		s.matmul(fused, in, n, out, idx)
 		for t := range n {
 			row := out[t*fused.Rows : (t+1)*fused.Rows]
-			for _, p := range ps {
-				r := p.w.Rows
-				copy(p.out[t*r:(t+1)*r], row[:r])
+			for i, o := range outs {
+				r := mats[i].w(L).Rows
+				copy(o[t*r:(t+1)*r], row[:r])
 				row = row[r:]
 			}
 		}
+	} else if n == 1 && len(outs) > 1 && s.wholePacks(L, mats) {
+		// separate packs sharing one input and index set (pack files): one kernel call
+		if idx == nil {
+			idx = s.m.iota[:cols]
+		}
+		ys, ws := s.multiY[:len(outs)], s.multiW[:len(outs)]
+		for i, o := range outs {
+			w := mats[i].w(L)
+			ys[i], ws[i] = o[:w.Rows], w.Pack
+		}
+		s.m.pool.SparseGemvF16Multi(ys, ws, in, idx)
 	} else {
-		for _, p := range ps {
-			s.matmul(p.w, in, n, p.out)
+		for i, o := range outs {
+			s.matmul(mats[i].w(L), in, n, o, idx)
 		}
 	}
-	for _, p := range ps {
-		if p.bias != nil {
+	if sparseKernel && s.twinHook != nil {
+		s.runTwin(site, layer, L, orig, fused, outs)
+	}
+	for i, o := range outs {
+		if mats[i].bias == nil {
+			continue
+		}
+		if b := mats[i].bias(L); b != nil {
+			r := len(b)
 			for t := range n {
-				addTo(p.out[t*p.w.Rows:(t+1)*p.w.Rows], p.bias)
+				addTo(o[t*r:(t+1)*r], b)
 			}
 		}
 	}
+}
+
+// wholePacks reports whether every matrix of a site is a whole pack of its own.
+func (s *State) wholePacks(L *Layer, mats []siteMat) bool {
+	for _, m := range mats {
+		w := m.w(L)
+		if w.Pack == nil || w.PackRow != 0 || w.Rows != w.Pack.Rows {
+			return false
+		}
+	}
+	return len(mats) <= len(s.multiY)
+}
+
+// runTwin (tests) computes a sparse-kernel site's outputs again on the masked reference path
+// and hands both to s.twinHook.
+func (s *State) runTwin(site Site, layer int, L *Layer, in []float32, fused *Matrix, outs [][]float32) {
+	cols := siteTable[site][0].w(L).Cols
+	var norms []float32
+	if s.colNorms != nil {
+		norms = s.colNorms[layer][site]
+	}
+	masked := s.maskSite(in, 1, cols, s.keep[layer][site], norms)
+	for i, o := range outs {
+		w := siteTable[site][i].w(L)
+		ref := make([]float32, w.Rows)
+		if fused != nil {
+			full := make([]float32, fused.Rows)
+			s.matmul(fused, masked, 1, full, nil)
+			off := 0
+			for j := range i {
+				off += siteTable[site][j].w(L).Rows
+			}
+			copy(ref, full[off:])
+		} else {
+			s.matmul(w, masked, 1, ref, nil)
+		}
+		s.twinHook(site, layer, o[:w.Rows], ref)
+	}
+}
+
+// selectSite picks one decoded token's active channels at a sparse site (selectTop, on the
+// calling goroutine: a few microseconds, cheaper than a pool job) and returns the kernel's
+// input and the index set. With Rescale, the input is a copy whose kept values are scaled
+// exactly as the masked path scales them.
+func (s *State) selectSite(in []float32, cols, k int, norms []float32) ([]float32, []int32) {
+	x := in[:cols]
+	idx := s.topIdx[:0:cols]
+	var blk *Block
+	if s.prof != nil {
+		blk = s.prof.Block
+	}
+	idx = s.selectTop(idx, x, k, norms, blk, s.scoreBuf[:cols])
+	if s.prof != nil && s.prof.Rescale {
+		if f, ok := rescaleFactor(x, idx); ok {
+			xs := s.masked[:cols]
+			for _, c := range idx {
+				xs[c] = x[c] * f
+			}
+			return xs, idx
+		}
+	}
+	return x, idx
 }
 
 // fuseProjections selects the fused q/k/v and gate/up kernel calls (tests compare both).
@@ -175,11 +257,21 @@ var fuseProjections = true
 func (s *State) SetHook(fn func(site Site, layer int, in []float32, n int)) { s.hook = fn }
 
 // matmul computes out[t][r] = Σ_c in[t][c]·W[r][c] for n tokens: GEMV for one token, GEMM for
-// more.
-func (s *State) matmul(w *Matrix, in []float32, n int, out []float32) {
+// more. On a column-major pack, one token runs the sparse GEMV over the channels idx (nil: all
+// of them) and several tokens the GEMM on the pack (idx must then be nil).
+func (s *State) matmul(w *Matrix, in []float32, n int, out []float32, idx []int32) {
 	pool := s.m.pool
 	in, out = in[:n*w.Cols], out[:n*w.Rows]
 	switch {
+	case w.Pack != nil && n == 1 && w.PackRow == 0 && w.Rows == w.Pack.Rows:
+		if idx == nil {
+			idx = s.m.iota[:w.Cols]
+		}
+		pool.SparseGemvF16(out, w.Pack, in, idx)
+	case w.Pack != nil && idx == nil:
+		pool.GemmF16Cols(out, in, w.Pack, w.PackRow, w.Rows, n)
+	case w.Pack != nil:
+		panic("model: sparse kernel on a part of a stacked pack") // project never asks this
 	case w.F16 != nil && n == 1:
 		pool.GemvF16(out, w.F16, in, w.Rows, w.Cols)
 	case w.F16 != nil:

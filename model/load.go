@@ -15,79 +15,6 @@ import (
 	"github.com/qsparse/qsparse/tokenizer"
 )
 
-// Matrix is a weight matrix [Rows][Cols], row-major, in the compute dtype: exactly one of F32
-// and F16 (IEEE half bits) is set.
-type Matrix struct {
-	Rows, Cols int
-	F32        []float32
-	F16        []uint16
-}
-
-// Bytes returns the size of the matrix data.
-func (m *Matrix) Bytes() int64 {
-	if m.F16 != nil {
-		return int64(len(m.F16)) * 2
-	}
-	return int64(len(m.F32)) * 4
-}
-
-// row writes row r as float32 into dst (len Cols).
-func (m *Matrix) row(r int, dst []float32) {
-	if m.F16 != nil {
-		sparse.F16ToF32Slice(dst, m.F16[r*m.Cols:(r+1)*m.Cols])
-		return
-	}
-	copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
-}
-
-// Row returns row r as a new float32 slice.
-func (m *Matrix) Row(r int) []float32 {
-	dst := make([]float32, m.Cols)
-	m.row(r, dst)
-	return dst
-}
-
-// Layer holds one transformer block's weights. Bias slices are nil unless Spec.QKVBias.
-type Layer struct {
-	AttnNorm, FFNNorm   []float32 // [Dim]
-	Q                   *Matrix   // [QDim][Dim], rows in rotate-half layout
-	K, V                *Matrix   // [KVDim][Dim], K rows in rotate-half layout
-	O                   *Matrix   // [Dim][QDim]
-	Gate, Up            *Matrix   // [FFNDim][Dim]
-	Down                *Matrix   // [Dim][FFNDim]
-	QBias, KBias, VBias []float32
-	// QKV is Q, K and V stacked ([QDim+2*KVDim][Dim]) and GateUp is Gate and Up stacked
-	// ([2*FFNDim][Dim]): the same storage as the separate matrices, for one fused projection.
-	QKV, GateUp *Matrix
-}
-
-// Weights are all the model's tensors in canonical layout.
-type Weights struct {
-	TokEmbd    *Matrix   // [Vocab][Dim]
-	OutputNorm []float32 // [Dim]
-	Output     *Matrix   // [Vocab][Dim]; == TokEmbd when Spec.TiedEmbeddings
-	Layers     []Layer
-	RopeFreqs  []float32 // optional per-pair RoPE frequency divisors (GGUF rope_freqs.weight)
-}
-
-// Matrix returns the weight matrix with the given canonical name, or nil.
-func (w *Weights) Matrix(name string) *Matrix {
-	switch name {
-	case NameTokEmbd:
-		return w.TokEmbd
-	case NameOutput:
-		return w.Output
-	}
-	var l int
-	var suffix string
-	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &l, &suffix); n != 2 || l < 0 || l >= len(w.Layers) {
-		return nil
-	}
-	L := &w.Layers[l]
-	return map[string]*Matrix{AttnQ: L.Q, AttnK: L.K, AttnV: L.V, AttnOutput: L.O,
-		FFNGate: L.Gate, FFNUp: L.Up, FFNDown: L.Down}[suffix]
-}
-
 // LoadOptions configures Load.
 type LoadOptions struct {
 	// WeightType is the compute dtype of the weight matrices: "auto" or "" (F32 sources stay F32,
@@ -95,7 +22,20 @@ type LoadOptions struct {
 	WeightType string
 	Threads    int // worker threads for loading and the forward pass; <= 0: runtime.NumCPU()
 	Ctx        int // default KV cache size of NewState(0); <= 0: min(Spec.CtxLen, 4096)
+	// Layout of the site matrices (q, k, v, o, gate, up, down): "rows" (or "" / "auto":
+	// row-major in the weight type) or "cols" (column-major fp16 packs, sparse.F16Cols, q/k/v
+	// stacked in one pack and gate/up in another). One copy either way: on "cols" sparse decode
+	// reads only the active columns, dense decode runs the same kernel over all columns and
+	// prefill transposes L2-sized blocks for the GEMM (sparse.Pool.GemmF16Cols). "cols" needs
+	// fp16 site weights (WeightType auto or f16). Embeddings and the LM head stay row-major.
+	Layout string
 }
+
+// Layouts of LoadOptions.Layout.
+const (
+	LoadRows = "rows"
+	LoadCols = "cols"
+)
 
 // Model is a loaded model: its Spec, tokenizer and weights in canonical layout.
 type Model struct {
@@ -107,8 +47,16 @@ type Model struct {
 	Format       string // "gguf" or "safetensors"
 	Path         string
 
+	Layout string // site matrices: LoadRows or LoadCols (see LoadOptions.Layout)
+	// DefaultProfile is the sparsity profile a pack file carries (qsparse.profile), validated
+	// against Spec; nil when none. run, eval and bench use it unless told otherwise.
+	DefaultProfile *Profile
+
+	src source // the open checkpoint when weights are views of its mapping (pack files); closed by Close
+
 	pool    *sparse.Pool
 	ctx     int
+	iota    []int32   // 0, 1, 2, ...: the active channels of a dense site on a column-major pack
 	invFreq []float64 // RoPE inverse frequency of each rotation pair
 
 	normsOnce sync.Once
@@ -132,11 +80,19 @@ func (m *Model) DenseBytesPerToken() int64 {
 	return n
 }
 
-// Close stops the model's worker threads. The model must not be used afterwards.
+// Close stops the model's worker threads and, when its weights are mapped from the file (pack
+// files), unmaps it. The model must not be used afterwards.
 func (m *Model) Close() error {
 	if m.pool != nil {
 		m.pool.Close()
 		m.pool = nil
+	}
+	if m.src != nil {
+		err := m.src.close()
+		m.src = nil
+		if err != nil {
+			return fmt.Errorf("model %s: closing %s: %w", m.Spec.Name, m.Path, err)
+		}
 	}
 	return nil
 }
@@ -175,8 +131,15 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer src.close()
+	owned := false // the Model keeps src (pack files: its tensors are views of the mapping)
+	defer func() {
+		if !owned {
+			src.close()
+		}
+	}()
 	sp := src.spec()
+	gs, _ := src.(*ggufSource)
+	pack := gs != nil && gs.pack != ""
 	if err := sp.checkTensors(src.shape); err != nil {
 		return nil, err
 	}
@@ -199,6 +162,27 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 		return nil, errorf(ErrUnsupported, "model %s: weight type %q is not supported (want auto, f32 or f16)", sp.Name, opts.WeightType)
 	}
 
+	layout := strings.ToLower(opts.Layout)
+	switch {
+	case pack && layout == LoadRows:
+		return nil, fmt.Errorf("model %s: %s is a qsparse pack file: its site weights are column-major (load it with layout cols or auto)", sp.Name, path)
+	case pack:
+		layout = LoadCols
+	}
+	switch layout {
+	case "", "auto", LoadRows:
+		layout = LoadRows
+	case LoadCols:
+		if wt == "f32" {
+			if w := strings.ToLower(opts.WeightType); w == "f32" {
+				return nil, fmt.Errorf("model %s: layout cols packs the site weights as fp16, but weight type f32 was asked for (use f16 or auto)", sp.Name)
+			}
+			wt = "f16"
+		}
+	default:
+		return nil, fmt.Errorf("model %s: layout %q is not supported (want rows, cols or auto)", sp.Name, opts.Layout)
+	}
+
 	voc, tmpl, err := src.vocab()
 	if err != nil {
 		return nil, err
@@ -211,14 +195,28 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 		return nil, errorf(ErrVocabMismatch, "model %s: tokenizer has %d tokens but the embedding only %d rows", sp.Name, tok.NVocab(), sp.Vocab)
 	}
 
-	m := &Model{Spec: *sp, Tok: tok, ChatTemplate: tmpl, WeightType: wt, Path: path, ctx: opts.Ctx}
-	if _, ok := src.(*ggufSource); ok {
+	m := &Model{Spec: *sp, Tok: tok, ChatTemplate: tmpl, WeightType: wt, Layout: layout, Path: path, ctx: opts.Ctx}
+	width := max(sp.Dim, sp.QDim(), sp.FFNDim)
+	m.iota = make([]int32, width)
+	for i := range m.iota {
+		m.iota[i] = int32(i)
+	}
+	switch {
+	case pack:
+		m.Format = "qsparse-pack"
+	case gs != nil:
 		m.Format = "gguf"
-	} else {
+	default:
 		m.Format = "safetensors"
 	}
 	if err := m.loadWeights(src, threads); err != nil {
 		return nil, err
+	}
+	if pack {
+		if m.DefaultProfile, err = gs.packProfile(); err != nil {
+			return nil, err
+		}
+		m.src, owned = src, true
 	}
 	if m.invFreq, err = ropeInvFreq(&m.Spec, m.W.RopeFreqs); err != nil {
 		return nil, err
@@ -243,7 +241,9 @@ func (m *Model) loadWeights(src source, threads int) error {
 	// view returns rows [r0, r0+rows) of m as a Matrix sharing its storage.
 	view := func(m *Matrix, r0, rows int) *Matrix {
 		v := &Matrix{Rows: rows, Cols: m.Cols}
-		if m.F16 != nil {
+		if m.Pack != nil {
+			v.Pack, v.PackRow = m.Pack, m.PackRow+r0
+		} else if m.F16 != nil {
 			v.F16 = m.F16[r0*m.Cols : (r0+rows)*m.Cols]
 		} else {
 			v.F32 = m.F32[r0*m.Cols : (r0+rows)*m.Cols]
@@ -251,6 +251,13 @@ func (m *Model) loadWeights(src source, threads int) error {
 		return v
 	}
 	var ar arena
+	packs := m.Layout == LoadCols
+	// pack returns a rows×cols column-major fp16 matrix (zero padding rows included).
+	pack := func(rows, cols int) *Matrix {
+		stride := (rows + sparse.PadRows - 1) / sparse.PadRows * sparse.PadRows
+		p := &sparse.F16Cols{Rows: rows, Cols: cols, Stride: stride, Data: ar.f16(cols * stride)}
+		return &Matrix{Rows: rows, Cols: cols, Pack: p}
+	}
 	alloc := func(rows, cols int) *Matrix {
 		w := &Matrix{Rows: rows, Cols: cols}
 		if f16 {
@@ -303,16 +310,28 @@ func (m *Model) loadWeights(src source, threads int) error {
 		L := &W.Layers[l]
 		n := func(s string) string { return LayerName(l, s) }
 		// q, k, v are stacked in one allocation (L.QKV), gate and up in another (L.GateUp).
+		// With layout cols they are column-major packs (one pack per stack).
 		q, kv := sp.QDim(), sp.KVDim()
-		L.QKV = alloc(q+2*kv, sp.Dim)
-		L.Q = fill(n(AttnQ), view(L.QKV, 0, q), perm)
-		L.K = fill(n(AttnK), view(L.QKV, q, kv), perm)
-		L.V = fill(n(AttnV), view(L.QKV, q+kv, kv), false)
-		L.O = mat(n(AttnOutput), sp.Dim, sp.QDim(), false)
-		L.GateUp = alloc(2*sp.FFNDim, sp.Dim)
-		L.Gate = fill(n(FFNGate), view(L.GateUp, 0, sp.FFNDim), false)
-		L.Up = fill(n(FFNUp), view(L.GateUp, sp.FFNDim, sp.FFNDim), false)
-		L.Down = mat(n(FFNDown), sp.Dim, sp.FFNDim, false)
+		if gs, ok := src.(*ggufSource); ok && gs.pack != "" {
+			// pack file: every site matrix is its own pack, mapped in place (no stacked form)
+			L.Q, L.K, L.V = gs.packMatrix(n(AttnQ)), gs.packMatrix(n(AttnK)), gs.packMatrix(n(AttnV))
+			L.O, L.Down = gs.packMatrix(n(AttnOutput)), gs.packMatrix(n(FFNDown))
+			L.Gate, L.Up = gs.packMatrix(n(FFNGate)), gs.packMatrix(n(FFNUp))
+		} else {
+			salloc := alloc
+			if packs {
+				salloc = pack
+			}
+			L.QKV = salloc(q+2*kv, sp.Dim)
+			L.Q = fill(n(AttnQ), view(L.QKV, 0, q), perm)
+			L.K = fill(n(AttnK), view(L.QKV, q, kv), perm)
+			L.V = fill(n(AttnV), view(L.QKV, q+kv, kv), false)
+			L.O = fill(n(AttnOutput), salloc(sp.Dim, sp.QDim()), false)
+			L.GateUp = salloc(2*sp.FFNDim, sp.Dim)
+			L.Gate = fill(n(FFNGate), view(L.GateUp, 0, sp.FFNDim), false)
+			L.Up = fill(n(FFNUp), view(L.GateUp, sp.FFNDim, sp.FFNDim), false)
+			L.Down = fill(n(FFNDown), salloc(sp.Dim, sp.FFNDim), false)
+		}
 		if L.AttnNorm, err = vec(n(AttnNorm), sp.Dim); err != nil {
 			return err
 		}
@@ -363,6 +382,9 @@ func (m *Model) loadWeights(src source, threads int) error {
 // convert runs one conversion job with scratch buf.
 func convert(src source, j *convJob, buf []float32, headDim int) error {
 	cols := j.dst.Cols
+	if p := j.dst.Pack; p != nil {
+		return convertPack(src, j, p, buf, headDim)
+	}
 	if j.dst.F16 != nil {
 		// F16 source to F16 weights: copy the bits, no conversion.
 		if raw, ok := src.f16Rows(j.name, j.r0, j.n); ok {
@@ -394,6 +416,40 @@ func convert(src source, j *convJob, buf []float32, headDim int) error {
 			sparse.F32ToF16Slice(j.dst.F16[r*cols:(r+1)*cols], in)
 		} else {
 			copy(j.dst.F32[r*cols:(r+1)*cols], in)
+		}
+	}
+	return nil
+}
+
+// convertPack is convert into a column-major pack: row r of the tensor goes to pack row
+// PackRow+r, i.e. element (r, c) to Data[c*Stride+PackRow+r].
+func convertPack(src source, j *convJob, p *sparse.F16Cols, buf []float32, headDim int) error {
+	cols := j.dst.Cols
+	dstRow := func(i int) int {
+		r := j.r0 + i
+		if j.permute {
+			r = ggufRowToHF(r, headDim)
+		}
+		return j.dst.PackRow + r
+	}
+	if raw, ok := src.f16Rows(j.name, j.r0, j.n); ok {
+		for i := range j.n {
+			r := dstRow(i)
+			b := raw[i*cols*2 : (i+1)*cols*2]
+			for c := range cols {
+				p.Data[c*p.Stride+r] = binary.LittleEndian.Uint16(b[2*c:])
+			}
+		}
+		return nil
+	}
+	tmp := buf[:j.n*cols]
+	if err := src.rows(j.name, tmp, j.r0, j.n); err != nil {
+		return err
+	}
+	for i := range j.n {
+		r := dstRow(i)
+		for c, v := range tmp[i*cols : (i+1)*cols] {
+			p.Data[c*p.Stride+r] = sparse.F32ToF16(v)
 		}
 	}
 	return nil

@@ -127,19 +127,41 @@ func (s *Spec) SiteDim(site Site) int {
 	return s.Dim
 }
 
+// siteMat is one matrix that reads a site's input: its tensor suffix and where a Layer keeps
+// it and its bias (nil: none).
+type siteMat struct {
+	suffix string
+	w      func(*Layer) *Matrix
+	bias   func(*Layer) []float32
+}
+
+// siteTable lists, per site, the matrices that read its input, in stacking order (the row
+// order of Layer.QKV and Layer.GateUp). It is the one site → matrices mapping: SiteTensors,
+// Layer.siteMatrices, the loader and the forward pass read it.
+var siteTable = [NumSites][]siteMat{
+	AttnIn: {
+		{AttnQ, func(L *Layer) *Matrix { return L.Q }, func(L *Layer) []float32 { return L.QBias }},
+		{AttnK, func(L *Layer) *Matrix { return L.K }, func(L *Layer) []float32 { return L.KBias }},
+		{AttnV, func(L *Layer) *Matrix { return L.V }, func(L *Layer) []float32 { return L.VBias }},
+	},
+	AttnOut: {{AttnOutput, func(L *Layer) *Matrix { return L.O }, nil}},
+	MLPIn: {
+		{FFNGate, func(L *Layer) *Matrix { return L.Gate }, nil},
+		{FFNUp, func(L *Layer) *Matrix { return L.Up }, nil},
+	},
+	MLPDown: {{FFNDown, func(L *Layer) *Matrix { return L.Down }, nil}},
+}
+
 // SiteTensors returns the per-layer tensor suffixes of the matrices that read a site's input.
 func SiteTensors(site Site) []string {
-	switch site {
-	case AttnIn:
-		return []string{AttnQ, AttnK, AttnV}
-	case AttnOut:
-		return []string{AttnOutput}
-	case MLPIn:
-		return []string{FFNGate, FFNUp}
-	case MLPDown:
-		return []string{FFNDown}
+	if site < 0 || site >= NumSites {
+		return nil
 	}
-	return nil
+	out := make([]string, len(siteTable[site]))
+	for i, m := range siteTable[site] {
+		out[i] = m.suffix
+	}
+	return out
 }
 
 // ParseSite is the inverse of Site.String.

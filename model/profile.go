@@ -296,23 +296,21 @@ func (s *State) mask(in []float32, n, dim, k int) []float32 {
 
 // maskSite is mask with the column norms of the site (nil: magnitude scoring).
 func (s *State) maskSite(in []float32, n, dim, k int, norms []float32) []float32 {
-	s.maskIn, s.maskOut = in[:n*dim], s.masked[:n*dim]
-	s.maskDim, s.maskK, s.maskN, s.maskNorms = dim, k, n, norms
-	s.maskItems = min(n, s.maskWorkers)
-	if s.maskItems <= 1 {
-		s.maskItems = 1
+	s.maskArgs = maskJob{in: in[:n*dim], out: s.masked[:n*dim], norms: norms, dim: dim, k: k, n: n,
+		items: max(1, min(n, s.maskWorkers))}
+	if s.maskArgs.items == 1 {
 		s.maskWorker(0)
 	} else {
-		s.m.pool.Run(s.maskItems, s.maskFn)
+		s.m.pool.Run(s.maskArgs.items, s.maskFn)
 	}
-	out := s.maskOut
-	s.maskIn, s.maskOut, s.maskNorms = nil, nil, nil
+	out := s.maskArgs.out
+	s.maskArgs = maskJob{}
 	return out
 }
 
 // maskWorker masks rows w, w+maskItems, ... of the current mask call, with its own index buffer.
 func (s *State) maskWorker(w int) {
-	dim, k := s.maskDim, s.maskK
+	dim, k := s.maskArgs.dim, s.maskArgs.k
 	idx := s.topIdx[w*dim : w*dim : (w+1)*dim]
 	scratch := s.scoreBuf[w*dim : (w+1)*dim]
 	var blk *Block
@@ -320,10 +318,10 @@ func (s *State) maskWorker(w int) {
 	if s.prof != nil {
 		blk, rescale = s.prof.Block, s.prof.Rescale
 	}
-	for t := w; t < s.maskN; t += s.maskItems {
-		row := s.maskIn[t*dim : (t+1)*dim]
-		idx = s.selectTop(idx, row, k, s.maskNorms, blk, scratch)
-		out := s.maskOut[t*dim : (t+1)*dim]
+	for t := w; t < s.maskArgs.n; t += s.maskArgs.items {
+		row := s.maskArgs.in[t*dim : (t+1)*dim]
+		idx = s.selectTop(idx, row, k, s.maskArgs.norms, blk, scratch)
+		out := s.maskArgs.out[t*dim : (t+1)*dim]
 		sparse.Mask(out, row, idx)
 		if rescale {
 			rescaleKept(out, row, idx)
@@ -349,8 +347,19 @@ func (s *State) selectTop(idx []int32, x []float32, k int, norms []float32, blk 
 	return sparse.TopK(idx, x, k)
 }
 
-// rescaleKept multiplies the kept values out[idx] by ‖x‖₂/‖x[idx]‖₂ (sums in float64).
+// rescaleKept multiplies the kept values out[idx] by ‖x‖₂/‖x[idx]‖₂ (see rescaleFactor).
 func rescaleKept(out, x []float32, idx []int32) {
+	f, ok := rescaleFactor(x, idx)
+	if !ok {
+		return
+	}
+	for _, c := range idx {
+		out[c] *= f
+	}
+}
+
+// rescaleFactor returns ‖x‖₂/‖x[idx]‖₂ (sums in float64), ok false when the kept norm is 0.
+func rescaleFactor(x []float32, idx []int32) (float32, bool) {
 	var all, kept float64
 	for _, v := range x {
 		all += float64(v) * float64(v)
@@ -359,10 +368,7 @@ func rescaleKept(out, x []float32, idx []int32) {
 		kept += float64(x[c]) * float64(x[c])
 	}
 	if kept == 0 {
-		return
+		return 0, false
 	}
-	f := float32(math.Sqrt(all / kept))
-	for _, c := range idx {
-		out[c] *= f
-	}
+	return float32(math.Sqrt(all / kept)), true
 }

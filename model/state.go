@@ -1,5 +1,7 @@
 package model
 
+import "github.com/qsparse/qsparse/sparse"
+
 // maxBatch bounds the tokens one Forward step processes at once; longer inputs are split.
 const maxBatch = 512
 
@@ -30,9 +32,11 @@ type State struct {
 	ctxPad int       // ctx rounded up to a multiple of 16
 	scores []float32 // [threads][attnBlock][ctxPad] attention scratch (see attnWorker)
 
-	// current attention call (see attention); attnFn is the method value, made once
-	attnLayer, attnPos, attnN, attnWorkers int
-	attnFn                                 func(int)
+	attnArgs attnJob   // the current attention call (see attention)
+	attnFn   func(int) // s.attnWorker, the method value made once
+
+	multiY [3][]float32       // outputs of a SparseGemvF16Multi call (see project)
+	multiW [3]*sparse.F16Cols // its packs
 
 	hook func(site Site, layer int, in []float32, n int) // see SetHook
 
@@ -44,11 +48,16 @@ type State struct {
 	topIdx      []int32               // [maskWorkers][max site dim] TopK output and scratch, one per worker
 	scoreBuf    []float32             // [maskWorkers][max site dim] weighted scores
 	maskWorkers int
-	// current mask call (see mask); maskFn is the method value, made once
-	maskIn, maskOut, maskNorms       []float32
-	maskDim, maskK, maskN, maskItems int
-	maskFn                           func(int)
-	maskHook                         func(site Site, layer int, masked []float32, n int) // tests: the masked input
+	maskArgs    maskJob                                             // the current mask call (see maskSite)
+	maskFn      func(int)                                           // s.maskWorker, the method value made once
+	maskHook    func(site Site, layer int, masked []float32, n int) // tests: the masked input
+	// maskedDecode makes a decoded token on column-major packs take the masked reference path
+	// (mask, then the dense kernel over all columns) instead of the sparse kernel: the slow
+	// twin tests compare against.
+	maskedDecode bool
+	// twinHook (tests) receives, at every sparse-kernel site, each matrix's kernel output and
+	// its masked-path output computed from the same input (before biases).
+	twinHook func(site Site, layer int, kernel, masked []float32)
 }
 
 // NewState allocates a State whose KV cache holds ctx positions. ctx <= 0 means the LoadOptions
@@ -102,4 +111,19 @@ func (s *State) Model() *Model { return s.m }
 func (s *State) Reset() {
 	clear(s.keyCache)
 	clear(s.valCache)
+}
+
+// attnJob is the argument of one attention call, read by its workers (attnWorker).
+type attnJob struct {
+	layer, pos, n int // layer, first position and tokens of the step
+	workers       int // work items are strided over this many workers
+}
+
+// maskJob is the argument of one mask call, read by its workers (maskWorker).
+type maskJob struct {
+	in, out []float32 // [n][dim] input, masked output
+	norms   []float32 // column norms of weighted scoring; nil: magnitude
+	dim, k  int       // width, channels kept
+	n       int       // tokens
+	items   int       // rows are strided over this many workers
 }

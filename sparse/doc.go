@@ -89,6 +89,10 @@
 //	(*Pool).SparseGemvF16 / SparseGemvTernary       output rows split across threads
 //	(*Pool).SparseGemvF16Multi(ys, ws, x, idx)      several matrices, one input, one mask
 //	(*Pool).SparseGemvTernaryMulti(ys, ws, x, idx)  (q/k/v; gate/up) in one parallel job
+//	GemmF16Cols(y, x, w *F16Cols, row0, rows, n)   prefill GEMM on a pack (rows [row0, row0+rows));
+//	(*Pool).GemmF16Cols                             each item transposes its rows into an L2
+//	                                                block once per 128 tokens, then runs the
+//	                                                row-major GEMM tiles: equal to GemmF16 bit for bit
 //
 // Only the listed columns are read. fp16: the active list is cut into two halves and the
 // rows into chunks of at most 4096 (16 KiB of float32 sums, in L1); each work item sums one

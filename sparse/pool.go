@@ -37,6 +37,7 @@ type Pool struct {
 	gemv    gemvJob
 	gemm    gemmJob
 	sp      sparseJob
+	gc      gemmColsJob // GemmF16Cols (cols.go)
 	scratch [][]float32 // per thread
 	valBuf  [maxFused][]float32
 	partBuf []float32
@@ -61,6 +62,7 @@ const (
 	jobGemvF16
 	jobGemm
 	jobSparse
+	jobGemmCols
 )
 
 // NewPool starts a pool of threads workers (threads <= 0 means runtime.NumCPU()).
@@ -176,6 +178,8 @@ func (p *Pool) work(id int, gen uint64) (ran int) {
 			p.gemm.do(i, p.scratch[id])
 		case jobSparse:
 			p.sp.do(i, p.scratch[id])
+		case jobGemmCols:
+			p.gc.do(i, id)
 		}
 		p.fin.Add(1)
 	}

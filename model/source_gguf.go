@@ -60,6 +60,7 @@ type ggufSource struct {
 	f    *gguf.File
 	sp   Spec
 	perm bool
+	pack string // pack files (PackArch): the site matrices' layout (PackF16Cols); "" otherwise
 }
 
 func openGGUF(path string) (*ggufSource, error) {
@@ -81,11 +82,18 @@ func (s *ggufSource) readSpec() error {
 	if !ok {
 		return errorf(ErrUnsupportedArch, "model %s: no general.architecture key: not a model GGUF", f.Path)
 	}
+	keyArch := arch // prefix of the hyper-parameter keys
+	if arch == PackArch {
+		var err error
+		if arch, s.pack, err = packArch(f); err != nil {
+			return err
+		}
+	}
 	a, err := ggufArch(arch)
 	if err != nil {
 		return fmt.Errorf("model %s: %w", f.Path, err)
 	}
-	s.perm = a.permuted
+	s.perm = a.permuted && s.pack == "" // pack files hold q/k rows in the HF order
 	sp := &s.sp
 	sp.Arch = arch
 	sp.Name, _ = f.String("general.name")
@@ -94,28 +102,28 @@ func (s *ggufSource) readSpec() error {
 	}
 	var errs []error
 	geti := func(key string, def int, required bool) int {
-		v, ok := f.Lookup(arch + "." + key)
+		v, ok := f.Lookup(keyArch + "." + key)
 		if !ok {
 			if required {
-				errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s missing", sp.Name, arch, key))
+				errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s missing", sp.Name, keyArch, key))
 			}
 			return def
 		}
 		u, ok := v.Uint()
 		if !ok || u > math.MaxInt32 {
-			errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s = %v is not a usable integer (per-layer arrays are not supported)", sp.Name, arch, key, v))
+			errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s = %v is not a usable integer (per-layer arrays are not supported)", sp.Name, keyArch, key, v))
 			return def
 		}
 		return int(u)
 	}
 	getf := func(key string, def float64) float64 {
-		v, ok := f.Lookup(arch + "." + key)
+		v, ok := f.Lookup(keyArch + "." + key)
 		if !ok {
 			return def
 		}
 		x, ok := v.Float()
 		if !ok {
-			errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s = %v is not a number", sp.Name, arch, key, v))
+			errs = append(errs, errorf(ErrBadSpec, "model %s: key %s.%s = %v is not a number", sp.Name, keyArch, key, v))
 			return def
 		}
 		if v.Type() == gguf.ValueFloat32 {
@@ -141,7 +149,7 @@ func (s *ggufSource) readSpec() error {
 	}
 	sp.RopeTheta = getf("rope.freq_base", 10000)
 	sp.NormEps = getf("attention.layer_norm_rms_epsilon", 1e-5)
-	if t, ok := f.String(arch + ".rope.scaling.type"); ok && t != "none" {
+	if t, ok := f.String(keyArch + ".rope.scaling.type"); ok && t != "none" {
 		sp.RopeScaling.Type = t
 		sp.RopeScaling.Factor = getf("rope.scaling.factor", 0)
 		sp.RopeScaling.OrigCtxLen = geti("rope.scaling.original_context_length", 0, false)
@@ -163,7 +171,13 @@ func (s *ggufSource) readSpec() error {
 	sp.TiedEmbeddings = !hasOut
 	_, hasBias := f.Tensor(LayerName(0, AttnQBias))
 	sp.QKVBias = a.qkvBias || hasBias
-	return sp.Validate()
+	if err := sp.Validate(); err != nil {
+		return err
+	}
+	if s.pack != "" {
+		return s.checkPack()
+	}
+	return nil
 }
 
 func (s *ggufSource) spec() *Spec      { return &s.sp }
@@ -171,6 +185,11 @@ func (s *ggufSource) permutedQK() bool { return s.perm }
 func (s *ggufSource) close() error     { return s.f.Close() }
 
 func (s *ggufSource) shape(name string) ([]int, bool) {
+	if s.pack != "" {
+		if sh, ok := s.packShape(name); ok {
+			return sh, true
+		}
+	}
 	t, ok := s.f.Tensor(name)
 	if !ok {
 		return nil, false
