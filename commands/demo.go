@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/qsparse/qsparse/calibrate"
 	"github.com/qsparse/qsparse/chat"
 	"github.com/qsparse/qsparse/eval"
 	"github.com/qsparse/qsparse/model"
@@ -29,9 +30,10 @@ func demoCommand() *cli.Command {
 		Name:      "demo",
 		Usage:     "pull the default model if needed, print accuracy against sparsity on a built-in text, and generate dense and at 50%",
 		UsageText: "qsparse demo                     # SmolLM2-135M-Instruct (downloaded once, ~98 MB)\nqsparse demo -m model.gguf -p \"Tell me about bread.\"",
-		Description: "The table is a sweep (as qsparse eval --sparsity 0,0.25,0.4,0.5) over a ~5 kB built-in English\n" +
-			"text cut into --ctx-token chunks: PPL, ΔPPL, KL divergence from dense, same top-1 token and the\n" +
-			"weight bytes a decoded token reads. Then the prompt is answered greedily (through the chat\n" +
+		Description: "The table is a sweep (as qsparse eval --sparsity 0,0.25,0.4,0.5, plus a profile calibrated for 50%\n" +
+			"by qsparse calibrate --method kl on the first half of a ~5 kB built-in English text) over the text's\n" +
+			"second half cut into --ctx-token chunks: PPL, ΔPPL, KL divergence from dense, same top-1 token and\n" +
+			"the weight bytes a decoded token reads. Then the prompt is answered greedily (through the chat\n" +
 			"template when the model has one) dense and with 50% uniform top-K activation sparsity, with\n" +
 			"tokens per second for each.",
 		Flags: []cli.Flag{
@@ -39,6 +41,8 @@ func demoCommand() *cli.Command {
 			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Value: "What is the capital of France?", Usage: "question to answer dense and at 50%"},
 			&cli.IntFlag{Name: "n", Value: 40, Usage: "generate at most this many tokens per answer"},
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 256, Usage: "tokens per evaluation chunk"},
+			&cli.BoolFlag{Name: "calibrate", Value: true, Usage: "also calibrate a 50% profile (kl method) on the first half of the text and add its row (--calibrate=false: uniform rows only)"},
+			&cli.StringFlag{Name: "layout", Value: model.LoadCols, Usage: "site weight layout: cols (column-major packs: sparse decode kernels) or rows"},
 			threadsFlag(),
 			weightTypeFlag(),
 			quietFlag(),
@@ -78,27 +82,48 @@ func runDemo(c *cli.Context) error {
 			}
 		}
 	}
-	m, err := model.Load(mpath, model.LoadOptions{WeightType: wt, Threads: nthreads, Ctx: nctx})
+	// Column-major site packs (as run with --sparsity): sparse decode reads only the kept columns.
+	m, err := model.Load(mpath, model.LoadOptions{WeightType: wt, Threads: nthreads, Ctx: nctx, Layout: c.String("layout")})
 	if err != nil {
 		return fmt.Errorf("demo: loading model: %w", err)
 	}
 	defer m.Close()
 	fmt.Fprintf(info, "demo: %s loaded in %.1f s\n", mpath, time.Since(t0).Seconds())
 
-	tokens := eval.Tokenize(m, demoText)
+	all := eval.Tokenize(m, demoText)
 	if m.Spec.CtxLen > 0 && nctx > m.Spec.CtxLen {
 		return usagef("demo: --ctx %d is longer than the model's training context %d", nctx, m.Spec.CtxLen)
 	}
+	// Calibrate on the first half of the text, evaluate on the second.
+	calTokens, tokens := all[:len(all)/2], all[len(all)/2:]
 	if err := eval.CheckTokens(len(tokens), nctx); err != nil {
-		return fmt.Errorf("demo: the built-in text: %w", err)
+		return fmt.Errorf("demo: the second half of the built-in text: %w", err)
 	}
 	configs, err := eval.Grid{Sparsities: demoSparsities}.Configs(&m.Spec)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	var calibrated *model.Profile
+	if c.Bool("calibrate") {
+		t2 := time.Now()
+		opt := calibrate.Options{Method: calibrate.MethodKL, Target: 0.5, Tokens: len(calTokens),
+			KLTokens: min(128, len(calTokens)/2), Ctx: min(nctx, len(calTokens)), Threads: nthreads}
+		fmt.Fprintf(info, "demo: calibrating a 50%% profile (kl method) on the first half of the built-in text (%d tokens)\n", len(calTokens))
+		p, err := calibrate.Calibrate(c.Context, m, calTokens, opt)
+		if err != nil {
+			return fmt.Errorf("demo: calibrate: %w", err)
+		}
+		cfg, err := eval.ProfileConfig(&m.Spec, "calibrated kl", p)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		configs = append(configs, cfg)
+		calibrated = p
+		fmt.Fprintf(info, "demo: calibrated in %.1f s\n", time.Since(t2).Seconds())
+	}
 	opts := eval.SweepOptions{PPLOptions: eval.PPLOptions{Ctx: nctx}}
 	nChunks := eval.NumChunks(len(tokens), opts.PPLOptions)
-	fmt.Fprintf(info, "demo: accuracy vs sparsity on the built-in text (%d tokens, %d chunks of %d), %d threads\n",
+	fmt.Fprintf(info, "demo: accuracy vs sparsity on the second half of the built-in text (%d tokens, %d chunks of %d), %d threads\n",
 		len(tokens), nChunks, nctx, nthreads)
 	opts.RowStart = func(i, n int, label string) { fmt.Fprintf(info, "demo: row %d of %d: %s\n", i+1, n, label) }
 	t1 := time.Now()
@@ -107,7 +132,7 @@ func runDemo(c *cli.Context) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	rep.Model, rep.Data, rep.Threads = mpath, "built-in text", nthreads
-	fmt.Fprintf(out, "Accuracy vs activation sparsity (uniform top-K |x|), %s, built-in text, %d chunks of %d tokens, %.1f s:\n",
+	fmt.Fprintf(out, "Accuracy vs activation sparsity (top-K |x|: uniform, and calibrated per layer and site), %s, second half of the built-in text, %d chunks of %d tokens, %.1f s:\n",
 		m.Spec.Name, nChunks, nctx, time.Since(t1).Seconds())
 	if err := rep.WriteTable(out); err != nil {
 		return err
@@ -118,15 +143,18 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	st := m.NewState(nctx)
-	half, err := model.UniformProfile(&m.Spec, 0.5)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+	half, halfLabel := calibrated, "50% calibrated"
+	if half == nil {
+		if half, err = model.UniformProfile(&m.Spec, 0.5); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		halfLabel = "50% uniform"
 	}
 	fmt.Fprintf(out, "\nPrompt: %s\n", c.String("prompt"))
 	for _, run := range []struct {
 		label string
 		p     *model.Profile
-	}{{"dense", nil}, {"50% sparse", half}} {
+	}{{"dense", nil}, {halfLabel, half}} {
 		if err := st.SetProfile(run.p); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}

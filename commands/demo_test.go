@@ -24,7 +24,7 @@ func TestDemo(t *testing.T) {
 	if levels < 3 || !strings.Contains(out, "same top-1") {
 		t.Errorf("%d sparsity levels in the table:\n%s", levels, out)
 	}
-	for _, run := range []string{"[dense] ", "[50% sparse] "} {
+	for _, run := range []string{"[dense] ", "[50% calibrated] "} {
 		i := strings.Index(out, run)
 		if i < 0 {
 			t.Fatalf("no %q answer:\n%s", run, out)
