@@ -11,10 +11,10 @@ import (
 )
 
 // shardSweep runs the sweep as shard i of n and round-trips its partial through JSON.
-func shardSweep(t *testing.T, m *model.Model, tokens []int, configs []Config, opts PPLOptions, i, n int) *Partial {
+func shardSweep(t *testing.T, m, base *model.Model, tokens []int, configs []Config, opts PPLOptions, i, n int) *Partial {
 	t.Helper()
 	opts.Shard, opts.Shards = i, n
-	rep, err := Sweep(context.Background(), m, tokens, configs, SweepOptions{PPLOptions: opts})
+	rep, err := Sweep(context.Background(), m, tokens, configs, SweepOptions{PPLOptions: opts, Base: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,12 +35,22 @@ func shardSweep(t *testing.T, m *model.Model, tokens []int, configs []Config, op
 // agreement and the running perplexity (float equality, not a tolerance).
 func TestShardsMergeExactly(t *testing.T) {
 	m, tokens := loadStoriesEval(t)
+	for _, base := range []*model.Model{nil, m} {
+		name := "dense reference"
+		if base != nil {
+			name = "base model"
+		}
+		t.Run(name, func(t *testing.T) { testShardsMerge(t, m, base, tokens) })
+	}
+}
+
+func testShardsMerge(t *testing.T, m, base *model.Model, tokens []int) {
 	configs, err := Grid{Sparsities: []float64{0, 0.25, 0.5}}.Configs(&m.Spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := PPLOptions{Ctx: 128, Chunks: 6}
-	one, err := Sweep(context.Background(), m, tokens, configs, SweepOptions{PPLOptions: opts})
+	one, err := Sweep(context.Background(), m, tokens, configs, SweepOptions{PPLOptions: opts, Base: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +58,7 @@ func TestShardsMergeExactly(t *testing.T) {
 	var parts []*Partial
 	var names []string
 	for i := n - 1; i >= 0; i-- { // any order
-		parts = append(parts, shardSweep(t, m, tokens, configs, opts, i, n))
+		parts = append(parts, shardSweep(t, m, base, tokens, configs, opts, i, n))
 		names = append(names, fmt.Sprintf("part%d.json", i))
 	}
 	if c := parts[0].Report.Rows[0].Chunks; c != 1 { // shard 3 of 4 over 6 chunks: chunk 3
@@ -58,7 +68,11 @@ func TestShardsMergeExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Rows) != len(one.Rows) || len(one.Rows) != 3 {
+	want := 3 // dense, 25%, 50%
+	if base != nil {
+		want = 4 // base, model, 25%, 50%
+	}
+	if len(got.Rows) != len(one.Rows) || len(one.Rows) != want {
 		t.Fatalf("%d merged rows, %d in one run", len(got.Rows), len(one.Rows))
 	}
 	for r := range one.Rows {
@@ -77,7 +91,7 @@ func TestShardsMergeExactly(t *testing.T) {
 			}
 		}
 	}
-	if one.Rows[1].KLD <= 0 || one.Rows[2].SameTop >= 1 {
+	if last := one.Rows[len(one.Rows)-1]; last.KLD <= 0 || last.SameTop >= 1 {
 		t.Errorf("sparse rows look dense: %+v", one.Rows[1:])
 	}
 	var a, b bytes.Buffer
