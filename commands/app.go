@@ -18,6 +18,7 @@ func NewApp() *cli.App {
 		Version: Version,
 		UsageText: "qsparse COMMAND [flags] [args]   (qsparse COMMAND --help for one command)\n\n" +
 			"M=$(qsparse pull smollm2)                               # SmolLM2-135M-Instruct, cached\n" +
+			"qsparse demo                                            # pull, accuracy vs sparsity, answers\n" +
 			"qsparse run -m $M --chat -p \"What is the capital of France?\"\n" +
 			"qsparse eval -m $M -f wiki.test.raw --chunks 40 --sparsity 0,0.25,0.5\n" +
 			"qsparse inspect $M --json",
@@ -28,8 +29,10 @@ func NewApp() *cli.App {
 			"Shell completion: source <(qsparse completion bash), or qsparse completion zsh.",
 		// Every subcommand, in the order --help lists them.
 		Commands: []*cli.Command{
+			demoCommand(),
 			inspectCommand(),
 			evalCommand(),
+			mergeCommand(),
 			runCommand(),
 			benchCommand(),
 			calibrateCommand(),

@@ -33,7 +33,7 @@ func calibrateCommand() *cli.Command {
 			"within --max-kl or --max-ppl-increase. Methods: uniform (one ratio everywhere), teal (TEAL-style:\n" +
 			"the same budget in every layer, split by a greedy on each site's output error) and kl (budgets\n" +
 			"differ between layers and sites, judged by the measured KL divergence of the logits).",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			modelFlag(),
 			&cli.StringFlag{Name: "data", Aliases: []string{"f"}, Usage: "calibration text (not the evaluation text)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "profile file to write (JSON)"},
@@ -49,14 +49,29 @@ func calibrateCommand() *cli.Command {
 			&cli.Float64Flag{Name: "max-ratio", Value: 0.9, Usage: "the highest sparsity of any one site (teal, kl)"},
 			weightTypeFlag(),
 			threadsFlag(),
-		},
+		}, calibrateShardFlags()...),
 		Action: runCalibrate,
 	}
 }
 
 func runCalibrate(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usagef("calibrate: unexpected arguments %q (use --model, --data and -o)", c.Args().Slice())
+	files := cmdArgs(c)
+	if len(files) > 0 && !c.Bool("merge") {
+		return usagef("calibrate: unexpected arguments %q (use --model, --data and -o; partial files go with --merge)", files)
+	}
+	if c.Bool("merge") && len(files) == 0 {
+		return usagef("calibrate: --merge needs the partial files of every shard as arguments")
+	}
+	shard, shards, err := parseShard(c.String("shard"))
+	if err != nil {
+		return usagef("calibrate: %s", strings.TrimPrefix(err.Error(), "eval: "))
+	}
+	partial := c.String("partial")
+	if shards > 1 && partial == "" || partial != "" && shards <= 1 {
+		return usagef("calibrate: --shard i/n and --partial FILE go together")
+	}
+	if partial != "" && c.Bool("merge") {
+		return usagef("calibrate: --merge allocates from partials; do not give --shard/--partial with it")
 	}
 	if err := checkModelFlags(c); err != nil {
 		return err
@@ -65,7 +80,7 @@ func runCalibrate(c *cli.Context) error {
 	if data == "" {
 		return usagef("calibrate: --data is required (a calibration text file)")
 	}
-	if out == "" {
+	if out == "" && partial == "" {
 		return usagef("calibrate: -o is required (the profile file to write)")
 	}
 	opt, err := calibrateOptions(c)
@@ -90,13 +105,30 @@ func runCalibrate(c *cli.Context) error {
 	fmt.Fprintf(errw, "calibrate: %s: %d tokens (using %d, the last %d held out); method %s, %s scoring\n",
 		data, len(tokens), opt.Tokens, opt.KLTokens, opt.Method, opt.Scoring)
 	opt.Progress = calibrateProgress(errw)
-	p, err := calibrate.Calibrate(c.Context, m, tokens, opt)
-	if err != nil {
+	sum := sha256.Sum256(text)
+	dataSHA := hex.EncodeToString(sum[:])
+	if partial != "" {
+		if err := calibrateShard(c.Context, m, tokens, opt, shard, shards, dataSHA, partial); err != nil {
+			return fmt.Errorf("calibrate: shard %d/%d: %w", shard, shards, err)
+		}
+		fmt.Fprintf(stdout(c), "wrote %s: measurements of shard %d/%d (merge them with calibrate --merge)\n", partial, shard, shards)
+		return nil
+	}
+	var p *model.Profile
+	if c.Bool("merge") {
+		ms, err := calibrateMerge(c.Context, m, tokens, opt, dataSHA, files)
+		if err != nil {
+			return fmt.Errorf("calibrate: --merge: %w", err)
+		}
+		p, err = ms.Allocate(c.Context, opt)
+		if err != nil {
+			return fmt.Errorf("calibrate: %w", err)
+		}
+	} else if p, err = calibrate.Calibrate(c.Context, m, tokens, opt); err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
-	sum := sha256.Sum256(text)
 	p.Calibration.Data = filepath.Base(data)
-	p.Calibration.DataSHA = hex.EncodeToString(sum[:])
+	p.Calibration.DataSHA = dataSHA
 	if err := model.WriteProfile(out, &m.Spec, p); err != nil {
 		return fmt.Errorf("calibrate: writing %s: %w", out, err)
 	}

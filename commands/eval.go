@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,7 +31,9 @@ func evalCommand() *cli.Command {
 			"second half is scored. With --sparsity, --block or --profile it is a sweep: the dense model runs\n" +
 			"first and every configuration is compared with it (ΔPPL, KL divergence, same top-1 token, weight\n" +
 			"bytes per decoded token). Running values go to stderr, the result (table, --markdown, --csv or\n" +
-			"--json) to stdout. Ctrl-C prints the rows already finished and exits with status 130.",
+			"--json) to stdout. Ctrl-C prints the rows already finished and exits with status 130.\n" +
+			"--shard i/n --partial part-i.json evaluates every n-th chunk from chunk i and writes its raw sums;\n" +
+			"qsparse merge part-*.json then prints the report of the whole run (docs/sharding.md).",
 		Flags: []cli.Flag{
 			modelFlag(),
 			&cli.StringFlag{Name: "data", Aliases: []string{"f"}, Usage: "text file to evaluate (e.g. wiki.test.raw)"},
@@ -51,6 +55,8 @@ func evalCommand() *cli.Command {
 			&cli.BoolFlag{Name: "markdown", Usage: "write the result as a markdown table"},
 			&cli.BoolFlag{Name: "csv", Usage: "write the result as CSV"},
 			&cli.StringFlag{Name: "plot", Usage: "also write PPL and KL divergence against sparsity as an SVG image to this file"},
+			&cli.StringFlag{Name: "shard", Usage: "evaluate only shard i of n (i/n, 0 <= i < n): the chunks c with c % n == i; needs --partial (see qsparse merge)"},
+			&cli.StringFlag{Name: "partial", Usage: "also write this shard's raw sums to this JSON file, for qsparse merge"},
 		},
 		Action: runEval,
 	}
@@ -110,6 +116,15 @@ func runEval(c *cli.Context) error {
 		return err
 	}
 	grid.Rescale = c.Bool("rescale")
+	shard, shards, err := parseShard(c.String("shard"))
+	if err != nil {
+		return err
+	}
+	partial := c.String("partial")
+	if shards > 1 && partial == "" {
+		return usagef("eval: --shard %s needs --partial FILE: the shard's figures alone are not the run's; merge the partials with qsparse merge",
+			c.String("shard"))
+	}
 	profPaths := c.StringSlice("profile")
 	if dup := firstDuplicate(profPaths); dup != "" {
 		return usagef("eval: --profile %s is given twice", dup)
@@ -171,12 +186,19 @@ func runEval(c *cli.Context) error {
 	if base != nil && !slices.Equal(eval.Tokenize(base, string(text)), tokens) {
 		return fmt.Errorf("eval: the base model tokenizes %s differently from the model; KL divergence needs the same tokenizer", data)
 	}
-	opts := eval.SweepOptions{PPLOptions: eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks}, Base: base}
-	nChunks := eval.NumChunks(len(tokens), opts.PPLOptions)
+	opts := eval.SweepOptions{PPLOptions: eval.PPLOptions{Ctx: nctx, Batch: batch, Chunks: chunks, Shard: shard, Shards: shards}, Base: base}
+	allChunks := eval.NumChunks(len(tokens), opts.PPLOptions)
+	nChunks := eval.ShardChunks(allChunks, shard, shards)
+	if nChunks == 0 {
+		return usagef("eval: --shard %d/%d has no chunk to evaluate: the run has only %d chunks; use at most %d shards", shard, shards, allChunks, allChunks)
+	}
 	if have := len(tokens) / nctx; chunks > have {
 		fmt.Fprintf(errw, "warning: --chunks %d: %s holds only %d chunks of %d tokens; evaluating %d\n", chunks, data, have, nctx, have)
 	}
 	fmt.Fprintf(errw, "perplexity: tokenized %s into %d tokens in %.2f s\n", data, len(tokens), time.Since(t0).Seconds())
+	if shards > 1 {
+		fmt.Fprintf(errw, "perplexity: shard %d/%d: chunks %d, %d, ... (%d of %d)\n", shard, shards, shard+1, shard+shards+1, nChunks, allChunks)
+	}
 	fmt.Fprintf(errw, "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, threads=%d\n",
 		nChunks, nctx, batch, nthreads)
 
@@ -246,6 +268,19 @@ func runEval(c *cli.Context) error {
 		fmt.Fprintln(errw)
 	}
 	rep.Model, rep.Data, rep.Threads, rep.Base = mpath, data, nthreads, c.String("base")
+	if partial != "" && err == nil {
+		id := eval.RunID{Fingerprint: model.Fingerprint(&m.Spec), ModelBytes: fileSize(mpath), WeightType: c.String("weight-type"),
+			DataSHA256: sha256Hex(text), DataTokens: len(tokens), Ctx: nctx, Batch: batch, Chunks: allChunks,
+			Configs: eval.ConfigIDs(configs)}
+		if base != nil {
+			id.BaseFingerprint, id.BaseBytes = model.Fingerprint(&base.Spec), fileSize(c.String("base"))
+			id.BaseWeightType = c.String("base-weight-type")
+		}
+		p := &eval.Partial{ID: id, Shard: shard, Shards: max(shards, 1), Report: rep}
+		if werr := atomicfile.Write(partial, p.Write); werr != nil {
+			return fmt.Errorf("eval: --partial: %w", werr)
+		}
+	}
 	if len(rep.Rows) > 0 {
 		if werr := writeEvalReport(c, rep); werr != nil && err == nil {
 			err = werr
@@ -264,7 +299,7 @@ func runEval(c *cli.Context) error {
 func writeEvalReport(c *cli.Context, rep *eval.Report) error {
 	if p := c.String("plot"); p != "" {
 		if err := atomicfile.Write(p, rep.WritePlot); err != nil {
-			return fmt.Errorf("eval: --plot: %w", err)
+			return fmt.Errorf("--plot: %w", err)
 		}
 	}
 	w := stdout(c)
@@ -277,6 +312,34 @@ func writeEvalReport(c *cli.Context, rep *eval.Report) error {
 		return rep.WriteCSV(w)
 	}
 	return rep.WriteTable(w)
+}
+
+// parseShard parses --shard i/n ("" is 0, 1: every chunk).
+func parseShard(v string) (int, int, error) {
+	if v == "" {
+		return 0, 1, nil
+	}
+	is, ns, ok := strings.Cut(v, "/")
+	i, err1 := strconv.Atoi(strings.TrimSpace(is))
+	n, err2 := strconv.Atoi(strings.TrimSpace(ns))
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, usagef("eval: --shard wants i/n with 0 <= i < n, such as 0/4 (the first of 4 shards), got %q", v)
+	}
+	return i, n, nil
+}
+
+// fileSize is the size of the file at p (0 for a folder or an unreadable path).
+func fileSize(p string) int64 {
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return fi.Size()
+	}
+	return 0
+}
+
+// sha256Hex is the hex SHA-256 of b.
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 // parseSparsities parses --sparsity: comma-separated ratios in [0, 1), no duplicates.

@@ -31,6 +31,8 @@ type KLResult struct {
 	Chunks      int     `json:"chunks"`
 	Ctx         int     `json:"ctx"`
 	Seconds     float64 `json:"seconds"`
+	// Sums are the raw sums of each evaluated chunk, in chunk order (see ChunkSums).
+	Sums []ChunkSums `json:"-"`
 }
 
 // KLDivergenceWith runs the llama-perplexity chunk loop (see PerplexityWith) over base and test
@@ -38,9 +40,8 @@ type KLResult struct {
 // test model's running perplexity and the running mean KLD.
 func KLDivergenceWith(ctx context.Context, base, test Forwarder, tokens []int, opts PPLOptions) (*KLResult, error) {
 	res := &KLResult{Ctx: opts.Ctx}
-	var nll, nll2, bnll, bnll2, kld, kld2 float64
+	var cur, tot ChunkSums
 	var klds []float64
-	same, count := 0, 0
 	nw := scoreWorkers()
 	lpb, lpt := make([][]float64, nw), make([][]float64, nw)
 	start := time.Now()
@@ -69,41 +70,37 @@ func KLDivergenceWith(ctx context.Context, base, test Forwarder, tokens []int, o
 			}
 		},
 		add: func(v []float64) {
-			kld += v[0]
-			kld2 += v[0] * v[0]
+			cur.KLD += v[0]
+			cur.KLD2 += v[0] * v[0]
 			klds = append(klds, v[0])
-			bnll += v[1]
-			bnll2 += v[1] * v[1]
-			nll += v[2]
-			nll2 += v[2] * v[2]
-			same += int(v[3])
-			count++
+			cur.BaseNLL += v[1]
+			cur.BaseNLL2 += v[1] * v[1]
+			cur.NLL += v[2]
+			cur.NLL2 += v[2] * v[2]
+			cur.Same += int(v[3])
+			cur.Count++
 		}},
-		func(chunk, nChunk int) {
+		func(chunk, done, nChunk int) {
+			cur.Chunk = chunk
+			res.Sums = append(res.Sums, cur)
+			tot.add(&cur)
+			cur = ChunkSums{}
 			if opts.Progress != nil {
-				opts.Progress(Progress{Chunk: chunk, Chunks: nChunk, PPL: math.Exp(nll / float64(count)),
-					KLD: kld / float64(count), Tokens: count, Elapsed: time.Since(start)})
+				opts.Progress(Progress{Chunk: done, Chunks: nChunk, PPL: math.Exp(tot.NLL / float64(tot.Count)),
+					KLD: tot.KLD / float64(tot.Count), Tokens: tot.Count, Elapsed: time.Since(start)})
 			}
 		})
 	if err != nil {
 		return nil, err
 	}
-	n := float64(count)
-	res.Chunks, res.Tokens, res.Seconds = nChunk, count, time.Since(start).Seconds()
-	res.PPL, res.Err, res.MeanNLL = pplStats(nll, nll2, count)
-	res.BasePPL, res.BaseErr, res.BaseMeanNLL = pplStats(bnll, bnll2, count)
-	res.KLD = kld / n
-	if v := kld2/n - res.KLD*res.KLD; v > 0 && count > 1 {
-		res.KLDErr = math.Sqrt(v / (n - 1))
-	}
+	res.Chunks, res.Tokens, res.Seconds = nChunk, tot.Count, time.Since(start).Seconds()
+	res.PPL, res.Err, res.MeanNLL = pplStats(tot.NLL, tot.NLL2, tot.Count)
+	res.BasePPL, res.BaseErr, res.BaseMeanNLL = pplStats(tot.BaseNLL, tot.BaseNLL2, tot.Count)
+	res.KLD, res.KLDErr, res.SameTop, res.SameTopErr = klStats(&tot)
 	slices.Sort(klds)
 	res.KLDMedian = quantile(klds, 0.5)
 	res.KLD99 = quantile(klds, 0.99)
 	res.KLDMax = klds[len(klds)-1]
-	res.SameTop = float64(same) / n
-	if count > 1 {
-		res.SameTopErr = math.Sqrt(res.SameTop * (1 - res.SameTop) / (n - 1))
-	}
 	return res, nil
 }
 

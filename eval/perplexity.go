@@ -38,12 +38,15 @@ type PPLOptions struct {
 	BOS int
 	// Progress, when set, is called after every chunk (from the calling goroutine).
 	Progress func(Progress)
+	// Shard and Shards split the chunks over Shards runs: this run evaluates the chunks c (0-based)
+	// with c % Shards == Shard. Shards <= 1 evaluates every chunk.
+	Shard, Shards int
 }
 
 // Progress reports a finished chunk.
 type Progress struct {
-	Chunk   int     // 1-based index of the chunk just finished
-	Chunks  int     // total chunks in this run
+	Chunk   int     // chunks finished in this run (1-based count; the text's chunk with --shard)
+	Chunks  int     // total chunks in this run (this shard's with Shards > 1)
 	PPL     float64 // running perplexity over all chunks so far
 	KLD     float64 // running mean KL divergence (KLDivergenceWith only)
 	Tokens  int     // tokens scored so far
@@ -60,6 +63,8 @@ type PPLResult struct {
 	Ctx     int       `json:"ctx"`
 	Running []float64 `json:"running_ppl"` // running perplexity after each chunk (llama.cpp's [i] values)
 	Seconds float64   `json:"seconds"`
+	// Sums are the raw sums of each evaluated chunk, in chunk order (see ChunkSums).
+	Sums []ChunkSums `json:"-"`
 }
 
 // ErrTooFewTokens is returned (wrapped) when the data does not fill two chunks.
@@ -90,6 +95,21 @@ func NumChunks(n int, opts PPLOptions) int {
 	return c
 }
 
+// ErrShard is returned (wrapped) for a shard index outside 0..shards-1 or a shard without chunks.
+var ErrShard = errors.New("bad shard")
+
+// ShardChunks returns how many of nChunk chunks shard i of n evaluates (the chunks c with
+// c % n == i).
+func ShardChunks(nChunk, i, n int) int {
+	if n <= 1 {
+		return nChunk
+	}
+	if i >= nChunk {
+		return 0
+	}
+	return (nChunk-1-i)/n + 1
+}
+
 // PerplexityWith computes perplexity over tokens exactly as llama-perplexity does: non-overlapping
 // chunks of opts.Ctx tokens, the KV cache cleared before each, the chunk's first token replaced
 // by BOS when opts.BOS >= 0, and positions Ctx/2 .. Ctx-2 predicting their next token, with the
@@ -97,8 +117,7 @@ func NumChunks(n int, opts PPLOptions) int {
 // checked between forward calls; on cancellation the error wraps ctx.Err().
 func PerplexityWith(ctx context.Context, st Forwarder, tokens []int, opts PPLOptions) (*PPLResult, error) {
 	res := &PPLResult{Ctx: opts.Ctx}
-	var nll, nll2 float64
-	count := 0
+	var cur, tot ChunkSums
 	start := time.Now()
 	nChunk, err := scoreChunks(ctx, "perplexity", []Forwarder{st}, tokens, opts, scorer{
 		nvals: 1,
@@ -106,15 +125,19 @@ func PerplexityWith(ctx context.Context, st Forwarder, tokens []int, opts PPLOpt
 			out[0] = -logSoftmax(rows[0], target)
 		},
 		add: func(v []float64) {
-			nll += v[0]
-			nll2 += v[0] * v[0]
-			count++
+			cur.NLL += v[0]
+			cur.NLL2 += v[0] * v[0]
+			cur.Count++
 		}},
-		func(chunk, nChunk int) {
-			running := math.Exp(nll / float64(count))
+		func(chunk, done, nChunk int) {
+			cur.Chunk = chunk
+			res.Sums = append(res.Sums, cur)
+			tot.add(&cur)
+			cur = ChunkSums{}
+			running := math.Exp(tot.NLL / float64(tot.Count))
 			res.Running = append(res.Running, running)
 			if opts.Progress != nil {
-				opts.Progress(Progress{Chunk: chunk, Chunks: nChunk, PPL: running, Tokens: count, Elapsed: time.Since(start)})
+				opts.Progress(Progress{Chunk: done, Chunks: nChunk, PPL: running, Tokens: tot.Count, Elapsed: time.Since(start)})
 			}
 		})
 	if err != nil {
@@ -122,8 +145,8 @@ func PerplexityWith(ctx context.Context, st Forwarder, tokens []int, opts PPLOpt
 	}
 	res.Chunks = nChunk
 	res.Seconds = time.Since(start).Seconds()
-	res.PPL, res.Err, res.MeanNLL = pplStats(nll, nll2, count)
-	res.Tokens = count
+	res.PPL, res.Err, res.MeanNLL = pplStats(tot.NLL, tot.NLL2, tot.Count)
+	res.Tokens = tot.Count
 	return res, nil
 }
 
@@ -154,9 +177,10 @@ func scoreWorkers() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // scoreChunks runs the llama-perplexity chunk loop over every state in sts in lockstep (same
 // tokens, same batches) and scores each scored position with sc; done is called after each
-// chunk (1-based).
+// chunk with its 0-based index in the text, the number of chunks finished (1-based) and the
+// number this run evaluates (its shard's with opts.Shards > 1), which it returns.
 func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int, opts PPLOptions,
-	sc scorer, done func(chunk, nChunk int)) (int, error) {
+	sc scorer, done func(chunk, finished, nChunk int)) (int, error) {
 	nctx := opts.Ctx
 	if nctx < 4 {
 		return 0, fmt.Errorf("%s: context %d is too small (need at least 4)", what, nctx)
@@ -168,6 +192,15 @@ func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	nChunk := NumChunks(len(tokens), opts)
+	shard, shards := opts.Shard, max(opts.Shards, 1)
+	if shard < 0 || shard >= shards {
+		return 0, fmt.Errorf("%s: %w: shard %d of %d (want 0 <= shard < %d)", what, ErrShard, shard, shards, shards)
+	}
+	if shard >= nChunk {
+		return 0, fmt.Errorf("%s: %w: shard %d/%d has no chunk to evaluate, the run has only %d chunks; use at most %d shards",
+			what, ErrShard, shard, shards, nChunk, nChunk)
+	}
+	nShard := ShardChunks(nChunk, shard, shards)
 	for i, t := range tokens[:nChunk*nctx] {
 		if t < 0 || t >= opts.Vocab {
 			return 0, fmt.Errorf("%s: token %d at index %d is outside the vocabulary (size %d)", what, t, i, opts.Vocab)
@@ -240,7 +273,8 @@ func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int
 		}
 		return nil
 	}
-	for i := 0; i < nChunk; i++ {
+	finished := 0
+	for i := shard; i < nChunk; i += shards {
 		for _, st := range sts {
 			st.Reset()
 		}
@@ -260,9 +294,10 @@ func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int
 				return 0, err
 			}
 		}
-		done(i+1, nChunk)
+		finished++
+		done(i, finished, nShard)
 	}
-	return nChunk, nil
+	return nShard, nil
 }
 
 // logSoftmax returns log p(tok) under softmax(logits), as llama.cpp's log_softmax: the maximum

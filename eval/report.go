@@ -48,6 +48,8 @@ type Row struct {
 	Seconds   float64 `json:"seconds"`
 	// Running is the running perplexity after each chunk (omitted from tables).
 	Running []float64 `json:"running_ppl,omitempty"`
+	// Sums are the raw sums of each evaluated chunk (written to shard partials only, see Partial).
+	Sums []ChunkSums `json:"chunk_sums,omitempty"`
 }
 
 // RowFromPPL makes a Row from a perplexity result.
@@ -84,9 +86,15 @@ type Report struct {
 
 // WriteJSON writes the report as indented JSON (one object per row in "rows").
 func (r *Report) WriteJSON(w io.Writer) error {
+	c := *r
+	c.Rows = make([]Row, len(r.Rows))
+	for i, row := range r.Rows {
+		row.Sums = nil
+		c.Rows[i] = row
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(&c)
 }
 
 // columns are the table and markdown columns.

@@ -120,7 +120,7 @@ func Sweep(ctx context.Context, m *model.Model, tokens []int, configs []Config, 
 	// The reference pass, recording its logits for the sparse rows.
 	var cache *logitCache
 	if len(sparse) > 0 {
-		nChunk := int64(NumChunks(len(tokens), o))
+		nChunk := int64(ShardChunks(NumChunks(len(tokens), o), o.Shard, o.Shards))
 		want := nChunk * int64(o.Ctx-o.Ctx/2+o.Ctx/o.Batch+2) * int64(o.Vocab)
 		budget := opts.CacheMemory
 		if budget <= 0 {
@@ -150,6 +150,7 @@ func Sweep(ctx context.Context, m *model.Model, tokens []int, configs []Config, 
 		}
 		row := RowFromPPL(denseLabel, 0, res)
 		row.Reference, row.SameTop, row.Bytes, row.BytesFrac = true, 1, dense, 1
+		row.Sums = res.Sums
 		done(row, res, nil)
 	} else {
 		bst := opts.Base.NewState(o.Ctx)
@@ -164,9 +165,10 @@ func Sweep(ctx context.Context, m *model.Model, tokens []int, configs []Config, 
 		bb := opts.Base.DenseBytesPerToken()
 		done(Row{Label: "base", PPL: kl.BasePPL, Err: kl.BaseErr, MeanNLL: kl.BaseMeanNLL, Tokens: kl.Tokens,
 			Chunks: kl.Chunks, Seconds: kl.Seconds, SameTop: 1, Reference: true, Bytes: bb,
-			BytesFrac: float64(bb) / float64(dense)}, nil, nil)
+			BytesFrac: float64(bb) / float64(dense), Sums: baseSums(kl.Sums)}, nil, nil)
 		row := RowFromKL(denseLabel, 0, kl)
 		row.Running, row.Bytes, row.BytesFrac = running, dense, 1
+		row.Sums = kl.Sums
 		done(row, nil, kl)
 	}
 	if cache != nil && cache.err != nil {
@@ -209,9 +211,19 @@ func Sweep(ctx context.Context, m *model.Model, tokens []int, configs []Config, 
 		row.BytesFrac = float64(row.Bytes) / float64(dense)
 		row.DeltaPPL = kl.PPL/rep.Rows[0].PPL - 1
 		row.Running = running
+		row.Sums = kl.Sums
 		done(row, nil, kl)
 	}
 	return finish(nil)
+}
+
+// baseSums are the reference model's sums of a comparison, as the sums of its own row.
+func baseSums(kl []ChunkSums) []ChunkSums {
+	out := make([]ChunkSums, len(kl))
+	for i, c := range kl {
+		out[i] = ChunkSums{Chunk: c.Chunk, Count: c.Count, NLL: c.BaseNLL, NLL2: c.BaseNLL2}
+	}
+	return out
 }
 
 func scoringOf(p *model.Profile) model.Scoring {
