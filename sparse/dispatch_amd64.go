@@ -29,6 +29,9 @@ type simd struct {
 	scale     func(x *float32, n int, a float32)
 	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
+	// packed GEMM (outer-product tiles over packed weights, see gemmpack_amd64.go); nil: the
+	// dot-form tiles above
+	packed *packedGemm
 }
 
 var avx2 = simd{
@@ -48,6 +51,7 @@ var avx2 = simd{
 	gemvRows: 4, gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2, silu: siluMulAVX2, exp: expSubAVX2,
 	max: maxF32AVX2, scale: scaleF32AVX2,
+	packed: &packedAVX2,
 }
 
 var avx512 = simd{
@@ -92,7 +96,8 @@ func (s *simd) kernels() kernelSet {
 		expSub:         s.expSub,
 		maxF32:         s.maxF32,
 		scaleF32:       s.scaleF32,
-		gemmF16Scratch: func(nr, cols int) int { return 0 },
+		gemmScratch:    s.gemmScratch,
+		gemmTokens:     s.gemmTokens(),
 		f16ToF32:       s.f16ToF32,
 		f32ToF16:       s.f32ToF16,
 		sparseF16:      s.sparseF16,
@@ -215,11 +220,33 @@ func gemmKC(kMain int) int {
 	return 512
 }
 
-func (s *simd) gemmF16Block(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, _ []float32) {
+func (s *simd) gemmTokens() int {
+	if s.packed != nil {
+		return packItemTokens
+	}
+	return 0
+}
+
+func (s *simd) gemmScratch(f16 bool, nr, cols int) int {
+	if s.packed != nil {
+		return s.packed.scratch(cols)
+	}
+	return 0
+}
+
+func (s *simd) gemmF16Block(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
+	if p := s.packed; p != nil {
+		gemmPackedBlock(p, p.packF16, F16ToF32, y, x, w, rows, cols, t0, t1, r0, r1, scratch)
+		return
+	}
 	gemmBlock(s.lanes, s.tileT, s.tileR, s.f16, F16ToF32, y, x, w, rows, cols, t0, t1, r0, r1)
 }
 
-func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int) {
+func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
+	if p := s.packed; p != nil {
+		gemmPackedBlock(p, p.packF32, func(v float32) float32 { return v }, y, x, w, rows, cols, t0, t1, r0, r1, scratch)
+		return
+	}
 	gemmBlock(s.lanes, s.tileT, s.tileR, s.f32, func(v float32) float32 { return v }, y, x, w, rows, cols, t0, t1, r0, r1)
 }
 
