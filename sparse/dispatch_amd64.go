@@ -29,9 +29,9 @@ type simd struct {
 	scale     func(x *float32, n int, a float32)
 	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
-	// packed GEMM (outer-product tiles over packed weights, see gemmpack_amd64.go); nil: the
-	// dot-form tiles above
-	packed *packedGemm
+	// packed: GEMM by the AVX2 outer-product tiles over packed weights (gemmpack_amd64.go)
+	// instead of the dot-form tiles above
+	packed bool
 }
 
 var avx2 = simd{
@@ -51,7 +51,7 @@ var avx2 = simd{
 	gemvRows: 4, gemvF16: gemmF16T1R4AVX2, gemvF32: gemmF32T1R4AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2, silu: siluMulAVX2, exp: expSubAVX2,
 	max: maxF32AVX2, scale: scaleF32AVX2,
-	packed: &packedAVX2,
+	packed: true,
 }
 
 var avx512 = simd{
@@ -221,30 +221,30 @@ func gemmKC(kMain int) int {
 }
 
 func (s *simd) gemmTokens() int {
-	if s.packed != nil {
+	if s.packed {
 		return packItemTokens
 	}
 	return 0
 }
 
 func (s *simd) gemmScratch(f16 bool, nr, cols int) int {
-	if s.packed != nil {
-		return s.packed.scratch(cols)
+	if s.packed {
+		return packScratch(cols)
 	}
 	return 0
 }
 
 func (s *simd) gemmF16Block(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
-	if p := s.packed; p != nil {
-		gemmPackedBlock(p, p.packF16, F16ToF32, y, x, w, rows, cols, t0, t1, r0, r1, scratch)
+	if s.packed {
+		gemmPackedBlock(F16ToF32, y, x, w, rows, cols, t0, t1, r0, r1, scratch)
 		return
 	}
 	gemmBlock(s.lanes, s.tileT, s.tileR, s.f16, F16ToF32, y, x, w, rows, cols, t0, t1, r0, r1)
 }
 
 func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
-	if p := s.packed; p != nil {
-		gemmPackedBlock(p, p.packF32, func(v float32) float32 { return v }, y, x, w, rows, cols, t0, t1, r0, r1, scratch)
+	if s.packed {
+		gemmPackedBlock(func(v float32) float32 { return v }, y, x, w, rows, cols, t0, t1, r0, r1, scratch)
 		return
 	}
 	gemmBlock(s.lanes, s.tileT, s.tileR, s.f32, func(v float32) float32 { return v }, y, x, w, rows, cols, t0, t1, r0, r1)
@@ -312,7 +312,9 @@ func (s *simd) sparseTernary(acc []float32, planes []uint64, words, wordOff int,
 
 // gemmF32Strided runs the GEMM register tiles over strided views. Every element is the tile
 // kernels' single-accumulator dot product over the first cols&^(lanes-1) columns, plus the
-// rest added in Go, whatever tile computes it.
+// rest added in Go, whatever tile computes it. (The packed AVX2 GEMM is not used here: its
+// lanes run over rows, so an element computed alone would differ from the same element in a
+// batch, and attention relies on their being equal.)
 func (s *simd) gemmF32Strided(y []float32, ys int, x []float32, xs int, w []float32, ws, n, rows, cols int) {
 	kMain := cols &^ (s.lanes - 1)
 	if kMain == 0 {

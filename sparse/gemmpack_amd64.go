@@ -27,19 +27,33 @@ var packItemTokens = 128
 
 var packKCMax = packKCMaxDefault
 
-// packedGemm is the kernel table of one packed-GEMM backend.
-type packedGemm struct {
-	packF16 func(dst *float32, w *uint16, wstride, k int)  // 8 rows, see packF16x8AVX2
-	packF32 func(dst *float32, w *float32, wstride, k int) // 8 rows
-	tiles   [packTokens]func(y *float32, ystride int, x *float32, xstride int, wp *float32, k int, acc int)
+// packStrip8 packs 8 rows (packF16x8AVX2 / packF32x8AVX2), called directly so that the
+// scratch passed to it does not escape.
+func packStrip8[W uint16 | float32](dst *float32, w *W, ws, k int) {
+	switch w := any(w).(type) {
+	case *uint16:
+		packF16x8AVX2(dst, w, ws, k)
+	case *float32:
+		packF32x8AVX2(dst, w, ws, k)
+	}
 }
 
-var packedAVX2 = packedGemm{
-	packF16: packF16x8AVX2,
-	packF32: packF32x8AVX2,
-	tiles: [packTokens]func(y *float32, ystride int, x *float32, xstride int, wp *float32, k int, acc int){
-		gemmPackedT1AVX2, gemmPackedT2AVX2, gemmPackedT3AVX2, gemmPackedT4AVX2, gemmPackedT5AVX2, gemmPackedT6AVX2,
-	},
+// packedTile runs the tt-token packed tile (1 <= tt <= packTokens).
+func packedTile(tt int, y *float32, ys int, x *float32, xs int, wp *float32, k, acc int) {
+	switch tt {
+	case 1:
+		gemmPackedT1AVX2(y, ys, x, xs, wp, k, acc)
+	case 2:
+		gemmPackedT2AVX2(y, ys, x, xs, wp, k, acc)
+	case 3:
+		gemmPackedT3AVX2(y, ys, x, xs, wp, k, acc)
+	case 4:
+		gemmPackedT4AVX2(y, ys, x, xs, wp, k, acc)
+	case 5:
+		gemmPackedT5AVX2(y, ys, x, xs, wp, k, acc)
+	default:
+		gemmPackedT6AVX2(y, ys, x, xs, wp, k, acc)
+	}
 }
 
 // packKC is the k-block for kMain vector columns (a multiple of 8): kMain split evenly into
@@ -49,29 +63,38 @@ func packKC(kMain int) int {
 	return ((kMain+nb-1)/nb + 7) &^ 7
 }
 
-// scratch is how many float32s gemmPackedBlock needs: one packed strip and one tile of output
-// for a partial strip.
-func (p *packedGemm) scratch(cols int) int {
+// packScratch is how many float32s gemmPackedBlock needs: one packed strip and one tile of
+// output for a partial strip.
+func packScratch(cols int) int {
 	return packRows*packKC(max(cols&^7, 8)) + packTokens*packRows
 }
 
 // gemmPackedBlock computes y[t*rows+r] = Σ_c x[t*cols+c]*w[r*cols+c] for tokens [t0, t1) and
 // rows [r0, r1) (see the file comment); toF32 widens one weight for the column tail and the
 // rows of a partial strip.
-func gemmPackedBlock[W uint16 | float32](p *packedGemm, pack func(dst *float32, w *W, wstride, k int), toF32 func(W) float32,
+func gemmPackedBlock[W uint16 | float32](toF32 func(W) float32,
 	y, x []float32, w []W, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
 	_ = y[(t1-1)*rows+r1-1]
+	if cols > 0 {
+		_ = x[t1*cols-1]
+		_ = w[r1*cols-1]
+	}
+	gemmPacked(toF32, y, rows, x, cols, w, cols, cols, t0, t1, r0, r1, scratch)
+}
+
+// gemmPacked computes y[t*ys+r] = Σ_{c<cols} x[t*xs+c]*w[r*ws+c] for tokens [t0, t1) and rows
+// [r0, r1); the caller checked the sizes.
+func gemmPacked[W uint16 | float32](toF32 func(W) float32,
+	y []float32, ys int, x []float32, xs int, w []W, ws, cols, t0, t1, r0, r1 int, scratch []float32) {
 	kMain := cols &^ 7
 	if kMain == 0 {
 		for t := t0; t < t1; t++ {
-			clear(y[t*rows+r0 : t*rows+r1])
+			clear(y[t*ys+r0 : t*ys+r1])
 		}
 		if cols == 0 {
 			return
 		}
 	}
-	_ = x[t1*cols-1]
-	_ = w[r1*cols-1]
 	if kMain > 0 {
 		kc := packKC(kMain)
 		wp := scratch[:packRows*kc]
@@ -83,14 +106,14 @@ func gemmPackedBlock[W uint16 | float32](p *packedGemm, pack func(dst *float32, 
 				nr := min(packRows, r1-r)
 				g := 0
 				for ; g+8 <= nr; g += 8 {
-					pack(&wp[g], &w[(r+g)*cols+kb], cols, kn)
+					packStrip8(&wp[g], &w[(r+g)*ws+kb], ws, kn)
 				}
 				if g < nr { // a partial strip: the rest in Go, zero rows after it
 					for c := 0; c < kn; c++ {
 						col := wp[c*packRows : c*packRows+packRows]
 						for j := g; j < packRows; j++ {
 							if j < nr {
-								col[j] = toF32(w[(r+j)*cols+kb+c])
+								col[j] = toF32(w[(r+j)*ws+kb+c])
 							} else {
 								col[j] = 0
 							}
@@ -99,14 +122,13 @@ func gemmPackedBlock[W uint16 | float32](p *packedGemm, pack func(dst *float32, 
 				}
 				for t := t0; t < t1; t += packTokens {
 					tt := min(packTokens, t1-t)
-					tile := p.tiles[tt-1]
 					if nr == packRows {
-						tile(&y[t*rows+r], rows, &x[t*cols+kb], cols, &wp[0], kn, acc)
+						packedTile(tt, &y[t*ys+r], ys, &x[t*xs+kb], xs, &wp[0], kn, acc)
 						continue
 					}
-					tile(&tmp[0], packRows, &x[t*cols+kb], cols, &wp[0], kn, 0)
+					packedTile(tt, &tmp[0], packRows, &x[t*xs+kb], xs, &wp[0], kn, 0)
 					for i := range tt {
-						yt := y[(t+i)*rows+r : (t+i)*rows+r+nr]
+						yt := y[(t+i)*ys+r : (t+i)*ys+r+nr]
 						src := tmp[i*packRows : i*packRows+nr]
 						if acc != 0 {
 							for j, v := range src {
@@ -122,14 +144,14 @@ func gemmPackedBlock[W uint16 | float32](p *packedGemm, pack func(dst *float32, 
 	}
 	if kMain < cols {
 		for t := t0; t < t1; t++ {
-			xt := x[t*cols : t*cols+cols]
+			xt := x[t*xs : t*xs+cols]
 			for r := r0; r < r1; r++ {
-				wr := w[r*cols : r*cols+cols]
+				wr := w[r*ws : r*ws+cols]
 				var v float32
 				for c := kMain; c < cols; c++ {
 					v += xt[c] * toF32(wr[c])
 				}
-				y[t*rows+r] += v
+				y[t*ys+r] += v
 			}
 		}
 	}
