@@ -32,7 +32,7 @@
 // dot-form register tiles: 4 tokens × 3 rows (12 zmm accumulators), each accumulator a dot
 // product over 16 columns at a time, reduced at the end of the tile; rows longer than 1536
 // columns are cut in k-blocks of 512 so a 4-token activation tile stays in L1. AVX2 (16 ymm
-// registers) uses the outer-product form instead: per k-block of at most 256 columns, each
+// registers) uses the outer-product form instead: per k-block of at most 576 columns, each
 // strip of 16 weight rows is converted once into float32 column by column, then tiles of 6
 // tokens × 16 rows (12 ymm accumulators, one broadcast of x per token and column) run over
 // it, each output lane a sequential fused multiply-add chain.
