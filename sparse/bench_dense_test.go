@@ -71,6 +71,25 @@ func BenchmarkGemm(b *testing.B) {
 	}
 }
 
+// BenchmarkGemm1: GemmF16 on the calling goroutine alone (one thread), prompt processing of
+// 512 tokens on SmolLM2-135M shapes; on a shared machine its cpu-ns/op is the steadier figure.
+func BenchmarkGemm1(b *testing.B) {
+	const n = 512
+	for _, sh := range [][2]int{{576, 576}, {1536, 576}, {576, 1536}} {
+		rows, cols := sh[0], sh[1]
+		r := rand.New(rand.NewPCG(1, 1))
+		x := randF32(r, n*cols)
+		y := make([]float32, n*rows)
+		h := randF16(r, rows*cols)
+		flop := 2 * float64(n) * float64(rows) * float64(cols)
+		b.Run(fmt.Sprintf("F16/n%d/%dx%d", n, rows, cols), func(b *testing.B) {
+			c0 := cpuTime()
+			measure(b, func() { GemmF16(y, x, h, n, rows, cols) }, nil)
+			b.ReportMetric(flop*float64(b.N)/float64(cpuTime()-c0), "GFLOP/cpu-s")
+		})
+	}
+}
+
 // BenchmarkPrefillSmolLM2 runs the GEMMs of one 512-token prompt through SmolLM2-135M
 // (30 layers of q,k,v,o,gate,up,down, plus the tied 49152-row output) with fp16 weights on 2
 // threads and reports tokens/s of the matrix products alone (attention excluded).

@@ -11,8 +11,9 @@ import "fmt"
 // compute every element as the same dot product whatever the tile, so the results equal
 // GemmF16 on the row-major matrix bit for bit, for any thread count.
 
-// colsTokGroup is the most tokens one item runs on its transposed block (a multiple of tokChunk).
-const colsTokGroup = 2 * tokChunk
+// colsTokGroup is the most tokens one item runs on its transposed block (a multiple of the
+// backend's GEMM token chunk, gemmTokChunk).
+func colsTokGroup() int { return 2 * gemmTokChunk() }
 
 type gemmColsJob struct {
 	y, x                         []float32
@@ -28,7 +29,7 @@ func (g *gemmColsJob) init(y, x []float32, w *F16Cols, row0, rows, n int) {
 	g.y, g.x, g.w, g.row0, g.rows, g.n = y, x, w, row0, rows, n
 	g.rowChunk = gemmRowChunk(w.Cols)
 	g.rowItems = (rows + g.rowChunk - 1) / g.rowChunk
-	g.tokItems = (n + colsTokGroup - 1) / colsTokGroup
+	g.tokItems = (n + colsTokGroup() - 1) / colsTokGroup()
 }
 
 func (g *gemmColsJob) items() int { return g.rowItems * g.tokItems }
@@ -70,9 +71,10 @@ func (g *gemmColsJob) do(i, id int) {
 	cols := g.w.Cols
 	blk := g.w16[id][:(r1-r0)*cols]
 	transposeCols(blk, g.w, g.row0+r0, g.row0+r1)
-	t1 := min((ti+1)*colsTokGroup, g.n)
-	for t0 := ti * colsTokGroup; t0 < t1; t0 += tokChunk {
-		kern.gemmF16Block(g.y[r0:], g.x, blk, g.rows, cols, t0, min(t0+tokChunk, t1), 0, r1-r0, g.f32[id])
+	group, chunk := colsTokGroup(), gemmTokChunk()
+	t1 := min((ti+1)*group, g.n)
+	for t0 := ti * group; t0 < t1; t0 += chunk {
+		kern.gemmF16Block(g.y[r0:], g.x, blk, g.rows, cols, t0, min(t0+chunk, t1), 0, r1-r0, g.f32[id])
 	}
 }
 
@@ -92,7 +94,7 @@ func GemmF16Cols(y, x []float32, w *F16Cols, row0, rows, n int) {
 	var g gemmColsJob
 	g.init(y, x, w, row0, rows, n)
 	g.w16 = [][]uint16{make([]uint16, g.rowChunk*w.Cols)}
-	g.f32 = [][]float32{make([]float32, kern.gemmF16Scratch(g.rowChunk, w.Cols))}
+	g.f32 = [][]float32{make([]float32, kern.gemmScratch(true, g.rowChunk, w.Cols))}
 	for i := range g.items() {
 		g.do(i, 0)
 	}
@@ -113,7 +115,7 @@ func (p *Pool) GemmF16Cols(y, x []float32, w *F16Cols, row0, rows, n int) {
 		g.w16 = make([][]uint16, p.threads)
 		g.f32 = make([][]float32, p.threads)
 	}
-	m16, m32 := g.rowChunk*w.Cols, kern.gemmF16Scratch(g.rowChunk, w.Cols)
+	m16, m32 := g.rowChunk*w.Cols, kern.gemmScratch(true, g.rowChunk, w.Cols)
 	for i := range p.threads {
 		if len(g.w16[i]) < m16 {
 			g.w16[i] = make([]uint16, m16)

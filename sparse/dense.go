@@ -39,8 +39,12 @@ func GemmF32(y, x, w []float32, n, rows, cols int) {
 	checkGemm("GemmF32", len(y), len(x), len(w), n, rows, cols)
 	var g gemmJob
 	g.init(y, x, w, nil, n, rows, cols)
+	var scratch []float32
+	if m := kern.gemmScratch(false, g.rowChunk, cols); m > 0 {
+		scratch = make([]float32, m)
+	}
 	for i := 0; i < g.items; i++ {
-		g.do(i, nil)
+		g.do(i, scratch)
 	}
 }
 
@@ -50,7 +54,7 @@ func GemmF16(y []float32, x []float32, w []uint16, n, rows, cols int) {
 	var g gemmJob
 	g.init(y, x, nil, w, n, rows, cols)
 	var scratch []float32
-	if m := kern.gemmF16Scratch(g.rowChunk, cols); m > 0 {
+	if m := kern.gemmScratch(true, g.rowChunk, cols); m > 0 {
 		scratch = make([]float32, m)
 	}
 	for i := 0; i < g.items; i++ {
@@ -97,16 +101,22 @@ func Softmax(x []float32, scale float32) {
 }
 
 // GEMM blocking. Work is cut into items of rowChunk output rows × tokChunk tokens. rowChunk
-// depends only on cols (so the W block stays in L2) and is a multiple of 12 (every register
-// tile height divides it); tokChunk is a multiple of 4 (every tile width divides it). Item
-// boundaries never depend on the thread count, so neither do the results.
-const tokChunk = 64
+// depends only on cols (so the W block stays in L2) and is a multiple of 48 (every register
+// tile height and the 16-row packed strips divide it); tokChunk (the backend's gemmTokens, or
+// 64) is a multiple of 4 (every dot-form tile width divides it). Item boundaries never depend
+// on the thread count, so neither do the results.
+func gemmTokChunk() int {
+	if kern.gemmTokens > 0 {
+		return kern.gemmTokens
+	}
+	return 64
+}
 
 func gemmRowChunk(cols int) int {
 	const budget = 192 << 10 // bytes of fp16 weights per block
 	rc := budget / (2 * max(cols, 1))
-	rc = rc / 12 * 12
-	return min(max(rc, 12), 240)
+	rc = rc / 48 * 48
+	return min(max(rc, 48), 240)
 }
 
 type gemmJob struct {
@@ -114,17 +124,19 @@ type gemmJob struct {
 	w16                []uint16
 	n, rows, cols      int
 	rowChunk, rowItems int
+	tokChunk           int
 	items              int
 }
 
 func (g *gemmJob) init(y, x, w []float32, w16 []uint16, n, rows, cols int) {
 	*g = gemmJob{y: y, x: x, w: w, w16: w16, n: n, rows: rows, cols: cols}
 	g.rowChunk = gemmRowChunk(cols)
+	g.tokChunk = gemmTokChunk()
 	if n == 0 || rows == 0 {
 		return
 	}
 	g.rowItems = (rows + g.rowChunk - 1) / g.rowChunk
-	g.items = g.rowItems * ((n + tokChunk - 1) / tokChunk)
+	g.items = g.rowItems * ((n + g.tokChunk - 1) / g.tokChunk)
 }
 
 // do runs item i. Items are ordered token-chunk major, so consecutive items share x.
@@ -132,11 +144,11 @@ func (g *gemmJob) do(i int, scratch []float32) {
 	ri, ti := i%g.rowItems, i/g.rowItems
 	r0 := ri * g.rowChunk
 	r1 := min(r0+g.rowChunk, g.rows)
-	t0 := ti * tokChunk
-	t1 := min(t0+tokChunk, g.n)
+	t0 := ti * g.tokChunk
+	t1 := min(t0+g.tokChunk, g.n)
 	if g.w16 != nil {
 		kern.gemmF16Block(g.y, g.x, g.w16, g.rows, g.cols, t0, t1, r0, r1, scratch)
 	} else {
-		kern.gemmF32Block(g.y, g.x, g.w, g.rows, g.cols, t0, t1, r0, r1)
+		kern.gemmF32Block(g.y, g.x, g.w, g.rows, g.cols, t0, t1, r0, r1, scratch)
 	}
 }

@@ -13,7 +13,7 @@ type kernelSet struct {
 	// dense
 	gemvF32      func(y, w, x []float32, cols, r0, r1 int)
 	gemvF16      func(y []float32, w []uint16, x []float32, cols, r0, r1 int)
-	gemmF32Block func(y, x, w []float32, rows, cols, t0, t1, r0, r1 int)
+	gemmF32Block func(y, x, w []float32, rows, cols, t0, t1, r0, r1 int, scratch []float32)
 	gemmF16Block func(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32)
 	// gemmF32Strided: y[t*ys+r] = Σ_{c<cols} x[t*xs+c]*w[r*ws+c] (sizes checked by the caller)
 	gemmF32Strided func(y []float32, ys int, x []float32, xs int, w []float32, ws, n, rows, cols int)
@@ -21,11 +21,13 @@ type kernelSet struct {
 	expSub         func(x []float32, sc, m float32) float32 // x[i] = e^(x[i]*sc-m), returns Σ
 	maxF32         func(x []float32) float32                // largest (len(x) > 0)
 	scaleF32       func(x []float32, a float32)             // x[i] *= a
-	// gemmF16Scratch reports how many float32s of scratch gemmF16Block needs for a block of
-	// nr rows (0: none).
-	gemmF16Scratch func(nr, cols int) int
-	f16ToF32       func(dst []float32, src []uint16) // nil: Go loop
-	f32ToF16       func(dst []uint16, src []float32) // nil: Go loop
+	// gemmScratch reports how many float32s of scratch gemmF16Block (f16) or gemmF32Block
+	// needs for a block of nr rows (0: none).
+	gemmScratch func(f16 bool, nr, cols int) int
+	// gemmTokens is the token width of a GEMM work item (0: 64).
+	gemmTokens int
+	f16ToF32   func(dst []float32, src []uint16) // nil: Go loop
+	f32ToF16   func(dst []uint16, src []float32) // nil: Go loop
 	// sparse: acc[:n] (n a multiple of 64) accumulates the active columns of a chunk of rows
 	sparseF16     func(acc []float32, w []uint16, stride int, idx []int32, vals []float32)
 	sparseTernary func(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32)
@@ -39,20 +41,27 @@ type kernelSet struct {
 }
 
 var genericKernels = kernelSet{
-	name:           "purego",
-	gemvF32:        gemvF32Generic,
-	gemvF16:        gemvF16Generic,
-	gemmF32Block:   gemmF32BlockGeneric,
+	name:    "purego",
+	gemvF32: gemvF32Generic,
+	gemvF16: gemvF16Generic,
+	gemmF32Block: func(y, x, w []float32, rows, cols, t0, t1, r0, r1 int, _ []float32) {
+		gemmF32BlockGeneric(y, x, w, rows, cols, t0, t1, r0, r1)
+	},
 	gemmF16Block:   gemmF16BlockGeneric,
 	gemmF32Strided: gemmF32StridedGeneric,
 	siluMul:        siluMulGeneric,
 	expSub:         expSubGeneric,
 	maxF32:         maxF32Generic,
 	scaleF32:       scaleF32Generic,
-	gemmF16Scratch: func(nr, cols int) int { return nr * cols },
-	sparseF16:      sparseF16Generic,
-	sparseTernary:  sparseTernaryGeneric,
-	ternaryQ8Cols:  ternaryQ8ColsGeneric,
+	gemmScratch: func(f16 bool, nr, cols int) int {
+		if f16 {
+			return nr * cols
+		}
+		return 0
+	},
+	sparseF16:     sparseF16Generic,
+	sparseTernary: sparseTernaryGeneric,
+	ternaryQ8Cols: ternaryQ8ColsGeneric,
 }
 
 // kern is the active kernel set.

@@ -34,6 +34,9 @@ type simd struct {
 	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
 	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
 	q8Cols    func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32)
+	// packed: GEMM by the AVX2 outer-product tiles over packed weights (gemmpack_amd64.go)
+	// instead of the dot-form tiles above
+	packed bool
 }
 
 // The tiles and their tables come from the generator (kernels_tables_amd64.go).
@@ -42,6 +45,7 @@ var avx2 = simd{
 	gemvRows: gemvRowsAVX2, gemvF16: gemvF16AVX2, gemvF32: gemvF32AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2, silu: siluMulAVX2, exp: expSubAVX2,
 	max: maxF32AVX2, scale: scaleF32AVX2, q8Cols: ternaryQ8ColsAVX2Go,
+	packed: true,
 }
 
 var avx512 = simd{
@@ -78,7 +82,8 @@ func (s *simd) kernels() kernelSet {
 		expSub:         s.expSub,
 		maxF32:         s.maxF32,
 		scaleF32:       s.scaleF32,
-		gemmF16Scratch: func(nr, cols int) int { return 0 },
+		gemmScratch:    s.gemmScratch,
+		gemmTokens:     s.gemmTokens(),
 		f16ToF32:       s.f16ToF32,
 		f32ToF16:       s.f32ToF16,
 		sparseF16:      s.sparseF16,
@@ -202,11 +207,33 @@ func gemmKC(kMain int) int {
 	return 512
 }
 
-func (s *simd) gemmF16Block(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, _ []float32) {
+func (s *simd) gemmTokens() int {
+	if s.packed {
+		return packItemTokens
+	}
+	return 0
+}
+
+func (s *simd) gemmScratch(f16 bool, nr, cols int) int {
+	if s.packed {
+		return packScratch(cols)
+	}
+	return 0
+}
+
+func (s *simd) gemmF16Block(y, x []float32, w []uint16, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
+	if s.packed {
+		gemmPackedBlock(F16ToF32, y, x, w, rows, cols, t0, t1, r0, r1, scratch)
+		return
+	}
 	gemmBlock(s.lanes, s.tileT, s.tileR, s.f16, F16ToF32, y, x, w, rows, cols, t0, t1, r0, r1)
 }
 
-func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int) {
+func (s *simd) gemmF32Block(y, x, w []float32, rows, cols, t0, t1, r0, r1 int, scratch []float32) {
+	if s.packed {
+		gemmPackedBlock(func(v float32) float32 { return v }, y, x, w, rows, cols, t0, t1, r0, r1, scratch)
+		return
+	}
 	gemmBlock(s.lanes, s.tileT, s.tileR, s.f32, func(v float32) float32 { return v }, y, x, w, rows, cols, t0, t1, r0, r1)
 }
 
@@ -272,7 +299,9 @@ func (s *simd) sparseTernary(acc []float32, planes []uint64, words, wordOff int,
 
 // gemmF32Strided runs the GEMM register tiles over strided views. Every element is the tile
 // kernels' single-accumulator dot product over the first cols&^(lanes-1) columns, plus the
-// rest added in Go, whatever tile computes it.
+// rest added in Go, whatever tile computes it. (The packed AVX2 GEMM is not used here: its
+// lanes run over rows, so an element computed alone would differ from the same element in a
+// batch, and attention relies on their being equal.)
 func (s *simd) gemmF32Strided(y []float32, ys int, x []float32, xs int, w []float32, ws, n, rows, cols int) {
 	kMain := cols &^ (s.lanes - 1)
 	if kMain == 0 {

@@ -28,10 +28,14 @@
 // boundaries depend only on the shapes, so results are bit-identical for any thread count.
 //
 // GEMM is blocked for the caches and registers: work items of up to 240 rows (≈192 KiB of
-// fp16 weights, in L2) × 64 tokens; inside an item, register tiles of 4 tokens × 3 rows
-// (AVX-512: 12 zmm accumulators) or 4 × 2 (AVX2), each accumulator a dot product over 16 (8)
-// columns at a time, reduced at the end of the tile; rows longer than 1536 columns are cut in
-// k-blocks of 512 so a 4-token activation tile stays in L1.
+// fp16 weights, in L2, a multiple of 48) × 64 tokens (128 on AVX2). AVX-512 and pure Go use
+// dot-form register tiles: 4 tokens × 3 rows (12 zmm accumulators), each accumulator a dot
+// product over 16 columns at a time, reduced at the end of the tile; rows longer than 1536
+// columns are cut in k-blocks of 512 so a 4-token activation tile stays in L1. AVX2 (16 ymm
+// registers) uses the outer-product form instead: per k-block of at most 576 columns, each
+// strip of 16 weight rows is converted once into float32 column by column, then tiles of 6
+// tokens × 16 rows (12 ymm accumulators, one broadcast of x per token and column) run over
+// it, each output lane a sequential fused multiply-add chain.
 //
 // # Top-K selection
 //

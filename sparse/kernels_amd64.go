@@ -686,6 +686,102 @@ func maxF32AVX512(x *float32, n int) float32
 //go:noescape
 func scaleF32AVX512(x *float32, n int, a float32)
 
+// packF16x8AVX2 packs 8 weight rows column by column, 16 floats apart (k a multiple of 8); it replaces:
+//
+//	for c := 0; c < k; c++ {
+//		for j := 0; j < 8; j++ { dst[c*16+j] = F16ToF32(w[j*wstride+c]) }
+//	}
+//
+//go:noescape
+func packF16x8AVX2(dst *float32, w *uint16, wstride int, k int)
+
+// packF32x8AVX2 packs 8 weight rows column by column, 16 floats apart (k a multiple of 8); it replaces:
+//
+//	for c := 0; c < k; c++ {
+//		for j := 0; j < 8; j++ { dst[c*16+j] = w[j*wstride+c] }
+//	}
+//
+//go:noescape
+func packF32x8AVX2(dst *float32, w *float32, wstride int, k int)
+
+// gemmPackedT1AVX2 computes a 1-token × 16-row tile of GEMM from packed weights (k a multiple of 8); it replaces:
+//
+//	for t := 0; t < 1; t++ {
+//		for r := 0; r < 16; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s = fma(x[t*xstride+c], wp[c*16+r], s) }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmPackedT1AVX2(y *float32, ystride int, x *float32, xstride int, wp *float32, k int, acc int)
+
+// gemmPackedT2AVX2 computes a 2-token × 16-row tile of GEMM from packed weights (k a multiple of 8); it replaces:
+//
+//	for t := 0; t < 2; t++ {
+//		for r := 0; r < 16; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s = fma(x[t*xstride+c], wp[c*16+r], s) }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmPackedT2AVX2(y *float32, ystride int, x *float32, xstride int, wp *float32, k int, acc int)
+
+// gemmPackedT3AVX2 computes a 3-token × 16-row tile of GEMM from packed weights (k a multiple of 8); it replaces:
+//
+//	for t := 0; t < 3; t++ {
+//		for r := 0; r < 16; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s = fma(x[t*xstride+c], wp[c*16+r], s) }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmPackedT3AVX2(y *float32, ystride int, x *float32, xstride int, wp *float32, k int, acc int)
+
+// gemmPackedT4AVX2 computes a 4-token × 16-row tile of GEMM from packed weights (k a multiple of 8); it replaces:
+//
+//	for t := 0; t < 4; t++ {
+//		for r := 0; r < 16; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s = fma(x[t*xstride+c], wp[c*16+r], s) }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmPackedT4AVX2(y *float32, ystride int, x *float32, xstride int, wp *float32, k int, acc int)
+
+// gemmPackedT5AVX2 computes a 5-token × 16-row tile of GEMM from packed weights (k a multiple of 8); it replaces:
+//
+//	for t := 0; t < 5; t++ {
+//		for r := 0; r < 16; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s = fma(x[t*xstride+c], wp[c*16+r], s) }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmPackedT5AVX2(y *float32, ystride int, x *float32, xstride int, wp *float32, k int, acc int)
+
+// gemmPackedT6AVX2 computes a 6-token × 16-row tile of GEMM from packed weights (k a multiple of 8); it replaces:
+//
+//	for t := 0; t < 6; t++ {
+//		for r := 0; r < 16; r++ {
+//			var s float32
+//			for c := 0; c < k; c++ { s = fma(x[t*xstride+c], wp[c*16+r], s) }
+//			if acc != 0 { y[t*ystride+r] += s } else { y[t*ystride+r] = s }
+//		}
+//	}
+//
+//go:noescape
+func gemmPackedT6AVX2(y *float32, ystride int, x *float32, xstride int, wp *float32, k int, acc int)
+
 // sparseTernaryAVX512 accumulates active ternary bit-plane columns (nrows a multiple of 64) with
 // opmask-merged adds and subtracts; it replaces:
 //

@@ -281,6 +281,7 @@ func (p *Pool) GemmF32(y, x, w []float32, n, rows, cols int) {
 	defer p.mu.Unlock()
 	p.gemm.init(y, x, w, nil, n, rows, cols)
 	if p.gemm.items > 0 {
+		p.growScratch(kern.gemmScratch(false, p.gemm.rowChunk, cols))
 		p.dispatch(jobGemm, p.gemm.items)
 	}
 	p.gemm = gemmJob{}
@@ -293,13 +294,7 @@ func (p *Pool) GemmF16(y []float32, x []float32, w []uint16, n, rows, cols int) 
 	defer p.mu.Unlock()
 	p.gemm.init(y, x, nil, w, n, rows, cols)
 	if p.gemm.items > 0 {
-		if m := kern.gemmF16Scratch(p.gemm.rowChunk, cols); m > 0 {
-			for i := range p.scratch {
-				if cap(p.scratch[i]) < m {
-					p.scratch[i] = make([]float32, m)
-				}
-			}
-		}
+		p.growScratch(kern.gemmScratch(true, p.gemm.rowChunk, cols))
 		p.dispatch(jobGemm, p.gemm.items)
 	}
 	p.gemm = gemmJob{}

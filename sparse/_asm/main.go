@@ -53,6 +53,7 @@ func main() {
 		genExpSub(s)
 		genMaxScale(s)
 	}
+	genGemmPacked()
 	genTernaryAVX512()
 	genTernaryAVX2()
 	genTopKAVX512()
