@@ -49,8 +49,14 @@ func resolveModel(p string) (string, error) {
 	return cached, nil
 }
 
-// loadModel loads the --model checkpoint.
+// loadModel loads the --model checkpoint with the default weight layout.
 func loadModel(c *cli.Context, ctxLen int) (*model.Model, error) {
+	return loadModelLayout(c, ctxLen, "")
+}
+
+// loadModelLayout loads the --model checkpoint with the given site weight layout ("" or "auto":
+// the file's own: column-major for pack files, row-major otherwise).
+func loadModelLayout(c *cli.Context, ctxLen int, layout string) (*model.Model, error) {
 	p, err := modelPath(c)
 	if err != nil {
 		return nil, err
@@ -71,7 +77,7 @@ func loadModel(c *cli.Context, ctxLen int) (*model.Model, error) {
 			}
 		}
 	}
-	m, err := model.Load(p, model.LoadOptions{WeightType: wt, Threads: t, Ctx: ctxLen})
+	m, err := model.Load(p, model.LoadOptions{WeightType: wt, Threads: t, Ctx: ctxLen, Layout: layout})
 	if err != nil {
 		return nil, fmt.Errorf("loading model: %w", err)
 	}

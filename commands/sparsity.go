@@ -184,27 +184,6 @@ func newSparseState(c *cli.Context, m *model.Model, nctx int, cfg sparseConfig) 
 	return st, nil
 }
 
-// loadModelLayout is loadModel with the site weight layout.
-func loadModelLayout(c *cli.Context, ctxLen int, layout string) (*model.Model, error) {
-	p, err := modelPath(c)
-	if err != nil {
-		return nil, err
-	}
-	t, err := threads(c)
-	if err != nil {
-		return nil, err
-	}
-	wt, err := weightType(c)
-	if err != nil {
-		return nil, err
-	}
-	m, err := model.Load(p, model.LoadOptions{WeightType: wt, Threads: t, Ctx: ctxLen, Layout: layout})
-	if err != nil {
-		return nil, fmt.Errorf("loading model: %w", err)
-	}
-	return m, nil
-}
-
 // cpuName returns the CPU's model name from /proc/cpuinfo ("" when unknown).
 func cpuName() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
