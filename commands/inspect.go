@@ -62,9 +62,20 @@ func runInspect(c *cli.Context) error {
 	}
 	w := stdout(c)
 	if c.Bool("json") {
-		return writeJSON(w, newInspectJSON(info, tok))
+		err = writeJSON(w, newInspectJSON(info, tok))
+	} else {
+		err = writeInfo(w, info, tok)
 	}
-	return writeInfo(w, info, tok)
+	if err != nil || len(info.Problems) == 0 {
+		return err
+	}
+	if !c.Bool("json") {
+		fmt.Fprintf(w, "\nproblems (qsparse would refuse to load this checkpoint):\n")
+		for _, p := range info.Problems {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
+	return fmt.Errorf("%s: %d problem(s), first: %s", path, len(info.Problems), info.Problems[0])
 }
 
 // checkHFFolder names every file a Hugging Face folder lacks (nil for a complete folder or a
@@ -199,6 +210,7 @@ func humanBytes(n int64) string {
 
 // inspectJSON is the --json schema of inspect (snake_case, stable).
 type inspectJSON struct {
+	Problems           []string     `json:"problems,omitempty"`
 	Path               string       `json:"path"`
 	Format             string       `json:"format"`
 	Arch               string       `json:"arch"`
@@ -245,7 +257,8 @@ type tensorJSON struct {
 func newInspectJSON(info *model.Info, tok *model.TokenizerInfo) *inspectJSON {
 	s := &info.Spec
 	j := &inspectJSON{
-		Path: info.Path, Format: info.Format, Arch: s.Arch, Name: s.Name, FileType: info.FileType,
+		Problems: info.Problems,
+		Path:     info.Path, Format: info.Format, Arch: s.Arch, Name: s.Name, FileType: info.FileType,
 		Params: info.Params, Dim: s.Dim, Layers: s.NLayers, Heads: s.NHeads, KVHeads: s.NKVHeads,
 		HeadDim: s.HeadDim, FFNDim: s.FFNDim, Vocab: s.Vocab, Context: s.CtxLen, RopeTheta: s.RopeTheta,
 		NormEps: s.NormEps, TiedEmbeddings: s.TiedEmbeddings, QKVBias: s.QKVBias,

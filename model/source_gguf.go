@@ -52,6 +52,9 @@ func Inspect(path string) (*Info, error) {
 			info.DenseBytesPerToken += n * 4
 		}
 	}
+	if gs, ok := src.(*ggufSource); !ok || gs.pack == "" {
+		info.Problems = sp.problems(src.shape, info.Tensors, info.VocabSize)
+	}
 	return info, nil
 }
 
