@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -85,6 +86,9 @@ type recorder struct {
 }
 
 func (r *recorder) Reset() { r.inner.Reset() }
+
+// SetContext passes ctx on to the recorded Forwarder (see setContext).
+func (r *recorder) SetContext(ctx context.Context) { setContext(r.inner, ctx) }
 
 func (r *recorder) Forward(tokens []int, pos int, logits []float32) error {
 	if err := r.inner.Forward(tokens, pos, logits); err != nil {

@@ -19,6 +19,16 @@ import (
 	"time"
 )
 
+// contexter is a Forwarder that can stop inside a Forward call (model.State.SetContext).
+type contexter interface{ SetContext(context.Context) }
+
+// setContext passes ctx to st when it can stop inside a Forward call.
+func setContext(st Forwarder, ctx context.Context) {
+	if c, ok := st.(contexter); ok {
+		c.SetContext(ctx)
+	}
+}
+
 // Forwarder is the part of a model state that perplexity needs (model.State satisfies it).
 type Forwarder interface {
 	// Reset clears the KV cache.
@@ -190,6 +200,10 @@ func scoreChunks(ctx context.Context, what string, sts []Forwarder, tokens []int
 	}
 	if err := CheckTokens(len(tokens), nctx); err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	for _, st := range sts {
+		setContext(st, ctx) // a long chunk stops within a layer on Ctrl-C
+		defer setContext(st, nil)
 	}
 	nChunk := NumChunks(len(tokens), opts)
 	shard, shards := opts.Shard, max(opts.Shards, 1)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -41,14 +42,29 @@ func (s *State) Forward(tokens []int, pos int, logits []float32) error {
 		case last:
 			out = logits
 		}
-		s.step(tokens[off:off+b], pos+off, out)
+		if err := s.step(tokens[off:off+b], pos+off, out); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// SetContext makes Forward stop between layers once ctx is done, returning ctx.Err() (the KV
+// cache positions of that call are then undefined); nil never stops. A long prefill (a chunk of
+// 32k tokens takes minutes) so answers Ctrl-C within one layer's work.
+func (s *State) SetContext(ctx context.Context) { s.cancel = ctx }
+
+// stopped returns the State's context error, if any.
+func (s *State) stopped() error {
+	if s.cancel == nil {
+		return nil
+	}
+	return s.cancel.Err()
+}
+
 // step runs one batch of n <= s.batch tokens at positions pos..pos+n-1. logits is nil (no
 // logits), [Vocab] (last token) or [n][Vocab].
-func (s *State) step(tokens []int, pos int, logits []float32) {
+func (s *State) step(tokens []int, pos int, logits []float32) error {
 	m, sp := s.m, &s.m.Spec
 	n := len(tokens)
 	dim, qdim, kvdim, ffn, half := sp.Dim, sp.QDim(), sp.KVDim(), sp.FFNDim, sp.HeadDim/2
@@ -68,6 +84,9 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 	q, att := s.q[:n*qdim], s.att[:n*qdim] // [n][qdim]
 	hb, hb2 := s.hb[:n*ffn], s.hb2[:n*ffn] // [n][ffn]
 	for l := range sp.NLayers {
+		if err := s.stopped(); err != nil {
+			return err
+		}
 		L := &m.W.Layers[l]
 		lc := l * s.ctx * kvdim
 		k := s.keyCache[lc+pos*kvdim : lc+(pos+n)*kvdim] // [n][kvdim], written in place in the cache
@@ -94,7 +113,7 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 		addTo(x, xb2) // residual
 	}
 	if logits == nil {
-		return
+		return nil
 	}
 	// Final norm and LM head (output.weight, or token_embd.weight when tied).
 	if len(logits) == sp.Vocab && n > 1 {
@@ -103,6 +122,7 @@ func (s *State) step(tokens []int, pos int, logits []float32) {
 	}
 	rmsNorm(xb[:n*dim], x, m.W.OutputNorm, n, dim, eps)
 	s.matmul(m.W.Output, xb[:n*dim], n, logits, nil)
+	return nil
 }
 
 // project runs the projections of a site of a layer (siteTable: q/k/v, o, gate/up or down),

@@ -1,6 +1,10 @@
 package model
 
-import "github.com/qsparse/qsparse/sparse"
+import (
+	"context"
+
+	"github.com/qsparse/qsparse/sparse"
+)
 
 // maxBatch bounds the tokens one Forward step processes at once; longer inputs are split.
 const maxBatch = 512
@@ -10,9 +14,10 @@ const maxBatch = 512
 // Model share its thread pool: Forward calls on different States may run concurrently, but their
 // kernels are serialised by the pool.
 type State struct {
-	m     *Model
-	ctx   int // KV cache capacity in positions
-	batch int // most tokens per forward step
+	m      *Model
+	cancel context.Context // see SetContext; nil: Forward never stops early
+	ctx    int             // KV cache capacity in positions
+	batch  int             // most tokens per forward step
 
 	keyCache []float32 // [NLayers][ctx][KVDim]
 	valCache []float32 // [NLayers][NKVHeads][HeadDim][ctxPad]: values transposed (see storeValues)
