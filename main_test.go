@@ -83,6 +83,29 @@ func TestExitCodes(t *testing.T) {
 	if c := exitCode(err); c != 130 || last != "qsparse eval: interrupted" {
 		t.Errorf("Ctrl-C: exit %d, last line %q; want 130, %q", c, last, "qsparse eval: interrupted")
 	}
+
+	// Ctrl-C inside one long chunk (a 65,536-token forward takes far longer than a second) stops
+	// within a second too: the forward pass checks between layers.
+	errb = &syncBuffer{}
+	cmd = exec.Command(bin, "eval", "-m", mp, "-f", data, "-c", "65536", "--allow-long-ctx", "--chunks", "1", "-t", "1")
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(errb.String(), "calculating perplexity") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // inside the chunk's forward pass
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	err = cmd.Wait()
+	took := time.Since(sent)
+	last = strings.TrimSpace(errb.String())
+	last = last[strings.LastIndex(last, "\n")+1:]
+	if c := exitCode(err); c != 130 || last != "qsparse eval: interrupted" || took > 5*time.Second {
+		t.Errorf("Ctrl-C in a long chunk: exit %d after %v, last line %q; want 130 within a second, %q", c, took, last, "qsparse eval: interrupted")
+	}
+	t.Logf("Ctrl-C inside a 65,536-token chunk: exit after %v", took)
 	_ = os.Remove(bin)
 }
 
