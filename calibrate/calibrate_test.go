@@ -127,7 +127,7 @@ func TestCalibrateBadInput(t *testing.T) {
 	p.Model = model.NewModelID(&m.Spec)
 	other := m.Spec
 	other.NLayers++
-	if err := p.Validate(&other); !errors.Is(err, model.ErrProfile) {
+	if err := p.Validate(&other); !errors.Is(err, model.ErrBadProfile) {
 		t.Errorf("profile for another model: %v", err)
 	}
 }

@@ -123,7 +123,7 @@ func (r *sparsityRequest) loadLayout() string {
 // dense; with --block, every nonzero value is the N:M pattern), then the --profile one (alone
 // when --sparsity was not given). Without any sparsity flag, the model's default profile def
 // (a pack file's) is used: alone for run, beside dense for bench (list). Errors (a profile or block that does not fit) wrap
-// model.ErrProfile.
+// model.ErrBadProfile.
 func (r *sparsityRequest) configs(c *cli.Context, sp *model.Spec, def *model.Profile, list bool) ([]sparseConfig, error) {
 	var out []sparseConfig
 	finish := func(p *model.Profile) *model.Profile {

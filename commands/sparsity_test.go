@@ -57,7 +57,7 @@ func TestRunSparsity(t *testing.T) {
 }
 
 // TestSparsityBadInput: flags out of range are usage errors (exit 2); a profile or block that
-// does not fit the model is a model.ErrProfile error (exit 1).
+// does not fit the model is a model.ErrBadProfile error (exit 1).
 func TestSparsityBadInput(t *testing.T) {
 	mp := testenv.Path(t, "stories260K.gguf")
 	for _, args := range [][]string{
@@ -94,8 +94,8 @@ func TestSparsityBadInput(t *testing.T) {
 		{"run", "--model", mp, "-p", "x", "--block", "3:7"},
 	} {
 		_, _, err := runApp(t, args...)
-		if err == nil || errUsage(err) || !errors.Is(err, model.ErrProfile) {
-			t.Errorf("%q: err = %v, want a model.ErrProfile error", args[3:], err)
+		if err == nil || errUsage(err) || !errors.Is(err, model.ErrBadProfile) {
+			t.Errorf("%q: err = %v, want a model.ErrBadProfile error", args[3:], err)
 		}
 	}
 }

@@ -27,7 +27,7 @@ func ScoringLabel(s model.Scoring) string {
 // Configs returns the grid's configurations for the model sp, sparsity by sparsity (and block
 // by block), the scorings side by side: label and family "top-K |x|", "top-K |x|·‖W‖₂",
 // "2:4 |x|", ... (" +rescale" appended when Rescale). Sparsity 0 gives the dense configuration
-// (once). Errors wrap model.ErrProfile (a ratio outside [0, 1), a block M that does not divide
+// (once). Errors wrap model.ErrBadProfile (a ratio outside [0, 1), a block M that does not divide
 // a site's width).
 func (g Grid) Configs(sp *model.Spec) ([]Config, error) {
 	scorings := g.Scorings

@@ -137,10 +137,10 @@ func TestSweepBadInput(t *testing.T) {
 		t.Errorf("short text: %v", err)
 	}
 	bad := []Config{{Label: "broken", Profile: &model.Profile{}}}
-	if _, err := Sweep(context.Background(), m, tokens, bad, SweepOptions{PPLOptions: PPLOptions{Ctx: 128}}); !errors.Is(err, model.ErrProfile) {
+	if _, err := Sweep(context.Background(), m, tokens, bad, SweepOptions{PPLOptions: PPLOptions{Ctx: 128}}); !errors.Is(err, model.ErrBadProfile) {
 		t.Errorf("bad profile: %v", err)
 	}
-	if _, err := (Grid{Blocks: []model.Block{{N: 3, M: 7}}}).Configs(&m.Spec); !errors.Is(err, model.ErrProfile) {
+	if _, err := (Grid{Blocks: []model.Block{{N: 3, M: 7}}}).Configs(&m.Spec); !errors.Is(err, model.ErrBadProfile) {
 		t.Errorf("block 3:7: %v", err)
 	}
 }

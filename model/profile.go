@@ -7,9 +7,6 @@ import (
 	"github.com/qsparse/qsparse/sparse"
 )
 
-// ErrProfile is ErrBadProfile (kept while branches that use the old name merge).
-var ErrProfile = ErrBadProfile
-
 // Scoring is how a site's input channels are ranked before the top-K is kept.
 type Scoring string
 
@@ -29,7 +26,7 @@ func ParseScoring(s string) (Scoring, error) {
 	case ScoreWeighted:
 		return ScoreWeighted, nil
 	}
-	return "", fmt.Errorf("%w: unknown scoring %q (want magnitude or weighted)", ErrProfile, s)
+	return "", fmt.Errorf("%w: unknown scoring %q (want magnitude or weighted)", ErrBadProfile, s)
 }
 
 // Block is Block Q-Sparse's N:M pattern: every block of M consecutive input channels keeps its
@@ -82,7 +79,7 @@ type Calibration struct {
 // input: k = floor((1-ratio)*SiteDim) channels kept per token, as Q-Sparse (sparse.KeepCount).
 func UniformProfile(sp *Spec, ratio float64) (*Profile, error) {
 	if !(ratio >= 0 && ratio < 1) {
-		return nil, fmt.Errorf("%w: sparsity %g is outside [0, 1)", ErrProfile, ratio)
+		return nil, fmt.Errorf("%w: sparsity %g is outside [0, 1)", ErrBadProfile, ratio)
 	}
 	p := &Profile{Keep: make([][NumSites]int, sp.NLayers), Scoring: ScoreMagnitude}
 	for l := range p.Keep {
@@ -97,12 +94,12 @@ func UniformProfile(sp *Spec, ratio float64) (*Profile, error) {
 // of every site keeps its n largest. m must divide every site's width and 0 < n <= m.
 func BlockProfile(sp *Spec, n, m int) (*Profile, error) {
 	if m <= 0 || n <= 0 || n > m {
-		return nil, fmt.Errorf("%w: block %d:%d needs 0 < N <= M", ErrProfile, n, m)
+		return nil, fmt.Errorf("%w: block %d:%d needs 0 < N <= M", ErrBadProfile, n, m)
 	}
 	p := &Profile{Keep: make([][NumSites]int, sp.NLayers), Scoring: ScoreMagnitude, Block: &Block{N: n, M: m}}
 	for site := AttnIn; site < NumSites; site++ {
 		if d := sp.SiteDim(site); d%m != 0 {
-			return nil, fmt.Errorf("%w: block %d:%d: M=%d does not divide the %s width %d", ErrProfile, n, m, m, site, d)
+			return nil, fmt.Errorf("%w: block %d:%d: M=%d does not divide the %s width %d", ErrBadProfile, n, m, m, site, d)
 		}
 	}
 	for l := range p.Keep {
@@ -115,7 +112,7 @@ func BlockProfile(sp *Spec, n, m int) (*Profile, error) {
 
 // Validate checks that p has one entry per layer, every K is in [0, SiteDim], the scoring is
 // known, a block pattern divides every width, and, when p names a model, that it is this one.
-// Errors wrap ErrProfile.
+// Errors wrap ErrBadProfile.
 func (p *Profile) Validate(sp *Spec) error {
 	if p.Model != nil {
 		if err := p.Model.Check(sp); err != nil {
@@ -123,7 +120,7 @@ func (p *Profile) Validate(sp *Spec) error {
 		}
 	}
 	if len(p.Keep) != sp.NLayers {
-		return fmt.Errorf("%w: it has %d layers, the model %s has %d", ErrProfile, len(p.Keep), sp.Name, sp.NLayers)
+		return fmt.Errorf("%w: it has %d layers, the model %s has %d", ErrBadProfile, len(p.Keep), sp.Name, sp.NLayers)
 	}
 	if _, err := ParseScoring(string(p.Scoring)); err != nil {
 		return err
@@ -131,22 +128,22 @@ func (p *Profile) Validate(sp *Spec) error {
 	for l, ks := range p.Keep {
 		for site, k := range ks {
 			if d := sp.SiteDim(Site(site)); k < 0 || k > d {
-				return fmt.Errorf("%w: it keeps %d channels of layer %d %s, want 0..%d", ErrProfile, k, l, Site(site), d)
+				return fmt.Errorf("%w: it keeps %d channels of layer %d %s, want 0..%d", ErrBadProfile, k, l, Site(site), d)
 			}
 		}
 	}
 	if b := p.Block; b != nil {
 		if b.M <= 0 || b.N <= 0 || b.N > b.M {
-			return fmt.Errorf("%w: block %d:%d needs 0 < N <= M", ErrProfile, b.N, b.M)
+			return fmt.Errorf("%w: block %d:%d needs 0 < N <= M", ErrBadProfile, b.N, b.M)
 		}
 		for l, ks := range p.Keep {
 			for site, k := range ks {
 				d := sp.SiteDim(Site(site))
 				if d%b.M != 0 {
-					return fmt.Errorf("%w: block %d:%d: M=%d does not divide the %s width %d", ErrProfile, b.N, b.M, b.M, Site(site), d)
+					return fmt.Errorf("%w: block %d:%d: M=%d does not divide the %s width %d", ErrBadProfile, b.N, b.M, b.M, Site(site), d)
 				}
 				if k != d && k != d/b.M*b.N {
-					return fmt.Errorf("%w: block %d:%d keeps %d of %d channels, but layer %d %s says %d", ErrProfile, b.N, b.M, d/b.M*b.N, d, l, Site(site), k)
+					return fmt.Errorf("%w: block %d:%d keeps %d of %d channels, but layer %d %s says %d", ErrBadProfile, b.N, b.M, d/b.M*b.N, d, l, Site(site), k)
 				}
 			}
 		}

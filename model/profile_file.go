@@ -51,18 +51,18 @@ func Fingerprint(sp *Spec) string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// Check reports (wrapping ErrProfile) how id differs from the model described by sp.
+// Check reports (wrapping ErrBadProfile) how id differs from the model described by sp.
 func (id *ModelID) Check(sp *Spec) error {
 	want := NewModelID(sp)
 	switch {
 	case id.Arch != "" && id.Arch != want.Arch:
-		return fmt.Errorf("%w: it was made for architecture %q, the model %s is %q", ErrProfile, id.Arch, sp.Name, want.Arch)
+		return fmt.Errorf("%w: it was made for architecture %q, the model %s is %q", ErrBadProfile, id.Arch, sp.Name, want.Arch)
 	case id.Layers != want.Layers || id.Dim != want.Dim || id.QDim != want.QDim || id.FFNDim != want.FFNDim:
 		return fmt.Errorf("%w: it was made for a model with %d layers, dim %d, q dim %d, ffn %d; %s has %d, %d, %d, %d",
-			ErrProfile, id.Layers, id.Dim, id.QDim, id.FFNDim, sp.Name, want.Layers, want.Dim, want.QDim, want.FFNDim)
+			ErrBadProfile, id.Layers, id.Dim, id.QDim, id.FFNDim, sp.Name, want.Layers, want.Dim, want.QDim, want.FFNDim)
 	case id.Fingerprint != "" && id.Fingerprint != want.Fingerprint:
 		return fmt.Errorf("%w: it was made for a model with fingerprint %s (%s), %s has %s: a different model of the same shape?",
-			ErrProfile, id.Fingerprint, id.Name, sp.Name, want.Fingerprint)
+			ErrBadProfile, id.Fingerprint, id.Name, sp.Name, want.Fingerprint)
 	}
 	return nil
 }
@@ -139,13 +139,13 @@ func DecodeProfile(r io.Reader) (*Profile, error) {
 	dec.DisallowUnknownFields()
 	var f profileFile
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: not a qsparse profile JSON: %v", ErrProfile, err)
+		return nil, fmt.Errorf("%w: not a qsparse profile JSON: %v", ErrBadProfile, err)
 	}
 	if f.Format != ProfileFormat {
-		return nil, fmt.Errorf("%w: format is %q, want %q", ErrProfile, f.Format, ProfileFormat)
+		return nil, fmt.Errorf("%w: format is %q, want %q", ErrBadProfile, f.Format, ProfileFormat)
 	}
 	if f.Version != ProfileVersion {
-		return nil, fmt.Errorf("%w: format version %d is not supported (this qsparse reads version %d)", ErrProfile, f.Version, ProfileVersion)
+		return nil, fmt.Errorf("%w: format version %d is not supported (this qsparse reads version %d)", ErrBadProfile, f.Version, ProfileVersion)
 	}
 	sc, err := ParseScoring(string(f.Scoring))
 	if err != nil {
@@ -158,13 +158,13 @@ func DecodeProfile(r io.Reader) (*Profile, error) {
 		for name, set := range layer {
 			site, err := ParseSite(name)
 			if err != nil {
-				return nil, fmt.Errorf("%w: layer %d: %v", ErrProfile, l, err)
+				return nil, fmt.Errorf("%w: layer %d: %v", ErrBadProfile, l, err)
 			}
 			p.Keep[l][site] = set.K
 			seen++
 		}
 		if seen != int(NumSites) {
-			return nil, fmt.Errorf("%w: layer %d has %d sites, want all %d (attn_in, attn_out, mlp_in, mlp_down)", ErrProfile, l, seen, NumSites)
+			return nil, fmt.Errorf("%w: layer %d has %d sites, want all %d (attn_in, attn_out, mlp_in, mlp_down)", ErrBadProfile, l, seen, NumSites)
 		}
 	}
 	return p, nil

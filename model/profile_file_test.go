@@ -55,33 +55,33 @@ func TestProfileBadInput(t *testing.T) {
 	m := loadStories(t, LoadOptions{Threads: 1})
 	sp := &m.Spec
 	for _, r := range []float64{-0.1, 1, 1.5, math.NaN()} {
-		if _, err := UniformProfile(sp, r); !errors.Is(err, ErrProfile) {
-			t.Errorf("UniformProfile(%v): err %v, want ErrProfile", r, err)
+		if _, err := UniformProfile(sp, r); !errors.Is(err, ErrBadProfile) {
+			t.Errorf("UniformProfile(%v): err %v, want ErrBadProfile", r, err)
 		}
 	}
-	if _, err := BlockProfile(sp, 2, 7); !errors.Is(err, ErrProfile) { // 7 divides no width of stories260K
+	if _, err := BlockProfile(sp, 2, 7); !errors.Is(err, ErrBadProfile) { // 7 divides no width of stories260K
 		t.Errorf("BlockProfile 2:7: %v", err)
 	}
-	if _, err := ParseScoring("loud"); !errors.Is(err, ErrProfile) {
+	if _, err := ParseScoring("loud"); !errors.Is(err, ErrBadProfile) {
 		t.Errorf("ParseScoring: %v", err)
 	}
 	other := *sp
 	other.NLayers++
 	p, _ := UniformProfile(&other, 0.5)
 	p.Model = NewModelID(&other)
-	if err := m.NewState(8).SetProfile(p); !errors.Is(err, ErrProfile) {
+	if err := m.NewState(8).SetProfile(p); !errors.Is(err, ErrBadProfile) {
 		t.Errorf("profile of another model: %v", err)
 	}
 	p, _ = UniformProfile(sp, 0.5)
 	p.Model = NewModelID(sp)
 	p.Model.Fingerprint = "0123456789abcdef"
-	if err := m.NewState(8).SetProfile(p); !errors.Is(err, ErrProfile) || !strings.Contains(err.Error(), "fingerprint") {
+	if err := m.NewState(8).SetProfile(p); !errors.Is(err, ErrBadProfile) || !strings.Contains(err.Error(), "fingerprint") {
 		t.Errorf("profile with another fingerprint: %v", err)
 	}
 	for _, js := range []string{``, `{}`, `{"format":"qsparse-profile","version":9,"layers":[]}`,
 		`{"format":"qsparse-profile","version":1,"scoring":"magnitude","layers":[{"attn_in":{"k":1}}]}`,
 		`{"format":"qsparse-profile","version":1,"scoring":"magnitude","layers":[{"bogus":{"k":1}}]}`} {
-		if _, err := DecodeProfile(strings.NewReader(js)); !errors.Is(err, ErrProfile) {
+		if _, err := DecodeProfile(strings.NewReader(js)); !errors.Is(err, ErrBadProfile) {
 			t.Errorf("DecodeProfile(%q): %v", js, err)
 		}
 	}
