@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/qsparse/qsparse/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -150,52 +151,27 @@ var ErrShortFill = errors.New("tensor data has the wrong size")
 // destination's directory (space reserved up front where the file system allows), synced and
 // renamed over path; on any error or cancellation of ctx the temporary file is removed and path
 // is left as it was.
-func WriteFileParallel(ctx context.Context, path string, kv []KV, tensors []StreamTensor, alignment uint64, opts ParallelOptions) (err error) {
+func WriteFileParallel(ctx context.Context, path string, kv []KV, tensors []StreamTensor, alignment uint64, opts ParallelOptions) error {
 	l, err := PlanLayout(kv, tensors, alignment)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return atomicfile.WriteFile(path, func(tmp *os.File) error {
+		if err := reserve(tmp, int64(l.Size)); err != nil {
+			return fmt.Errorf("write %s: reserving %d bytes: %w", path, l.Size, err)
 		}
-	}()
-	if err = reserve(tmp, int64(l.Size)); err != nil {
-		return fmt.Errorf("write %s: reserving %d bytes: %w", path, l.Size, err)
-	}
-	var dst io.WriterAt = tmp
-	if opts.WrapWriter != nil {
-		dst = opts.WrapWriter(dst)
-	}
-	if err = WriteLayout(ctx, dst, l, tensors, opts); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = ctx.Err(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+		var dst io.WriterAt = tmp
+		if opts.WrapWriter != nil {
+			dst = opts.WrapWriter(dst)
+		}
+		if err := WriteLayout(ctx, dst, l, tensors, opts); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	})
 }
 
 // WriteLayout writes the header of l and then every tensor (in parallel) into dst at l's

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"github.com/qsparse/qsparse/internal/atomicfile"
 	"math"
-	"os"
 	"path/filepath"
 )
 
@@ -205,44 +205,14 @@ func appendValue(b []byte, v Value) []byte {
 	return b
 }
 
-// writeAtomic writes path through a temporary file in the same directory: write, fsync,
-// close, rename, then fsync the directory (best effort).
-func writeAtomic(path string, fill func(*bufio.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+// writeAtomic writes path atomically (internal/atomicfile); fill's errors name path.
+func writeAtomic(path string, fill func(*bufio.Writer) error) error {
+	return atomicfile.WriteBuffered(path, func(w *bufio.Writer) error {
+		if err := fill(w); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
 		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err = fill(w); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+		return nil
+	})
 }
 
 // WriteSplit writes tensors as a split model of shards files named SplitPath(prefix, i, shards),

@@ -1,9 +1,9 @@
 package safetensors
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/qsparse/qsparse/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -145,44 +145,10 @@ func WriteSharded(dir string, tensors []Tensor, maxShardBytes int64) error {
 	return nil
 }
 
-// writeAtomic writes path through a temporary file in the same folder: write, fsync, rename,
-// then fsync the folder (best effort).
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+// writeAtomic writes path atomically (internal/atomicfile); errors name the package and path.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("safetensors: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("safetensors: write %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
