@@ -2,7 +2,9 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/qsparse/qsparse/internal/testenv"
@@ -49,78 +51,291 @@ func maxRelDiff(a, b []float32) float64 {
 	return d / max(s, 1)
 }
 
-// checkKernelVsMasked decodes with the sparse kernels and with the masked twin under profile
-// p and compares the greedy tokens and, fed the same tokens, every step's logits.
+// Tolerances of the kernel-vs-masked comparisons (see checkKernelVsMasked). Float32 rounds to
+// u = 2⁻²⁴ ≈ 6e-8; reordering a dot product of n terms moves it by about √n·u of the terms'
+// scale (n ≤ 1536 here: ~2.4e-6 of a site's largest output), and the lockstep runs carry 2 such
+// differences per layer in the residual stream. Measured (stories260K, SmolLM2, 16-24 steps,
+// default, avx512f=off and purego backends): site outputs ≤ 1.0e-6, site inputs ≤ 4.9e-6,
+// logits ≤ 1.8e-6.
+const (
+	// siteTol bounds one site's sparse-kernel output against the masked path's from the same
+	// input and index set, max |diff| over max |output|: the two sum the same products in a
+	// different order (the kernel over the kept channels, the dense GEMV over all, with zeros).
+	siteTol = 1e-5
+	// inputTol bounds a sparse site's input on the kernel path against the masked path's in
+	// lockstep (both on the same index sets), max |diff| over max |input|: the summation-order
+	// differences of every earlier site, carried through the residual stream and RMSNorm.
+	inputTol = 5e-5
+	// logitTol bounds every decode step's logits, max |diff| over max(max |logit|, 1): the final
+	// residual's difference (as inputTol) through one more GEMV.
+	logitTol = 5e-5
+	// tieTol bounds, relative to the K-th largest score of the masked path's input, how far from
+	// that boundary the score of a channel selected by one path only may be. The two inputs
+	// differ by absolute amounts set by the row's scale, not by the boundary channel's own
+	// value, which on SmolLM2 is up to 1e4 times smaller than the row's largest score (heavy
+	// outlier channels): the measured difference of channels within 10% of the boundary
+	// reached 7.6e-5 of the K-th score (SmolLM2, sparsity 0.25), so a genuine swap can sit up to
+	// ~1.5e-4 away. A wrong selection is still caught: the median gap between the K-th and
+	// (K+1)-th score is 1.7e-2..3.6e-2 of the K-th on stories260K, 2.4e-3..4.2e-3 on SmolLM2.
+	// Independently, every such channel must be within twice the site's largest score
+	// difference between the two inputs (the most two exact top-K selections of those inputs
+	// can disagree by).
+	tieTol = 5e-4
+)
+
+// kernelStats counts what a lockstep run saw.
+type kernelStats struct {
+	sites, swapSites, swapped int     // sparse site evaluations; of them with differing sets; channels differing
+	siteWorst, inWorst        float64 // max relative site-output, site-input difference
+	gapWorst, logitWorst      float64 // max relative tie gap (channels differing), logit difference
+	unforced                  int     // greedy tokens equal in the free-running comparison
+}
+
+// lockstep is the bookkeeping of one kernel-vs-masked lockstep run: the kernel path's index
+// set and input at every site of the current step, recorded by its selHook and read by the
+// masked path's. All buffers are allocated once.
+type lockstep struct {
+	blk    *Block
+	norms  [][NumSites][]float32 // weighted scoring; nil: magnitude
+	step   int
+	kIdx   [][NumSites][]int32   // kernel path's selection at the current step
+	kX     [][NumSites][]float32 // its site input
+	kStep  [][NumSites]int       // the step kIdx was recorded at
+	scores []float32             // [max site dim] scratch
+	kSites int                   // sparse sites the kernel path ran this step
+	mSites int                   // and the masked path
+	st     kernelStats
+	fail   string // first failure
+}
+
+func newLockstep(m *Model, p *Profile) *lockstep {
+	sp := &m.Spec
+	ls := &lockstep{blk: p.Block, kIdx: make([][NumSites][]int32, sp.NLayers), kX: make([][NumSites][]float32, sp.NLayers),
+		kStep: make([][NumSites]int, sp.NLayers)}
+	if p.Scoring == ScoreWeighted {
+		ls.norms = m.ColumnNorms()
+	}
+	width := 0
+	for l := range sp.NLayers {
+		for site := AttnIn; site < NumSites; site++ {
+			d := sp.SiteDim(site)
+			width = max(width, d)
+			ls.kIdx[l][site] = make([]int32, 0, d)
+			ls.kX[l][site] = make([]float32, d)
+			ls.kStep[l][site] = -1
+		}
+	}
+	ls.scores = make([]float32, width)
+	return ls
+}
+
+func (ls *lockstep) failf(format string, args ...any) {
+	if ls.fail == "" {
+		ls.fail = fmt.Sprintf(format, args...)
+	}
+}
+
+// kernelHook records the kernel path's selection and input and keeps the selection.
+func (ls *lockstep) kernelHook(site Site, layer int, x []float32, own []int32) []int32 {
+	ls.kIdx[layer][site] = append(ls.kIdx[layer][site][:0], own...)
+	copy(ls.kX[layer][site], x)
+	ls.kStep[layer][site] = ls.step
+	ls.kSites++
+	return own
+}
+
+// maskedHook compares the masked path's own selection with the kernel path's at the same site
+// and step, checks that they differ only in near-ties, and returns the kernel path's set.
+func (ls *lockstep) maskedHook(site Site, layer int, x []float32, own []int32) []int32 {
+	ls.mSites++
+	ls.st.sites++
+	if ls.kStep[layer][site] != ls.step {
+		ls.failf("step %d: the masked path ran sparse site %s of layer %d, the kernel path did not", ls.step, site, layer)
+		return own
+	}
+	ka, kx := ls.kIdx[layer][site], ls.kX[layer][site]
+	if len(ka) != len(own) {
+		ls.failf("step %d %s layer %d: kernel path kept %d channels, masked path %d", ls.step, site, layer, len(ka), len(own))
+		return own
+	}
+	if d := maxRelDiff(kx, x); d > ls.st.inWorst {
+		ls.st.inWorst = d
+		if d > inputTol {
+			ls.failf("step %d %s layer %d: site inputs differ by %.3g (relative), want <= %g", ls.step, site, layer, d, inputTol)
+		}
+	}
+	if slices.Equal(ka, own) {
+		return ka
+	}
+	ls.st.swapSites++
+	// the scores selectTop ranks, in the same float32 arithmetic, of the masked path's input
+	// (sc) and the kernel path's (ks), and their largest difference delta
+	score := func(x []float32, i int) float32 {
+		v := float32(math.Abs(float64(x[i])))
+		if ls.norms != nil {
+			v *= ls.norms[layer][site][i]
+		}
+		return v
+	}
+	sc := ls.scores[:len(x)]
+	delta := 0.0
+	for i := range x {
+		sc[i] = score(x, i)
+		delta = max(delta, math.Abs(float64(score(kx, i))-float64(sc[i])))
+	}
+	// boundary: the smallest kept score (the K-th largest) of the masked path's own selection,
+	// within c's block of an N:M profile
+	boundary := func(c int32) float64 {
+		lo, hi := int32(0), int32(len(x))
+		if ls.blk != nil {
+			lo = c / int32(ls.blk.M) * int32(ls.blk.M)
+			hi = min(lo+int32(ls.blk.M), hi)
+		}
+		b := math.Inf(1)
+		for _, o := range own {
+			if o >= lo && o < hi {
+				b = min(b, float64(sc[o]))
+			}
+		}
+		return b
+	}
+	for i, j := 0, 0; i < len(ka) || j < len(own); {
+		var c int32
+		switch {
+		case j == len(own) || (i < len(ka) && ka[i] < own[j]):
+			c, i = ka[i], i+1
+		case i == len(ka) || own[j] < ka[i]:
+			c, j = own[j], j+1
+		default:
+			i, j = i+1, j+1
+			continue
+		}
+		ls.st.swapped++
+		b := boundary(c)
+		gap := math.Abs(float64(sc[c]) - b)
+		ls.st.gapWorst = max(ls.st.gapWorst, gap/b)
+		// c in one set only, say the kernel's: s_m(c) <= K-th_m, s_k(c) >= K-th_k and the K-th
+		// scores differ by at most delta, so s_m(c) >= K-th_m - 2·delta (the masked path's own
+		// set likewise)
+		if gap > tieTol*b || gap > 2*delta {
+			ls.failf("step %d %s layer %d: channel %d is kept by one path only with score %.9g, K-th score %.9g: %.3g from the boundary, not a near-tie (want <= %g of the K-th score and <= twice the largest score difference of the two inputs, %.3g)",
+				ls.step, site, layer, c, sc[c], b, gap, tieTol, 2*delta)
+		}
+	}
+	return ka
+}
+
+// checkKernelVsMasked compares the sparse-kernel decode (column-major packs) with its masked
+// twin (State.maskedDecode) under profile p, greedy from prompt for steps tokens.
 //
-// Site by site (twinHook), the kernel output must equal the masked path's from the same input
-// within float32 summation-order tolerance (relative 1e-5). End to end the two paths can part:
-// a rounding difference can swap the K-th and (K+1)-th channel of a later site's selection
-// (TopK is discontinuous), which on SmolLM2 happens within a few tokens. With strict, the
-// whole run's logits (within tol) and greedy tokens must agree too; otherwise the end-to-end
-// difference is only logged.
-func checkKernelVsMasked(t *testing.T, m *Model, name string, p *Profile, prompt []int, steps int, strict bool, tol float64) {
+// The two States run in lockstep, token by token. At every sparse site the kernel path records
+// its index set and input (selHook); the masked path computes its own top-K of its own input,
+// which must equal the kernel path's up to near-ties (every channel in one set only scores
+// within tieTol of the K-th score, and within twice the two inputs' largest score difference),
+// and then uses the kernel path's set, so that a last-bit
+// summation-order difference cannot swap the K-th and (K+1)-th channel and part the runs. So
+// forced, the site inputs must agree within inputTol, every step's logits within logitTol and
+// the greedy tokens exactly. Site by site (twinHook), the kernel output must equal the masked
+// path's from the same input within siteTol. Free-running (nothing forced), the masked path
+// may part from the kernel path at a near-tie: how many greedy tokens it keeps is only logged.
+func checkKernelVsMasked(t *testing.T, m *Model, name string, p *Profile, prompt []int, steps int) kernelStats {
 	t.Helper()
-	const siteTol = 1e-5
-	sites, siteWorst := 0, 0.0
-	run := func(masked bool, feed []int) ([]int, [][]float32) {
+	V := m.Spec.Vocab
+	newState := func(masked bool) *State {
 		st := m.NewState(len(prompt) + steps + 1)
 		if err := st.SetProfile(p); err != nil {
 			t.Fatal(err)
 		}
 		st.maskedDecode = masked
-		if !masked && feed == nil {
-			st.twinHook = func(site Site, layer int, kernel, ref []float32) {
-				sites++
-				siteWorst = max(siteWorst, maxRelDiff(kernel, ref))
-			}
+		return st
+	}
+	ks, ms := newState(false), newState(true)
+	ls := newLockstep(m, p)
+	kl, ml := make([]float32, V), make([]float32, V)
+	// prefill: both States run the same masked batch path
+	if err := ks.Forward(prompt, 0, kl); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.Forward(prompt, 0, ml); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(kl, ml) {
+		t.Fatalf("%s: prefill logits differ between two States of the same path", name)
+	}
+	ks.twinHook = func(site Site, layer int, kernel, ref []float32) {
+		ls.st.siteWorst = max(ls.st.siteWorst, maxRelDiff(kernel, ref))
+	}
+	ks.selHook, ms.selHook = ls.kernelHook, ls.maskedHook
+	var toks []int
+	for i := range steps {
+		tok := Argmax(kl)
+		if mt := Argmax(ml); mt != tok {
+			t.Fatalf("%s: step %d: greedy token kernel %d (logit %v), masked %d (logit %v; kernel's %v)", name, i, tok, kl[tok], mt, ml[mt], ml[tok])
 		}
-		return decodeRun(t, st, prompt, steps, feed)
+		toks = append(toks, tok)
+		ls.step, ls.kSites, ls.mSites = i, 0, 0
+		if err := ks.Forward([]int{tok}, len(prompt)+i, kl); err != nil {
+			t.Fatal(err)
+		}
+		if err := ms.Forward([]int{tok}, len(prompt)+i, ml); err != nil {
+			t.Fatal(err)
+		}
+		if ls.kSites == 0 || ls.kSites != ls.mSites {
+			ls.failf("step %d: %d sparse sites on the kernel path, %d on the masked path", i, ls.kSites, ls.mSites)
+		}
+		if ls.fail != "" {
+			t.Fatalf("%s: %s", name, ls.fail)
+		}
+		d := maxRelDiff(kl, ml)
+		ls.st.logitWorst = max(ls.st.logitWorst, d)
+		if d > logitTol {
+			t.Fatalf("%s: step %d: kernel and masked logits differ by %.3g (relative), want <= %g", name, i, d, logitTol)
+		}
 	}
-	kt, kl := run(false, nil)
-	t.Logf("%s: %d sparse-kernel site outputs, max relative difference to the masked path %.2g", name, sites, siteWorst)
-	if sites == 0 || siteWorst > siteTol {
-		t.Errorf("%s: %d site outputs, kernel vs masked differ by %.3g (relative), want <= %g", name, sites, siteWorst, siteTol)
+	if kt, mt := Argmax(kl), Argmax(ml); kt != mt {
+		t.Fatalf("%s: after step %d: greedy token kernel %d, masked %d", name, steps-1, kt, mt)
 	}
-	mt, _ := run(true, nil)
-	_, ml := run(true, kt) // the twin fed the kernel path's tokens
-	worst, same := 0.0, 0
-	for i := range kl {
-		worst = max(worst, maxRelDiff(kl[i], ml[i]))
+	if ls.st.siteWorst > siteTol {
+		t.Errorf("%s: kernel vs masked site outputs differ by %.3g (relative), want <= %g", name, ls.st.siteWorst, siteTol)
 	}
-	for same < len(kt) && kt[same] == mt[same] {
-		same++
+	// free-running masked twin: how far its own greedy choices follow the kernel path's
+	free, _ := decodeRun(t, newState(true), prompt, steps, nil)
+	for ls.st.unforced < steps && free[ls.st.unforced] == toks[ls.st.unforced] {
+		ls.st.unforced++
 	}
-	t.Logf("%s: end to end over %d steps: max relative logit difference %.2g, first %d greedy tokens equal", name, steps, worst, same)
-	if !strict {
-		return
-	}
-	if worst > tol {
-		t.Errorf("%s: kernel and masked logits differ by %.3g (relative), want <= %g", name, worst, tol)
-	}
-	if same < len(kt) {
-		t.Errorf("%s: greedy token %d: kernel %v, masked %v", name, same, kt, mt)
-	}
+	st := ls.st
+	t.Logf("%s: %d steps, %d sparse sites: %d with near-tie swaps (%d channels, worst gap %.2g of the K-th score); max relative difference: site output %.2g, site input %.2g, logits %.2g; free-running: first %d greedy tokens equal",
+		name, steps, st.sites, st.swapSites, st.swapped, st.gapWorst, st.siteWorst, st.inWorst, st.logitWorst, st.unforced)
+	return st
 }
 
+// sparseModes returns the profiles checked at sparsity ratio (0.25, 0.5 or 0.7): top-K and the
+// N:M block profile closest to it (3:4, 2:4, 1:4), each with magnitude and weighted scoring;
+// at 0.5 also the rescaled and a per-site profile.
 func sparseModes(t *testing.T, sp *Spec, ratio float64) map[string]*Profile {
 	t.Helper()
 	u, err := UniformProfile(sp, ratio)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*Profile{fmt.Sprintf("uniform %.2f", ratio): u}
-	if ratio == 0.5 {
-		w := u.Clone()
-		w.Scoring = ScoreWeighted
-		out["weighted 0.50"] = w
-		r := u.Clone()
-		r.Rescale = true
-		out["rescale 0.50"] = r
-		b, err := BlockProfile(sp, 2, 4)
+	w := u.Clone()
+	w.Scoring = ScoreWeighted
+	out := map[string]*Profile{fmt.Sprintf("uniform %.2f", ratio): u, fmt.Sprintf("weighted %.2f", ratio): w}
+	n := map[float64]int{0.25: 3, 0.5: 2, 0.7: 1}[ratio]
+	if n > 0 {
+		b, err := BlockProfile(sp, n, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out["block 2:4"] = b
+		out[fmt.Sprintf("block %d:4", n)] = b
+		bw := b.Clone()
+		bw.Scoring = ScoreWeighted
+		out[fmt.Sprintf("block %d:4 weighted", n)] = bw
+	}
+	if ratio == 0.5 {
+		r := u.Clone()
+		r.Rescale = true
+		out["rescale 0.50"] = r
 		// one site dense, one sparse (per-site profile)
 		ps := u.Clone()
 		for l := range ps.Keep {
@@ -131,16 +346,22 @@ func sparseModes(t *testing.T, sp *Spec, ratio float64) map[string]*Profile {
 	return out
 }
 
+// TestSparseKernelMatchesMaskedStories: on stories260K, 24 greedy steps of the sparse kernels
+// against the masked path in lockstep (checkKernelVsMasked) at sparsity 0.25, 0.5 and 0.7, for
+// top-K and N:M blocks, magnitude and weighted scoring, rescaled and per-site.
 func TestSparseKernelMatchesMaskedStories(t *testing.T) {
 	m := loadStories(t, LoadOptions{Layout: LoadCols, Threads: 2})
 	prompt := m.Tok.Encode("Once upon a time, there was a", true, false)
 	for _, ratio := range []float64{0.25, 0.5, 0.7} {
-		for name, p := range sparseModes(t, &m.Spec, ratio) {
-			checkKernelVsMasked(t, m, name, p, prompt, 24, true, 1e-4)
+		modes := sparseModes(t, &m.Spec, ratio)
+		for _, name := range slices.Sorted(maps.Keys(modes)) {
+			checkKernelVsMasked(t, m, name, modes[name], prompt, 24)
 		}
 	}
 }
 
+// TestSparseKernelMatchesMaskedSmolLM2: the same on SmolLM2-135M (uniform top-K, 16 greedy
+// steps from a 5-token prompt), where near-tie swaps do occur.
 func TestSparseKernelMatchesMaskedSmolLM2(t *testing.T) {
 	m, err := Load(testenv.SmolLM2Path(t), LoadOptions{Layout: LoadCols, Threads: 2})
 	if err != nil {
@@ -148,16 +369,13 @@ func TestSparseKernelMatchesMaskedSmolLM2(t *testing.T) {
 	}
 	defer m.Close()
 	prompt := m.Tok.Encode("The capital of France is", true, false)
-	steps := 8
-	if testing.Short() {
-		steps = 3
-	}
+	t.Logf("prompt: %d tokens", len(prompt))
 	for _, ratio := range []float64{0.25, 0.5, 0.7} {
 		u, err := UniformProfile(&m.Spec, ratio)
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkKernelVsMasked(t, m, fmt.Sprintf("uniform %.2f", ratio), u, prompt, steps, false, 1e-4)
+		checkKernelVsMasked(t, m, fmt.Sprintf("uniform %.2f", ratio), u, prompt, 16)
 	}
 }
 

@@ -151,9 +151,9 @@ func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]flo
 				norms = s.colNorms[layer][site]
 			}
 			if n == 1 && w0.Pack != nil && !s.maskedDecode {
-				in, idx = s.selectSite(in, cols, k, norms)
+				in, idx = s.selectSite(site, layer, in, cols, k, norms)
 			} else {
-				in = s.maskSite(in, n, cols, k, norms) // reference semantics: masked input, dense kernels
+				in = s.maskSite(in, n, cols, k, norms, site, layer) // reference semantics: masked input, dense kernels
 				if s.maskHook != nil {
 					s.maskHook(site, layer, in, n)
 				}
@@ -217,14 +217,15 @@ func (s *State) wholePacks(L *Layer, mats []siteMat) bool {
 }
 
 // runTwin (tests) computes a sparse-kernel site's outputs again on the masked reference path
-// and hands both to s.twinHook.
+// (its own selection from the same input; selHook is not consulted) and hands both to
+// s.twinHook.
 func (s *State) runTwin(site Site, layer int, L *Layer, in []float32, fused *Matrix, outs [][]float32) {
 	cols := siteTable[site][0].w(L).Cols
 	var norms []float32
 	if s.colNorms != nil {
 		norms = s.colNorms[layer][site]
 	}
-	masked := s.maskSite(in, 1, cols, s.keep[layer][site], norms)
+	masked := s.maskSite(in, 1, cols, s.keep[layer][site], norms, site, -1)
 	for i, o := range outs {
 		w := siteTable[site][i].w(L)
 		ref := make([]float32, w.Rows)
@@ -243,11 +244,11 @@ func (s *State) runTwin(site Site, layer int, L *Layer, in []float32, fused *Mat
 	}
 }
 
-// selectSite picks one decoded token's active channels at a sparse site (selectTop, on the
-// calling goroutine: a few microseconds, cheaper than a pool job) and returns the kernel's
-// input and the index set. With Rescale, the input is a copy whose kept values are scaled
-// exactly as the masked path scales them.
-func (s *State) selectSite(in []float32, cols, k int, norms []float32) ([]float32, []int32) {
+// selectSite picks one decoded token's active channels at a sparse site of a layer
+// (selectTop, on the calling goroutine: a few microseconds, cheaper than a pool job) and
+// returns the kernel's input and the index set. With Rescale, the input is a copy whose kept
+// values are scaled exactly as the masked path scales them.
+func (s *State) selectSite(site Site, layer int, in []float32, cols, k int, norms []float32) ([]float32, []int32) {
 	x := in[:cols]
 	idx := s.topIdx[:0:cols]
 	var blk *Block
@@ -255,6 +256,9 @@ func (s *State) selectSite(in []float32, cols, k int, norms []float32) ([]float3
 		blk = s.prof.Block
 	}
 	idx = s.selectTop(idx, x, k, norms, blk, s.scoreBuf[:cols])
+	if s.selHook != nil {
+		idx = s.selHook(site, layer, x, idx)
+	}
 	if s.prof != nil && s.prof.Rescale {
 		if f, ok := rescaleFactor(x, idx); ok {
 			xs := s.masked[:cols]

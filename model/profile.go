@@ -288,13 +288,14 @@ func (s *State) Profile() *Profile { return s.prof.Clone() }
 // into s.masked and returns that [n][dim] view. Rows are split over the pool's threads; every
 // row's result depends only on the row, so not on the thread count.
 func (s *State) mask(in []float32, n, dim, k int) []float32 {
-	return s.maskSite(in, n, dim, k, nil)
+	return s.maskSite(in, n, dim, k, nil, 0, -1)
 }
 
-// maskSite is mask with the column norms of the site (nil: magnitude scoring).
-func (s *State) maskSite(in []float32, n, dim, k int, norms []float32) []float32 {
+// maskSite is mask with the column norms of the site (nil: magnitude scoring), at site of
+// layer (layer < 0: an anonymous call, which selHook does not see).
+func (s *State) maskSite(in []float32, n, dim, k int, norms []float32, site Site, layer int) []float32 {
 	s.maskArgs = maskJob{in: in[:n*dim], out: s.masked[:n*dim], norms: norms, dim: dim, k: k, n: n,
-		items: max(1, min(n, s.maskWorkers))}
+		site: site, layer: layer, items: max(1, min(n, s.maskWorkers))}
 	if s.maskArgs.items == 1 {
 		s.maskWorker(0)
 	} else {
@@ -318,10 +319,14 @@ func (s *State) maskWorker(w int) {
 	for t := w; t < s.maskArgs.n; t += s.maskArgs.items {
 		row := s.maskArgs.in[t*dim : (t+1)*dim]
 		idx = s.selectTop(idx, row, k, s.maskArgs.norms, blk, scratch)
+		use := idx // idx stays this worker's storage for the next row
+		if s.selHook != nil && s.maskArgs.layer >= 0 {
+			use = s.selHook(s.maskArgs.site, s.maskArgs.layer, row, idx)
+		}
 		out := s.maskArgs.out[t*dim : (t+1)*dim]
-		sparse.Mask(out, row, idx)
+		sparse.Mask(out, row, use)
 		if rescale {
-			rescaleKept(out, row, idx)
+			rescaleKept(out, row, use)
 		}
 	}
 }

@@ -63,6 +63,13 @@ type State struct {
 	// twinHook (tests) receives, at every sparse-kernel site, each matrix's kernel output and
 	// its masked-path output computed from the same input (before biases).
 	twinHook func(site Site, layer int, kernel, masked []float32)
+	// selHook (tests) sees a token's channel selection at every sparse site of a decode or
+	// prefill — own, ascending, from the site's input x ([SiteDim]; both read-only, valid only
+	// during the call) — and returns the index set the site then uses: own, or another
+	// ascending set (the lockstep test hands the masked path the sparse kernel's). It is called
+	// by selectSite (sparse kernel) and maskWorker (masked path; rows of a batch may call it
+	// concurrently), not by runTwin. nil costs one test per site.
+	selHook func(site Site, layer int, x []float32, own []int32) []int32
 }
 
 // NewState allocates a State whose KV cache holds ctx positions. ctx <= 0 means the LoadOptions
@@ -128,6 +135,8 @@ type attnJob struct {
 type maskJob struct {
 	in, out []float32 // [n][dim] input, masked output
 	norms   []float32 // column norms of weighted scoring; nil: magnitude
+	site    Site      // site and layer of the call, for selHook
+	layer   int       // < 0: an anonymous call, not shown to selHook
 	dim, k  int       // width, channels kept
 	n       int       // tokens
 	items   int       // rows are strided over this many workers
