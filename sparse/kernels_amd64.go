@@ -252,9 +252,9 @@ func gemmF16T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *uint16
 //go:noescape
 func gemmF32T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
 
-// sparseF16AVX2 accumulates active fp16 columns (nrows a multiple of 16; columns in groups of 4,
-// each group added to acc as ((acc + a0*c0) + a1*c1) + ... + a{G-1}*c{G-1} with fused multiply-adds,
-// the rest one by one); it replaces:
+// sparseF16AVX2 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,
+// each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7) with fused multiply-adds,
+// the rest one by one), prefetching the next group's columns; it replaces:
 //
 //	for j := 0; j < nact; j++ {
 //		col := w[int(idx[j])*stride:]

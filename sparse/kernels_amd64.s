@@ -1608,69 +1608,78 @@ gemmF32T1R4AVX2_st0_3:
 	RET
 
 // func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
-// Requires: AVX, F16C, FMA3, MMX+
-TEXT ·sparseF16AVX2(SB), NOSPLIT, $8-56
+// Requires: AVX, CMOV, F16C, FMA3, MMX+
+TEXT ·sparseF16AVX2(SB), NOSPLIT, $72-56
 	XORQ AX, AX
 	MOVQ AX, (SP)
 
 sparseF16AVX2_g:
-	MOVQ       (SP), AX
-	MOVQ       nact+48(FP), CX
-	LEAQ       4(AX), DX
-	CMPQ       DX, CX
-	JG         sparseF16AVX2_g1
-	MOVQ       idx+32(FP), DX
-	MOVQ       w+16(FP), BX
-	MOVQ       stride+24(FP), SI
-	SHLQ       $0x01, SI
-	LEAQ       8(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX2_pfdone0
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX2_pfdone0:
-	LEAQ       9(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX2_pfdone1
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX2_pfdone1:
-	LEAQ       10(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX2_pfdone2
-	MOVLQSX    (DX)(DI*4), DI
-	IMULQ      SI, DI
-	ADDQ       BX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 128(DI)
-	PREFETCHT0 192(DI)
-
-sparseF16AVX2_pfdone2:
-	LEAQ       11(AX), DI
-	CMPQ       DI, CX
-	JGE        sparseF16AVX2_pfdone3
-	MOVLQSX    (DX)(DI*4), CX
-	IMULQ      SI, CX
-	ADDQ       BX, CX
-	PREFETCHT0 (CX)
-	PREFETCHT0 64(CX)
-	PREFETCHT0 128(CX)
-	PREFETCHT0 192(CX)
-
-sparseF16AVX2_pfdone3:
+	MOVQ         (SP), AX
+	MOVQ         nact+48(FP), CX
+	LEAQ         8(AX), DX
+	CMPQ         DX, CX
+	JG           sparseF16AVX2_g1
+	MOVQ         idx+32(FP), DX
+	MOVQ         w+16(FP), BX
+	MOVQ         stride+24(FP), SI
+	SHLQ         $0x01, SI
+	LEAQ         -1(CX), CX
+	LEAQ         8(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 8(SP)
+	LEAQ         9(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 16(SP)
+	LEAQ         10(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 24(SP)
+	LEAQ         11(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 32(SP)
+	LEAQ         12(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 40(SP)
+	LEAQ         13(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 48(SP)
+	LEAQ         14(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), DI
+	IMULQ        SI, DI
+	ADDQ         BX, DI
+	MOVQ         DI, 56(SP)
+	LEAQ         15(AX), DI
+	CMPQ         DI, CX
+	CMOVQGT      CX, DI
+	MOVLQSX      (DX)(DI*4), CX
+	IMULQ        SI, CX
+	ADDQ         BX, CX
+	MOVQ         CX, 64(SP)
 	MOVQ         vals+40(FP), CX
 	MOVLQSX      (DX)(AX*4), DI
 	IMULQ        SI, DI
@@ -1684,10 +1693,26 @@ sparseF16AVX2_pfdone3:
 	IMULQ        SI, R9
 	ADDQ         BX, R9
 	VBROADCASTSS 8(CX)(AX*4), Y2
-	MOVLQSX      12(DX)(AX*4), DX
+	MOVLQSX      12(DX)(AX*4), R10
+	IMULQ        SI, R10
+	ADDQ         BX, R10
+	VBROADCASTSS 12(CX)(AX*4), Y3
+	MOVLQSX      16(DX)(AX*4), R11
+	IMULQ        SI, R11
+	ADDQ         BX, R11
+	VBROADCASTSS 16(CX)(AX*4), Y4
+	MOVLQSX      20(DX)(AX*4), R12
+	IMULQ        SI, R12
+	ADDQ         BX, R12
+	VBROADCASTSS 20(CX)(AX*4), Y5
+	MOVLQSX      24(DX)(AX*4), R13
+	IMULQ        SI, R13
+	ADDQ         BX, R13
+	VBROADCASTSS 24(CX)(AX*4), Y6
+	MOVLQSX      28(DX)(AX*4), DX
 	IMULQ        SI, DX
 	ADDQ         BX, DX
-	VBROADCASTSS 12(CX)(AX*4), Y3
+	VBROADCASTSS 28(CX)(AX*4), Y7
 	MOVQ         acc+0(FP), AX
 	MOVQ         nrows+8(FP), CX
 	XORQ         BX, BX
@@ -1695,32 +1720,104 @@ sparseF16AVX2_pfdone3:
 sparseF16AVX2_rg:
 	CMPQ        BX, CX
 	JGE         sparseF16AVX2_rgdone
-	VMOVUPS     (AX)(BX*4), Y4
-	VCVTPH2PS   (DI)(BX*2), Y5
-	VFMADD231PS Y5, Y0, Y4
-	VCVTPH2PS   (R8)(BX*2), Y5
-	VFMADD231PS Y5, Y1, Y4
-	VCVTPH2PS   (R9)(BX*2), Y5
-	VFMADD231PS Y5, Y2, Y4
-	VCVTPH2PS   (DX)(BX*2), Y5
-	VFMADD231PS Y5, Y3, Y4
-	VMOVUPS     Y4, (AX)(BX*4)
-	VMOVUPS     32(AX)(BX*4), Y4
-	VCVTPH2PS   16(DI)(BX*2), Y5
-	VFMADD231PS Y5, Y0, Y4
-	VCVTPH2PS   16(R8)(BX*2), Y5
-	VFMADD231PS Y5, Y1, Y4
-	VCVTPH2PS   16(R9)(BX*2), Y5
-	VFMADD231PS Y5, Y2, Y4
-	VCVTPH2PS   16(DX)(BX*2), Y5
-	VFMADD231PS Y5, Y3, Y4
-	VMOVUPS     Y4, 32(AX)(BX*4)
-	ADDQ        $0x00000010, BX
+	MOVQ        8(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        16(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        24(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        32(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        40(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        48(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        56(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	MOVQ        64(SP), SI
+	PREFETCHT1  (SI)(BX*2)
+	VMOVUPS     (AX)(BX*4), Y8
+	VCVTPH2PS   (DI)(BX*2), Y9
+	VFMADD231PS Y9, Y0, Y8
+	VCVTPH2PS   (R8)(BX*2), Y9
+	VFMADD231PS Y9, Y1, Y8
+	VCVTPH2PS   (R9)(BX*2), Y9
+	VFMADD231PS Y9, Y2, Y8
+	VCVTPH2PS   (R10)(BX*2), Y9
+	VFMADD231PS Y9, Y3, Y8
+	VCVTPH2PS   (R11)(BX*2), Y9
+	VMULPS      Y9, Y4, Y9
+	VCVTPH2PS   (R12)(BX*2), Y10
+	VFMADD231PS Y10, Y5, Y9
+	VCVTPH2PS   (R13)(BX*2), Y10
+	VFMADD231PS Y10, Y6, Y9
+	VCVTPH2PS   (DX)(BX*2), Y10
+	VFMADD231PS Y10, Y7, Y9
+	VADDPS      Y9, Y8, Y8
+	VMOVUPS     Y8, (AX)(BX*4)
+	VMOVUPS     32(AX)(BX*4), Y8
+	VCVTPH2PS   16(DI)(BX*2), Y9
+	VFMADD231PS Y9, Y0, Y8
+	VCVTPH2PS   16(R8)(BX*2), Y9
+	VFMADD231PS Y9, Y1, Y8
+	VCVTPH2PS   16(R9)(BX*2), Y9
+	VFMADD231PS Y9, Y2, Y8
+	VCVTPH2PS   16(R10)(BX*2), Y9
+	VFMADD231PS Y9, Y3, Y8
+	VCVTPH2PS   16(R11)(BX*2), Y9
+	VMULPS      Y9, Y4, Y9
+	VCVTPH2PS   16(R12)(BX*2), Y10
+	VFMADD231PS Y10, Y5, Y9
+	VCVTPH2PS   16(R13)(BX*2), Y10
+	VFMADD231PS Y10, Y6, Y9
+	VCVTPH2PS   16(DX)(BX*2), Y10
+	VFMADD231PS Y10, Y7, Y9
+	VADDPS      Y9, Y8, Y8
+	VMOVUPS     Y8, 32(AX)(BX*4)
+	VMOVUPS     64(AX)(BX*4), Y8
+	VCVTPH2PS   32(DI)(BX*2), Y9
+	VFMADD231PS Y9, Y0, Y8
+	VCVTPH2PS   32(R8)(BX*2), Y9
+	VFMADD231PS Y9, Y1, Y8
+	VCVTPH2PS   32(R9)(BX*2), Y9
+	VFMADD231PS Y9, Y2, Y8
+	VCVTPH2PS   32(R10)(BX*2), Y9
+	VFMADD231PS Y9, Y3, Y8
+	VCVTPH2PS   32(R11)(BX*2), Y9
+	VMULPS      Y9, Y4, Y9
+	VCVTPH2PS   32(R12)(BX*2), Y10
+	VFMADD231PS Y10, Y5, Y9
+	VCVTPH2PS   32(R13)(BX*2), Y10
+	VFMADD231PS Y10, Y6, Y9
+	VCVTPH2PS   32(DX)(BX*2), Y10
+	VFMADD231PS Y10, Y7, Y9
+	VADDPS      Y9, Y8, Y8
+	VMOVUPS     Y8, 64(AX)(BX*4)
+	VMOVUPS     96(AX)(BX*4), Y8
+	VCVTPH2PS   48(DI)(BX*2), Y9
+	VFMADD231PS Y9, Y0, Y8
+	VCVTPH2PS   48(R8)(BX*2), Y9
+	VFMADD231PS Y9, Y1, Y8
+	VCVTPH2PS   48(R9)(BX*2), Y9
+	VFMADD231PS Y9, Y2, Y8
+	VCVTPH2PS   48(R10)(BX*2), Y9
+	VFMADD231PS Y9, Y3, Y8
+	VCVTPH2PS   48(R11)(BX*2), Y9
+	VMULPS      Y9, Y4, Y9
+	VCVTPH2PS   48(R12)(BX*2), Y10
+	VFMADD231PS Y10, Y5, Y9
+	VCVTPH2PS   48(R13)(BX*2), Y10
+	VFMADD231PS Y10, Y6, Y9
+	VCVTPH2PS   48(DX)(BX*2), Y10
+	VFMADD231PS Y10, Y7, Y9
+	VADDPS      Y9, Y8, Y8
+	VMOVUPS     Y8, 96(AX)(BX*4)
+	ADDQ        $0x00000020, BX
 	JMP         sparseF16AVX2_rg
 
 sparseF16AVX2_rgdone:
 	MOVQ (SP), AX
-	ADDQ $0x04, AX
+	ADDQ $0x08, AX
 	MOVQ AX, (SP)
 	JMP  sparseF16AVX2_g
 

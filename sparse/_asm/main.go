@@ -303,7 +303,7 @@ const f16PFGroups = 1
 
 func genSparseF16(s isa) {
 	name := "sparseF16" + s.name
-	G := 4
+	G := f16GroupAVX2
 	if s.lanes == 16 {
 		G = 8
 	}
@@ -313,7 +313,7 @@ func genSparseF16(s isa) {
 	// after its first misses): while rows i..i+2L-1 of the current group are summed, the same
 	// bytes of the next group's G columns go to L2 (PREFETCHT1; T0 would evict the sums from
 	// L1). AVX2 only touches the first lines of the columns f16Prefetch groups ahead.
-	pf := G == 8
+	pf := s.lanes == 16 || f16FullPrefetchAVX2
 	pfDoc := ""
 	if pf {
 		pfDoc = ", prefetching the next group's columns"
@@ -323,7 +323,7 @@ func genSparseF16(s isa) {
 		half = "(((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7)"
 	}
 	doc(
-		fmt.Sprintf("%s accumulates active fp16 columns (nrows a multiple of %d; columns in groups of %d,", name, 2*s.lanes, G),
+		fmt.Sprintf("%s accumulates active fp16 columns (nrows a multiple of 32; columns in groups of %d,", name, G),
 		"each group added to acc as "+half+" with fused multiply-adds,",
 		"the rest one by one)"+pfDoc+"; it replaces:",
 		"",
@@ -413,7 +413,7 @@ func genSparseF16(s isa) {
 				PREFETCHT1(Mem{Base: t, Index: i, Scale: 2})
 			}
 		}
-		for h := 0; h < 2; h++ {
+		for h := 0; h < 32/L; h++ {
 			a := s.vec()
 			VMOVUPS(Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4}, a)
 			first := min(G, 4)
@@ -436,7 +436,7 @@ func genSparseF16(s isa) {
 			}
 			VMOVUPS(a, Mem{Base: accp, Index: i, Scale: 4, Disp: h * L * 4})
 		}
-		ADDQ(U32(2*L), i)
+		ADDQ(U32(32), i)
 		JMP(LabelRef(name + "_rg"))
 		Label(name + "_rgdone")
 		j2 := GP64()
@@ -496,6 +496,10 @@ func genSparseF16(s isa) {
 // f16Prefetch is how many groups of 4 columns ahead the fp16 sparse kernel starts streams;
 // f16PrefetchLines how many lines of each it touches.
 const f16Prefetch, f16PrefetchLines = 2, 4
+
+// f16GroupAVX2 is how many columns the AVX2 fp16 sparse kernel streams at once;
+// f16FullPrefetchAVX2 makes it prefetch every line of the next group as AVX-512 does.
+const f16GroupAVX2, f16FullPrefetchAVX2 = 8, true
 
 // ternaryPrefetch is how many groups of 4 columns ahead the ternary kernel prefetches.
 const ternaryPrefetch = 3
