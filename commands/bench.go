@@ -97,7 +97,7 @@ func runBench(c *cli.Context) error {
 		Desc:    modelDesc(info),
 		Size:    size,
 		Params:  info.Params,
-		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ", " + m.Layout + ")",
+		Backend: "CPU (" + sparse.Backend() + ", " + m.WeightType + ", " + layoutDesc(m) + ")",
 		Threads: nthreads,
 	}
 	errw := infoWriter(c)
@@ -123,6 +123,15 @@ func runBench(c *cli.Context) error {
 		return rep.WriteJSON(stdout(c))
 	}
 	return rep.WriteMarkdown(stdout(c))
+}
+
+// layoutDesc names the site weight layout of a loaded model: rows, cols, or ternary-q8 for a
+// ternary pack (whose site matrices are not fp16).
+func layoutDesc(m *model.Model) string {
+	if l := m.SiteLayout(); l == model.LayoutTernaryQ8 {
+		return l
+	}
+	return m.Layout
 }
 
 func boolInt(b bool) int {

@@ -44,3 +44,38 @@ func TestConvertCommand(t *testing.T) {
 		t.Errorf("%d files in %s, want the 2 outputs", len(es), dir)
 	}
 }
+
+// TestTernaryPackCommands: a ternary pack (with a profile) runs everywhere a pack runs:
+// inspect names its layout, run generates, eval measures a perplexity close to the pack's own
+// check and bench reports the ternary layout, its profile beside dense.
+func TestTernaryPackCommands(t *testing.T) {
+	mp := testenv.Path(t, "stories260K.gguf")
+	data := testenv.Path(t, "tinystories_valid_first1000.txt")
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "u50.json")
+	if _, _, err := runApp(t, "calibrate", "-m", mp, "-f", data, "--method", "uniform", "--target", "0.5", "--tokens", "1024", "-o", prof); err != nil {
+		t.Fatal(err)
+	}
+	pk := filepath.Join(dir, "t.gguf")
+	if _, _, err := runApp(t, "convert", "-m", mp, "--format", "ternary", "--profile", prof, "-o", pk); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runApp(t, "inspect", pk)
+	if err != nil || !strings.Contains(out, "pack layout:       ternary-q8") || !strings.Contains(out, "blk.0.attn_q.tq8") {
+		t.Fatalf("inspect: %v\n%.1500s", err, out)
+	}
+	if out, _, err = runApp(t, "inspect", pk, "--json"); err != nil || !strings.Contains(out, `"pack_layout": "ternary-q8"`) {
+		t.Fatalf("inspect --json: %v\n%.1500s", err, out)
+	}
+	out, errs, err := runApp(t, "run", "-m", pk, "-p", "Once upon a time", "-n", "8", "--temp", "0")
+	if err != nil || out == "" || !strings.Contains(errs, "layout ternary-q8") {
+		t.Fatalf("run: %v\nstdout %q\nstderr %s", err, out, errs)
+	}
+	if out, errs, err = runApp(t, "eval", "-m", pk, "-f", data, "-c", "128", "--chunks", "2", "--json"); err != nil || !strings.Contains(out, `"ppl"`) {
+		t.Fatalf("eval: %v\n%s\n%s", err, out, errs)
+	}
+	out, _, err = runApp(t, "bench", "-m", pk, "-p", "16", "-n", "4", "-r", "1")
+	if err != nil || !strings.Contains(out, "ternary-q8") {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+}

@@ -170,6 +170,9 @@ func writeInfo(w io.Writer, info *model.Info, tok *model.TokenizerInfo) error {
 		{"chat template", templateKind(tok.ChatTemplate)},
 		{"dense bytes/token", fmt.Sprintf("%s (%d)", humanBytes(info.DenseBytesPerToken), info.DenseBytesPerToken)},
 	}
+	if info.Layout != "" { // a qsparse pack: its site matrices' layout, after the file type
+		lines = append(lines[:5], append([][2]string{{"pack layout", info.Layout}}, lines[5:]...)...)
+	}
 	var b strings.Builder
 	for _, l := range lines {
 		fmt.Fprintf(&b, "%-18s %s\n", l[0]+":", l[1])
@@ -216,6 +219,7 @@ type inspectJSON struct {
 	Arch               string       `json:"arch"`
 	Name               string       `json:"name"`
 	FileType           string       `json:"file_type"`
+	Layout             string       `json:"pack_layout,omitempty"` // qsparse packs: f16-cols or ternary-q8
 	Params             int64        `json:"params"`
 	TensorBytes        int64        `json:"tensor_bytes"`
 	Dim                int          `json:"dim"`
@@ -259,6 +263,7 @@ func newInspectJSON(info *model.Info, tok *model.TokenizerInfo) *inspectJSON {
 	j := &inspectJSON{
 		Problems: info.Problems,
 		Path:     info.Path, Format: info.Format, Arch: s.Arch, Name: s.Name, FileType: info.FileType,
+		Layout: info.Layout,
 		Params: info.Params, Dim: s.Dim, Layers: s.NLayers, Heads: s.NHeads, KVHeads: s.NKVHeads,
 		HeadDim: s.HeadDim, FFNDim: s.FFNDim, Vocab: s.Vocab, Context: s.CtxLen, RopeTheta: s.RopeTheta,
 		NormEps: s.NormEps, TiedEmbeddings: s.TiedEmbeddings, QKVBias: s.QKVBias,

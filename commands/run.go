@@ -185,7 +185,7 @@ func runRun(c *cli.Context) error {
 	info := infoWriter(c)
 	if p := cfgs[0].prof; p != nil {
 		fmt.Fprintf(info, "sparsity: %s, scoring %s, %.1f%% of the site weights skipped per token, layout %s\n",
-			cfgs[0].label, p.Scoring, 100*p.ByteSparsity(&m.Spec), m.Layout)
+			cfgs[0].label, p.Scoring, 100*p.ByteSparsity(&m.Spec), layoutDesc(m))
 	}
 	if o.sampler.Temperature > 0 {
 		fmt.Fprintf(info, "sampler: temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g, seed %d\n",

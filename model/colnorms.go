@@ -56,8 +56,32 @@ func (L *Layer) siteFused(site Site) *Matrix {
 	return nil
 }
 
+// nonZeroTrits[b] counts the 2-bit codes of byte b that are not 1 (t ≠ 0).
+var nonZeroTrits = func() (n [256]uint8) {
+	for b := range n {
+		for k := 0; k < 8; k += 2 {
+			if b>>k&3 != 1 {
+				n[b]++
+			}
+		}
+	}
+	return n
+}()
+
 // addColumnSquares adds Σ_r W[r][c]² to sum[c] for every column c.
 func (w *Matrix) addColumnSquares(sum []float64) {
+	if p := w.Tern; p != nil { // Σ_r (t·scale)² = (non-zero trits) · scale²
+		cb := p.ColBytes()
+		for c := range w.Cols {
+			nz := 0
+			for _, b := range p.Codes[c*cb : (c+1)*cb] { // padding rows hold code 1 (t = 0)
+				nz += int(nonZeroTrits[b])
+			}
+			s := float64(w.ternScale(c))
+			sum[c] += float64(nz) * s * s
+		}
+		return
+	}
 	if p := w.Pack; p != nil { // column-major: each column is one run
 		col := make([]float32, w.Rows)
 		for c := range w.Cols {

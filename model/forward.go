@@ -133,7 +133,8 @@ func (s *State) step(tokens []int, pos int, logits []float32) error {
 // top-K channels (the index set shared by the site's matrices), and anything else — prefill,
 // row-major weights, the masked twin of tests — masks the input to its top-K (see SetProfile)
 // before the dense kernels. The site's matrices run as one kernel call on their stacked form
-// (Layer.QKV, Layer.GateUp) when there is one, the output rows then split to outs.
+// (Layer.QKV, Layer.GateUp) when there is one, the output rows then split to outs. Ternary
+// packs always run the int8 ternary kernel (see ternProject).
 func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]float32) {
 	L := &s.m.W.Layers[layer]
 	mats := siteTable[site]
@@ -144,16 +145,18 @@ func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]flo
 	}
 	var idx []int32 // active channels of the sparse kernel; nil: all
 	orig := in
+	masked := false // in is masked to its top-K channels (the rest are zero)
 	if s.keep != nil {
 		if k := s.keep[layer][site]; k < cols {
 			var norms []float32
 			if s.colNorms != nil {
 				norms = s.colNorms[layer][site]
 			}
-			if n == 1 && w0.Pack != nil && !s.maskedDecode {
+			if n == 1 && (w0.Pack != nil || w0.Tern != nil) && !s.maskedDecode {
 				in, idx = s.selectSite(site, layer, in, cols, k, norms)
 			} else {
 				in = s.maskSite(in, n, cols, k, norms, site, layer) // reference semantics: masked input, dense kernels
+				masked = true
 				if s.maskHook != nil {
 					s.maskHook(site, layer, in, n)
 				}
@@ -162,7 +165,9 @@ func (s *State) project(site Site, layer int, in []float32, n int, outs ...[]flo
 	}
 	sparseKernel := idx != nil
 	fused := L.siteFused(site)
-	if fused != nil && (fuseProjections || fused.Pack != nil) {
+	if w0.Tern != nil {
+		s.ternProject(L, mats, in, n, outs, idx, masked)
+	} else if fused != nil && (fuseProjections || fused.Pack != nil) {
 		out := s.fused[:n*fused.Rows] // [n][fused.Rows]
 		s.matmul(fused, in, n, out, idx)
 		for t := range n {
@@ -214,6 +219,63 @@ func (s *State) wholePacks(L *Layer, mats []siteMat) bool {
 		}
 	}
 	return len(mats) <= len(s.multiY)
+}
+
+// ternProject runs a site's matrices on a ternary pack (every site matrix of a ternary pack
+// file is one) for n tokens of input in ([n][cols]) into outs. One decoded token is one
+// Pool.SparseGemvTernaryQ8Multi call over idx (nil: every channel). Several tokens (prefill,
+// the masked twin) are one pool job with a token per item, each running the same kernel
+// (sparse.SparseGemvTernaryQ8, on its thread) over all channels, or over its non-zero
+// channels when in was masked. That is the decode computation exactly: the kernel quantizes
+// the values of the channels it is given (absmax to int8) and sums integers, and channels
+// that are zero add nothing and do not change the absmax, so the non-zero channels of a
+// masked row and the top-K index set of a decoded token give the same bits. Prefill and
+// decode thus agree, and perplexity measures what decode runs.
+func (s *State) ternProject(L *Layer, mats []siteMat, in []float32, n int, outs [][]float32, idx []int32, masked bool) {
+	cols := mats[0].w(L).Cols
+	if s.ternRef != nil { // tests: the plain reference, token by token
+		for t := range n {
+			for i, o := range outs {
+				w := mats[i].w(L)
+				s.ternRef(w, in[t*cols:(t+1)*cols], idx, o[t*w.Rows:(t+1)*w.Rows])
+			}
+		}
+		return
+	}
+	j := &s.ternArgs
+	j.nm = len(mats)
+	for i, o := range outs {
+		w := mats[i].w(L)
+		j.ws[i], j.ys[i] = w.Tern, o[:n*w.Rows]
+	}
+	if n == 1 {
+		if idx == nil {
+			idx = s.m.iota[:cols]
+		}
+		s.m.pool.SparseGemvTernaryQ8Multi(j.ys[:j.nm], j.ws[:j.nm], in[:cols], idx)
+	} else {
+		j.in, j.n, j.cols, j.masked = in[:n*cols], n, cols, masked
+		s.m.pool.Run(n, s.ternFn)
+	}
+	*j = ternJob{}
+}
+
+// ternWorker runs token t of the current ternProject call.
+func (s *State) ternWorker(t int) {
+	j := &s.ternArgs
+	x := j.in[t*j.cols : (t+1)*j.cols]
+	idx := s.m.iota[:j.cols]
+	if j.masked {
+		idx = s.ternIdx[t*j.cols : t*j.cols : (t+1)*j.cols]
+		for c, v := range x {
+			if v != 0 {
+				idx = append(idx, int32(c))
+			}
+		}
+	}
+	for m, w := range j.ws[:j.nm] {
+		sparse.SparseGemvTernaryQ8(j.ys[m][t*w.Rows:(t+1)*w.Rows], w, x, idx)
+	}
 }
 
 // runTwin (tests) computes a sparse-kernel site's outputs again on the masked reference path
@@ -282,11 +344,19 @@ func (s *State) SetHook(fn func(site Site, layer int, in []float32, n int)) { s.
 
 // matmul computes out[t][r] = Σ_c in[t][c]·W[r][c] for n tokens: GEMV for one token, GEMM for
 // more. On a column-major pack, one token runs the sparse GEMV over the channels idx (nil: all
-// of them) and several tokens the GEMM on the pack (idx must then be nil).
+// of them) and several tokens the GEMM on the pack (idx must then be nil). A ternary pack runs
+// the int8 ternary GEMV over idx (nil: all) for each token.
 func (s *State) matmul(w *Matrix, in []float32, n int, out []float32, idx []int32) {
 	pool := s.m.pool
 	in, out = in[:n*w.Cols], out[:n*w.Rows]
 	switch {
+	case w.Tern != nil: // one token at a time (project runs ternary sites through ternProject)
+		if idx == nil {
+			idx = s.m.iota[:w.Cols]
+		}
+		for t := range n {
+			pool.SparseGemvTernaryQ8(out[t*w.Rows:(t+1)*w.Rows], w.Tern, in[t*w.Cols:(t+1)*w.Cols], idx)
+		}
 	case w.Pack != nil && n == 1 && w.PackRow == 0 && w.Rows == w.Pack.Rows:
 		if idx == nil {
 			idx = s.m.iota[:w.Cols]

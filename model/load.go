@@ -64,6 +64,16 @@ type Model struct {
 	norms     [][NumSites][]float32 // see ColumnNorms
 }
 
+// SiteLayout returns the storage layout of the site matrices (Matrix.Layout): LayoutF32 or
+// LayoutF16 (layout rows), LayoutF16Cols (layout cols, fp16 pack files) or LayoutTernaryQ8
+// (ternary pack files).
+func (m *Model) SiteLayout() string {
+	if len(m.W.Layers) == 0 || m.W.Layers[0].Q == nil {
+		return ""
+	}
+	return m.W.Layers[0].Q.Layout()
+}
+
 // Pool returns the model's thread pool (shared by its States).
 func (m *Model) Pool() *sparse.Pool { return m.pool }
 
@@ -175,7 +185,9 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 		layout = LoadRows
 	case LoadCols:
 		if wt == "f32" {
-			if w := strings.ToLower(opts.WeightType); w == "f32" {
+			if w := strings.ToLower(opts.WeightType); w == "f32" && pack {
+				return nil, errorf(ErrUnsupported, "model %s: %s is a qsparse pack (%s site weights), weight type f32 was asked for (use f16 or auto)", sp.Name, path, gs.pack)
+			} else if w == "f32" {
 				return nil, fmt.Errorf("model %s: layout cols packs the site weights as fp16, but weight type f32 was asked for (use f16 or auto)", sp.Name)
 			}
 			wt = "f16"

@@ -66,7 +66,7 @@ func writeTestPack(t *testing.T, m *Model, p *Profile, edit func(*gguf.WriteTens
 				for i, v := range pk.Data {
 					binary.LittleEndian.PutUint16(data[2*i:], v)
 				}
-				wt := gguf.WriteTensor{Name: packTensorName(name), Type: gguf.F16, Shape: []uint64{uint64(pk.Stride), uint64(pk.Cols)}, Data: data}
+				wt := gguf.WriteTensor{Name: packName(name, suffixF16Cols), Type: gguf.F16, Shape: []uint64{uint64(pk.Stride), uint64(pk.Cols)}, Data: data}
 				if edit != nil {
 					edit(&wt)
 				}

@@ -271,6 +271,9 @@ func (s *State) SetProfile(p *Profile) error {
 	if len(s.masked) < s.batch*width {
 		s.masked = make([]float32, s.batch*width)
 	}
+	if s.m.SiteLayout() == LayoutTernaryQ8 && len(s.ternIdx) < s.batch*width {
+		s.ternIdx = make([]int32, s.batch*width)
+	}
 	if len(s.topIdx) < s.maskWorkers*width {
 		s.topIdx = make([]int32, s.maskWorkers*width)
 	}

@@ -38,6 +38,10 @@ func Inspect(path string) (*Info, error) {
 			elem = 2
 		}
 	}
+	gs, _ := src.(*ggufSource)
+	if gs != nil {
+		info.Layout = gs.pack
+	}
 	for _, t := range sp.Tensors() {
 		if t.Name == NameTokEmbd && !sp.TiedEmbeddings {
 			continue // only a row lookup
@@ -46,13 +50,17 @@ func Inspect(path string) (*Info, error) {
 		for _, d := range t.Shape {
 			n *= int64(d)
 		}
+		if _, _, site := sp.siteMatrixRows(t.Name); site && gs != nil && gs.pack == PackTernQ8 {
+			info.DenseBytesPerToken += gs.ternaryBytes(t.Name) // codes and scales as stored
+			continue
+		}
 		if t.Matrix {
 			info.DenseBytesPerToken += n * elem
 		} else {
 			info.DenseBytesPerToken += n * 4
 		}
 	}
-	if gs, ok := src.(*ggufSource); !ok || gs.pack == "" {
+	if gs == nil || gs.pack == "" {
 		info.Problems = sp.problems(src.shape, info.Tensors, info.VocabSize)
 	}
 	return info, nil

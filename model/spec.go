@@ -125,6 +125,9 @@ type Info struct {
 	// The embedding row lookup is not counted.
 	DenseBytesPerToken int64
 	FileType           string // GGUF general.file_type name, or the HF dtype(s)
+	// Layout is a qsparse pack file's site matrix layout (qsparse.layout: PackF16Cols or
+	// PackTernQ8), "" for any other checkpoint.
+	Layout string
 	// Problems lists what Load would refuse or what does not add up (missing or misshapen
 	// tensors, layers the hyper-parameters do not count, a tokenizer larger than the
 	// embedding), one line each; empty for a sound checkpoint.

@@ -43,6 +43,10 @@ type State struct {
 	multiY [3][]float32       // outputs of a SparseGemvF16Multi call (see project)
 	multiW [3]*sparse.F16Cols // its packs
 
+	ternArgs ternJob   // the current ternProject call
+	ternFn   func(int) // s.ternWorker, the method value made once
+	ternIdx  []int32   // [batch][max site dim] non-zero channels of masked rows (ternary packs, see SetProfile)
+
 	hook func(site Site, layer int, in []float32, n int) // see SetHook
 
 	// activation sparsity (see SetProfile): keep[layer][site] channels kept per token; nil: dense
@@ -70,6 +74,9 @@ type State struct {
 	// by selectSite (sparse kernel) and maskWorker (masked path; rows of a batch may call it
 	// concurrently), not by runTwin. nil costs one test per site.
 	selHook func(site Site, layer int, x []float32, own []int32) []int32
+	// ternRef (tests) replaces the ternary kernel at every site of a ternary pack: y = W·x over
+	// the channels idx (nil: all), computed by the test's plain reference.
+	ternRef func(w *Matrix, x []float32, idx []int32, y []float32)
 }
 
 // NewState allocates a State whose KV cache holds ctx positions. ctx <= 0 means the LoadOptions
@@ -110,6 +117,7 @@ func (m *Model) NewState(ctx int) *State {
 		scores:   make([]float32, threads*attnBlock*cp),
 	}
 	s.attnFn = s.attnWorker
+	s.ternFn = s.ternWorker
 	return s
 }
 
@@ -129,6 +137,16 @@ func (s *State) Reset() {
 type attnJob struct {
 	layer, pos, n int // layer, first position and tokens of the step
 	workers       int // work items are strided over this many workers
+}
+
+// ternJob is the argument of one ternProject call on several tokens, read by its workers.
+type ternJob struct {
+	nm      int                  // matrices of the site
+	ws      [3]*sparse.TernaryQ8 // the site's matrices
+	ys      [3][]float32         // their outputs, [n][rows]
+	in      []float32            // [n][cols] input
+	n, cols int                  // tokens, channels
+	masked  bool                 // in is masked: run each token over its non-zero channels
 }
 
 // maskJob is the argument of one mask call, read by its workers (maskWorker).

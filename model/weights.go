@@ -7,15 +7,17 @@ import (
 )
 
 // Matrix is a weight matrix [Rows][Cols] in one of the layouts of Layout: exactly one of F32
-// (row-major float32), F16 (row-major IEEE half bits) and Pack (column-major fp16) is set.
-// A Pack may be shared by several matrices stacked in it (q, k and v of Layer.QKV): the matrix
-// is then the pack's rows [PackRow, PackRow+Rows).
+// (row-major float32), F16 (row-major IEEE half bits), Pack (column-major fp16) and Tern
+// (column-major ternary 2-bit codes, W = t·scale) is set. A Pack may be shared by several
+// matrices stacked in it (q, k and v of Layer.QKV): the matrix is then the pack's rows
+// [PackRow, PackRow+Rows). A Tern is always the whole matrix (Tern.Rows == Rows).
 type Matrix struct {
 	Rows, Cols int
 	F32        []float32
 	F16        []uint16
 	Pack       *sparse.F16Cols
 	PackRow    int
+	Tern       *sparse.TernaryQ8
 }
 
 // The layouts of a Matrix (see Matrix.Layout).
@@ -23,11 +25,17 @@ const (
 	LayoutF32     = "f32"      // row-major float32
 	LayoutF16     = "f16"      // row-major fp16
 	LayoutF16Cols = "f16-cols" // column-major fp16 (sparse.F16Cols): decode reads active columns only
+	// LayoutTernaryQ8 is column-major ternary 2-bit codes (sparse.TernaryQ8, pack files only):
+	// every token runs the int8-activation kernel (sparse.SparseGemvTernaryQ8).
+	LayoutTernaryQ8 = "ternary-q8"
 )
 
-// Layout returns the matrix's storage layout: LayoutF32, LayoutF16 or LayoutF16Cols.
+// Layout returns the matrix's storage layout: LayoutF32, LayoutF16, LayoutF16Cols or
+// LayoutTernaryQ8.
 func (m *Matrix) Layout() string {
 	switch {
+	case m.Tern != nil:
+		return LayoutTernaryQ8
 	case m.Pack != nil:
 		return LayoutF16Cols
 	case m.F16 != nil:
@@ -36,9 +44,12 @@ func (m *Matrix) Layout() string {
 	return LayoutF32
 }
 
-// Bytes returns the size of the matrix data (for a pack: this matrix's rows, padding excluded).
+// Bytes returns the size of the matrix data (for an fp16 pack: this matrix's rows, padding
+// excluded; for a ternary pack: the stored codes, padding rows included, and scales).
 func (m *Matrix) Bytes() int64 {
 	switch {
+	case m.Tern != nil:
+		return m.Tern.Bytes()
 	case m.Pack != nil:
 		return int64(m.Rows) * int64(m.Cols) * 2
 	case m.F16 != nil:
@@ -50,6 +61,8 @@ func (m *Matrix) Bytes() int64 {
 // At returns W[r][c] as float32.
 func (m *Matrix) At(r, c int) float32 {
 	switch {
+	case m.Tern != nil:
+		return float32(m.Tern.Trit(r, c)) * m.ternScale(c)
 	case m.Pack != nil:
 		return m.Pack.At(m.PackRow+r, c)
 	case m.F16 != nil:
@@ -61,6 +74,10 @@ func (m *Matrix) At(r, c int) float32 {
 // row writes row r as float32 into dst (len Cols).
 func (m *Matrix) row(r int, dst []float32) {
 	switch {
+	case m.Tern != nil:
+		for c := range dst[:m.Cols] {
+			dst[c] = float32(m.Tern.Trit(r, c)) * m.ternScale(c)
+		}
 	case m.Pack != nil:
 		p, i := m.Pack, m.PackRow+r
 		for c := range dst[:m.Cols] {
@@ -71,6 +88,14 @@ func (m *Matrix) row(r int, dst []float32) {
 	default:
 		copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
 	}
+}
+
+// ternScale returns the scale of column c of a ternary matrix.
+func (m *Matrix) ternScale(c int) float32 {
+	if s := m.Tern.Scale; len(s) != 1 {
+		return s[c]
+	}
+	return m.Tern.Scale[0]
 }
 
 // Row returns row r as a new float32 slice.

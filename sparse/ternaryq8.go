@@ -308,3 +308,61 @@ func (p *Pool) SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx [
 	j.finish()
 	q8Jobs.Put(j)
 }
+
+// q8Multi is one pool job over several TernaryQ8 matrices sharing an input and an index set:
+// matrix m's items are [start[m], start[m+1]) of the job.
+type q8Multi struct {
+	jobs  [maxFused]*q8Job
+	start [maxFused + 1]int
+	run   func(i int) // = do, bound once
+}
+
+var q8Multis = sync.Pool{New: func() any {
+	m := &q8Multi{}
+	m.run = m.do
+	return m
+}}
+
+func (mm *q8Multi) do(i int) {
+	k := 0
+	for i >= mm.start[k+1] {
+		k++
+	}
+	mm.jobs[k].do(i - mm.start[k])
+}
+
+// SparseGemvTernaryQ8Multi runs SparseGemvTernaryQ8 for several matrices that share one input
+// and one set of active channels (q/k/v, or gate/up) as one parallel job, so a site costs one
+// dispatch instead of one per matrix. Each matrix's activations are quantized as in its own
+// call: the results are bit-identical to separate calls. len(ws) ≤ 8, all ws have the same
+// Cols.
+func (p *Pool) SparseGemvTernaryQ8Multi(ys [][]float32, ws []*TernaryQ8, x []float32, idx []int32) {
+	if len(ws) > maxFused || len(ys) != len(ws) {
+		panic(fmt.Sprintf("sparse.Pool.SparseGemvTernaryQ8Multi: %d outputs for %d matrices (at most %d)", len(ys), len(ws), maxFused))
+	}
+	if len(ws) == 0 {
+		return
+	}
+	cols := ws[0].Cols
+	for m, w := range ws {
+		w.validate("Pool.SparseGemvTernaryQ8Multi")
+		if w.Cols != cols {
+			panic(fmt.Sprintf("sparse.Pool.SparseGemvTernaryQ8Multi: matrix %d has %d columns, matrix 0 has %d", m, w.Cols, cols))
+		}
+		checkSparse("Pool.SparseGemvTernaryQ8Multi", len(ys[m]), w.Rows, len(x), w.Cols)
+	}
+	checkIdx("Pool.SparseGemvTernaryQ8Multi", idx, cols)
+	mm := q8Multis.Get().(*q8Multi)
+	for m, w := range ws {
+		j := q8Jobs.Get().(*q8Job)
+		mm.jobs[m] = j
+		mm.start[m+1] = mm.start[m] + j.prepare(ys[m], w, x, idx)
+	}
+	p.Run(mm.start[len(ws)], mm.run)
+	for m := range ws {
+		mm.jobs[m].finish()
+		q8Jobs.Put(mm.jobs[m])
+		mm.jobs[m] = nil
+	}
+	q8Multis.Put(mm)
+}

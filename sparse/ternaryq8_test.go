@@ -265,3 +265,43 @@ func TestQuantizeQ8RoundEven(t *testing.T) {
 		t.Fatalf("NaN case: %v", q)
 	}
 }
+
+// TestSparseGemvTernaryQ8Multi: one call over several matrices (per-tensor and per-column
+// scales, different row counts, none) equals separate calls bit for bit, on every backend.
+func TestSparseGemvTernaryQ8Multi(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(31, 32))
+		p := NewPool(3)
+		defer p.Close()
+		for _, cols := range []int{1, 9, 70, 576} {
+			var ws []*TernaryQ8
+			var ys [][]float32
+			var chks []func(*testing.T)
+			for m, rows := range []int{cols, 0, 192, 257} {
+				scale := []float32{0.37}
+				if m%2 == 1 {
+					scale = randF32(r, cols)
+				}
+				w, err := PackTernaryQ8(randTernary(r, rows*cols), scale, rows, cols)
+				if err != nil {
+					t.Fatal(err)
+				}
+				y, chk := guardedF32(rows, 5)
+				ws, ys, chks = append(ws, w), append(ys, y), append(chks, chk)
+			}
+			x := withGuardsF32(randF32(r, cols))
+			for _, frac := range []float64{0, 0.5, 1} {
+				idx := randIdx(r, cols, frac)
+				p.SparseGemvTernaryQ8Multi(ys, ws, x, idx)
+				for m, w := range ws {
+					chks[m](t)
+					want := make([]float32, w.Rows)
+					p.SparseGemvTernaryQ8(want, w, x, idx)
+					if !equalBits(ys[m][:w.Rows], want) {
+						t.Fatalf("cols %d, %d active, matrix %d: Multi differs from a single call", cols, len(idx), m)
+					}
+				}
+			}
+		}
+	})
+}
