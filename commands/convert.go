@@ -87,8 +87,9 @@ func runConvert(c *cli.Context) error {
 			_ = bar.Set64(done)
 		}
 	}
-	// Converting holds the model plus the packs in flight: collect garbage early so the peak
-	// stays near the live size (the default GOGC=100 lets the heap grow to twice it).
+	// Converting streams the source tensor by tensor (pooled chunk buffers): the live heap is the
+	// tokenizer, the chunks in flight and, for ternary, the packs. Collect garbage early so the
+	// peak stays near that (the default GOGC=100 lets the heap grow to twice it).
 	defer debug.SetGCPercent(debug.SetGCPercent(25))
 	fmt.Fprintf(errw, "convert: %s -> %s (%s)\n", mpath, out, format)
 	res, err := convert.Run(c.Context, opts)

@@ -5,6 +5,10 @@
 // Writing plans every offset first, then fills the tensors in parallel at their offsets into a
 // temporary file beside the output, which is synced and renamed into place: an error, a full
 // disk or a cancelled context leaves no partial file, and the input is never modified.
+//
+// The source is read tensor by tensor while the output is written (model.Stream): no converted
+// copy of the whole model is held, and the source's mapped pages are released as they are
+// read, so the peak memory is the tensors in flight, not the input plus a converted model.
 package convert
 
 import (
@@ -69,7 +73,12 @@ type Result struct {
 	Out, Format string
 	Bytes       int64 // file size
 	Tensors     int
+	// Load is opening the source and planning the output (ternary: with the perplexity check);
+	// Write is producing and writing the tensors.
 	Load, Write time.Duration
+	// SourceBytes is the source tensor data read: each byte once (ternary reads the embedding
+	// and LM head again, and every layer once more for its perplexity check).
+	SourceBytes int64
 
 	// Ternary only: perplexity on the check text before and after ternarization, the number of
 	// site matrices that were already ternary (packed exactly), and the warning printed.
@@ -168,27 +177,23 @@ func convertModel(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	wt := "f16"
-	switch opts.Format {
-	case FormatGGUFF32, FormatGGUFQ8_0, FormatTernary:
-		wt = "f32"
-	}
 	t0 := time.Now()
-	m, err := model.Load(opts.Model, model.LoadOptions{WeightType: wt, Threads: threads, Ctx: 1})
+	s, err := model.OpenStream(opts.Model)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
+	defer s.Close()
+	sp := &s.Spec
 	res := &Result{Out: opts.Out, Format: opts.Format}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	general, tok, err := sourceMeta(opts.Model, m)
+	general, tok, err := sourceMeta(opts.Model, sp, s.ChatTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	if prof != nil {
-		if err := prof.Validate(&m.Spec); err != nil {
+		if err := prof.Validate(sp); err != nil {
 			return nil, fmt.Errorf("profile %s: %w", opts.Profile, err)
 		}
 	}
@@ -204,24 +209,28 @@ func convertModel(ctx context.Context, opts Options) (*Result, error) {
 			if text == "" {
 				text = sampleText
 			}
-			if tern, err = ternarize(ctx, m, opts.PerColumn, text); err != nil {
+			if tern, err = ternarizeStream(ctx, s, opts.PerColumn, text, threads); err != nil {
 				return nil, err
 			}
 			res.SourcePPL, res.TernaryPPL, res.Exact, res.Matrices = tern.sourcePPL, tern.ternaryPPL, tern.exact, len(tern.packs)
-			res.Warning = tern.warning(m.Spec.Name)
+			res.Warning = tern.warning(sp.Name)
 			fmt.Fprintf(logw, "ternary: perplexity on the check text %.4g (source) -> %.4g (ternary); %d of %d site matrices were already ternary\n",
 				tern.sourcePPL, tern.ternaryPPL, tern.exact, len(tern.packs))
 			if res.Warning != "" {
 				fmt.Fprintln(logw, res.Warning)
 			}
 		}
-		if kv, err = packKV(m, general, tok, prof, opts, tern); err != nil {
+		if kv, err = packKV(sp, general, tok, prof, opts, tern); err != nil {
 			return nil, err
 		}
-		tensors = packTensors(m, tern)
+		if tensors, err = packTensors(s, sp, tern); err != nil {
+			return nil, err
+		}
 		align = PackAlignment
 	default:
-		kv, tensors = exportFile(m, general, tok, opts.Format)
+		if kv, tensors, err = exportFile(s, sp, general, tok, opts.Format); err != nil {
+			return nil, err
+		}
 	}
 	res.Load = time.Since(t0)
 	res.Tensors = len(tensors)
@@ -248,16 +257,26 @@ func convertModel(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Write = time.Since(t1)
 	res.Bytes = int64(l.Size)
+	res.SourceBytes = s.BytesRead()
 	return res, nil
 }
 
+// tensorSource is where convert reads the model's tensors under canonical names, in Load's
+// canonical layout (q/k rows rotate-half): a model.Stream in Run; tests also write from a
+// loaded model, the reference path.
+type tensorSource interface {
+	Rows(name string, dst []float32, r0, n int) error   // matrix rows as float32
+	RowsF16(name string, dst []uint16, r0, n int) error // matrix rows as fp16 bits
+	Vector(name string) ([]float32, error)              // 1-D tensor; nil when absent
+}
+
 // packKV is the metadata of a pack file (FORMAT.md).
-func packKV(m *model.Model, general, tok []gguf.KV, prof *model.Profile, opts Options, tern *ternaryResult) ([]gguf.KV, error) {
+func packKV(sp *model.Spec, general, tok []gguf.KV, prof *model.Profile, opts Options, tern *ternaryResult) ([]gguf.KV, error) {
 	kv := []gguf.KV{gguf.String("general.architecture", PackArch)}
 	kv = append(kv, general...)
 	kv = append(kv, gguf.Uint32("general.alignment", PackAlignment),
 		gguf.Uint32(KeyVersion, FormatVersion),
-		gguf.String(KeySourceArch, m.Spec.Arch))
+		gguf.String(KeySourceArch, sp.Arch))
 	if tern == nil {
 		kv = append(kv, gguf.String(KeyLayout, LayoutF16Cols))
 	} else {
@@ -271,43 +290,51 @@ func packKV(m *model.Model, general, tok []gguf.KV, prof *model.Profile, opts Op
 	}
 	if prof != nil {
 		var b bytes.Buffer
-		if err := model.EncodeProfile(&b, &m.Spec, prof); err != nil {
+		if err := model.EncodeProfile(&b, sp, prof); err != nil {
 			return nil, fmt.Errorf("profile %s: %w", opts.Profile, err)
 		}
 		kv = append(kv, gguf.String(KeyProfile, b.String()))
 	}
-	kv = append(kv, hyperKV(PackArch, &m.Spec)...)
+	kv = append(kv, hyperKV(PackArch, sp)...)
 	return append(kv, tok...), nil
 }
 
 // packTensors lists a pack's tensors in canonical order: site matrices as packs (tern nil:
 // F16 columns), everything else row-major as in GGUF (embedding and LM head F16, norms,
-// biases and rope_freqs F32, q/k biases in the HF rotate-half order of the q/k rows).
-func packTensors(m *model.Model, tern *ternaryResult) []gguf.StreamTensor {
+// biases and rope_freqs F32, q/k biases in the HF rotate-half order of the q/k rows). 1-D
+// tensors are read now (they are small); matrices while the file is written.
+func packTensors(src tensorSource, sp *model.Spec, tern *ternaryResult) ([]gguf.StreamTensor, error) {
 	var out []gguf.StreamTensor
-	if f := ropeFreqs(m); f != nil {
+	own, err := src.Vector(model.NameRopeFreqs)
+	if err != nil {
+		return nil, err
+	}
+	if f := ropeFreqs(sp, own); f != nil {
 		out = append(out, vecTensor(model.NameRopeFreqs, f))
 	}
-	for _, ts := range m.Spec.Tensors() {
+	for _, ts := range sp.Tensors() {
 		switch {
 		case !ts.Matrix:
-			out = append(out, vecTensor(ts.Name, vector(m, ts.Name)))
+			v, err := src.Vector(ts.Name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, vecTensor(ts.Name, v))
 		case !isSiteMatrix(ts.Name):
-			out = append(out, rowTensor(ts.Name, m.W.Matrix(ts.Name), gguf.F16, 0))
+			out = append(out, rowTensor(src, ts.Name, ts.Shape[0], ts.Shape[1], gguf.F16, 0))
 		case tern != nil:
 			out = append(out, ternaryTensors(ts.Name, tern.packs[ts.Name])...)
 		default:
-			out = append(out, f16ColsTensor(ts.Name, m.W.Matrix(ts.Name)))
+			out = append(out, f16ColsTensor(src, ts.Name, ts.Shape[0], ts.Shape[1]))
 		}
 	}
-	return out
+	return out, nil
 }
 
 // exportFile is a plain llama.cpp GGUF: row-major, q/k rows (and biases) in llama.cpp's
 // permuted order for arch llama, matrices in the format's type (Q8_0 falls back to F16 for
 // rows that are not a multiple of 32), 1-D tensors F32.
-func exportFile(m *model.Model, general, tok []gguf.KV, format string) ([]gguf.KV, []gguf.StreamTensor) {
-	sp := &m.Spec
+func exportFile(src tensorSource, sp *model.Spec, general, tok []gguf.KV, format string) ([]gguf.KV, []gguf.StreamTensor, error) {
 	arch, permuted := ggufArch(sp)
 	t, ftype := gguf.F16, uint32(1)
 	switch format {
@@ -322,7 +349,11 @@ func exportFile(m *model.Model, general, tok []gguf.KV, format string) ([]gguf.K
 	kv = append(kv, hyperKV(arch, sp)...)
 	kv = append(kv, tok...)
 	var out []gguf.StreamTensor
-	if f := ropeFreqs(m); f != nil {
+	own, err := src.Vector(model.NameRopeFreqs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f := ropeFreqs(sp, own); f != nil {
 		out = append(out, vecTensor(model.NameRopeFreqs, f))
 	}
 	for _, ts := range sp.Tensors() {
@@ -331,19 +362,22 @@ func exportFile(m *model.Model, general, tok []gguf.KV, format string) ([]gguf.K
 			hd = sp.HeadDim
 		}
 		if !ts.Matrix {
-			v := vector(m, ts.Name)
+			v, err := src.Vector(ts.Name)
+			if err != nil {
+				return nil, nil, err
+			}
 			if hd > 0 {
 				v = permuteVec(v, hd)
 			}
 			out = append(out, vecTensor(ts.Name, v))
 			continue
 		}
-		w := m.W.Matrix(ts.Name)
+		rows, cols := ts.Shape[0], ts.Shape[1]
 		tt := t
-		if tt == gguf.Q8_0 && w.Cols%32 != 0 {
+		if tt == gguf.Q8_0 && cols%32 != 0 {
 			tt = gguf.F16
 		}
-		out = append(out, rowTensor(ts.Name, w, tt, hd))
+		out = append(out, rowTensor(src, ts.Name, rows, cols, tt, hd))
 	}
-	return kv, out
+	return kv, out, nil
 }

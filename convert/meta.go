@@ -85,13 +85,13 @@ func hyperKV(arch string, sp *model.Spec) []gguf.KV {
 	return kv
 }
 
-// ropeFreqs returns the rope_freqs.weight values to write: the model's own, or for llama3 rope
-// scaling of an HF checkpoint the per-pair divisors llama.cpp's converter computes.
-func ropeFreqs(m *model.Model) []float32 {
-	if m.W.RopeFreqs != nil {
-		return m.W.RopeFreqs
+// ropeFreqs returns the rope_freqs.weight values to write: the checkpoint's own (own, nil if
+// none), or for llama3 rope scaling of an HF checkpoint the per-pair divisors llama.cpp's
+// converter computes.
+func ropeFreqs(sp *model.Spec, own []float32) []float32 {
+	if own != nil {
+		return own
 	}
-	sp := &m.Spec
 	sc := sp.RopeScaling
 	if sc.Type != "llama3" {
 		return nil
@@ -126,7 +126,7 @@ var skipGeneral = map[string]bool{
 // sourceMeta returns the general.* and tokenizer.* keys of the checkpoint at path: copied
 // unchanged from a GGUF file, or built from an HF folder's tokenizer files as llama.cpp's
 // converter does.
-func sourceMeta(path string, m *model.Model) (general, tok []gguf.KV, err error) {
+func sourceMeta(path string, sp *model.Spec, chatTemplate string) (general, tok []gguf.KV, err error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, nil, err
@@ -149,7 +149,7 @@ func sourceMeta(path string, m *model.Model) (general, tok []gguf.KV, err error)
 			return nil, nil, fmt.Errorf("%s has no tokenizer.* keys", path)
 		}
 		if !hasKey(general, "general.name") {
-			general = append([]gguf.KV{gguf.String("general.name", m.Spec.Name)}, general...)
+			general = append([]gguf.KV{gguf.String("general.name", sp.Name)}, general...)
 		}
 		return general, tok, nil
 	}
@@ -165,8 +165,8 @@ func sourceMeta(path string, m *model.Model) (general, tok []gguf.KV, err error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(path, "tokenizer.json"), err)
 	}
-	general = []gguf.KV{gguf.String("general.name", m.Spec.Name)}
-	return general, vocabKV(v, m.ChatTemplate, m.Spec.Vocab), nil
+	general = []gguf.KV{gguf.String("general.name", sp.Name)}
+	return general, vocabKV(v, chatTemplate, sp.Vocab), nil
 }
 
 func hasKey(kv []gguf.KV, key string) bool {

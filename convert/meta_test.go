@@ -12,7 +12,7 @@ import (
 func TestRopeFreqsLlama3(t *testing.T) {
 	m := &model.Model{Spec: model.Spec{HeadDim: 128, RopeTheta: 500000,
 		RopeScaling: model.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OrigCtxLen: 8192}}}
-	f := ropeFreqs(m)
+	f := ropeFreqs(&m.Spec, nil)
 	if len(f) != 64 || f[0] != 1 || f[63] != 8 {
 		t.Fatalf("rope_freqs %v", f)
 	}
@@ -30,7 +30,7 @@ func TestRopeFreqsLlama3(t *testing.T) {
 		}
 	}
 	m.Spec.RopeScaling = model.RopeScaling{}
-	if ropeFreqs(m) != nil {
+	if ropeFreqs(&m.Spec, nil) != nil {
 		t.Error("rope_freqs written without scaling")
 	}
 }

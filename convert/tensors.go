@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/qsparse/qsparse/gguf"
 	"github.com/qsparse/qsparse/model"
@@ -14,9 +15,37 @@ import (
 
 const chunkBytes = 1 << 20
 
+// scratch is a pool of reusable buffers: converting streams every tensor in chunks, and a fresh
+// buffer per chunk made hundreds of garbage collections (each marking the tokenizer's heap),
+// which tripled the CPU time of a conversion.
+type scratch[T any] struct{ p sync.Pool }
+
+// get returns a buffer of n elements (contents undefined); put it back when done.
+func (s *scratch[T]) get(n int) *[]T {
+	b, _ := s.p.Get().(*[]T)
+	if b == nil {
+		b = new([]T)
+	}
+	if cap(*b) < n {
+		*b = make([]T, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+func (s *scratch[T]) put(b *[]T) { s.p.Put(b) }
+
+var (
+	bytePool scratch[byte]
+	u16Pool  scratch[uint16]
+	f32Pool  scratch[float32]
+)
+
 // writeU16 writes v little-endian in chunks (no copy of the whole slice).
 func writeU16(w io.Writer, v []uint16) error {
-	buf := make([]byte, min(chunkBytes, 2*len(v)))
+	bp := bytePool.get(min(chunkBytes, 2*len(v)))
+	defer bytePool.put(bp)
+	buf := *bp
 	for len(v) > 0 {
 		n := min(len(v), len(buf)/2)
 		for i, x := range v[:n] {
@@ -32,7 +61,9 @@ func writeU16(w io.Writer, v []uint16) error {
 
 // writeF32 writes v little-endian in chunks.
 func writeF32(w io.Writer, v []float32) error {
-	buf := make([]byte, min(chunkBytes, 4*len(v)))
+	bp := bytePool.get(min(chunkBytes, 4*len(v)))
+	defer bytePool.put(bp)
+	buf := *bp
 	for len(v) > 0 {
 		n := min(len(v), len(buf)/4)
 		for i, x := range v[:n] {
@@ -57,50 +88,94 @@ func writeBytes(w io.Writer, b []byte) error {
 	return nil
 }
 
+// writeF16Cols writes the row-major fp16 matrix rm (rows×cols) as a column-major pack with
+// stride rows per column, the padding rows zero: sparse.PackF16Cols(rm).Data, little-endian,
+// without building the pack.
+func writeF16Cols(w io.Writer, rm []uint16, rows, cols, stride int) error {
+	bp := bytePool.get(max(2*stride, chunkBytes/(2*stride)*2*stride))
+	defer bytePool.put(bp)
+	buf := *bp
+	per := len(buf) / (2 * stride) // columns per write
+	for c0 := 0; c0 < cols; c0 += per {
+		n := min(per, cols-c0)
+		out := buf[:2*n*stride]
+		clear(out)
+		for i := range n {
+			col := out[2*i*stride:]
+			for r := range rows {
+				binary.LittleEndian.PutUint16(col[2*r:], rm[r*cols+c0+i])
+			}
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // vecTensor is a 1-D F32 tensor.
 func vecTensor(name string, v []float32) gguf.StreamTensor {
 	return gguf.StreamTensor{Name: name, Type: gguf.F32, Shape: []uint64{uint64(len(v))},
 		Fill: func(w io.Writer) error { return writeF32(w, v) }}
 }
 
-// rowTensor is a row-major matrix written as type t (F32, F16 or Q8_0), rows permuted to
-// llama.cpp's q/k order when headDim > 0 (file row r holds model row ggufRowToHF(r)).
-func rowTensor(name string, m *model.Matrix, t gguf.Type, headDim int) gguf.StreamTensor {
-	return gguf.StreamTensor{Name: name, Type: t, Shape: []uint64{uint64(m.Cols), uint64(m.Rows)},
+// rowTensor is a rows×cols row-major matrix read from src and written as type t (F32, F16 or
+// Q8_0), rows permuted to llama.cpp's q/k order when headDim > 0 (file row r holds model row
+// ggufRowToHF(r)). fp16 goes straight from the source's fp16 bits (no float32 round trip).
+func rowTensor(src tensorSource, name string, rows, cols int, t gguf.Type, headDim int) gguf.StreamTensor {
+	return gguf.StreamTensor{Name: name, Type: t, Shape: []uint64{uint64(cols), uint64(rows)},
 		Fill: func(w io.Writer) error {
-			src := func(r int) int {
-				if headDim > 0 {
-					return ggufRowToHF(r, headDim)
-				}
-				return r
+			if t == gguf.F16 {
+				read := func(dst []uint16, r0, n int) error { return src.RowsF16(name, dst, r0, n) }
+				return streamRows(&u16Pool, rows, cols, headDim, 2, read, func(v []uint16) error { return writeU16(w, v) })
 			}
-			if t == gguf.F16 && m.F16 != nil && headDim == 0 {
-				return writeU16(w, m.F16)
-			}
-			// Row by row, in batches of about chunkBytes.
-			rows := max(1, chunkBytes/(4*max(1, m.Cols)))
-			f := make([]float32, rows*m.Cols)
-			for r0 := 0; r0 < m.Rows; r0 += rows {
-				n := min(rows, m.Rows-r0)
-				for i := range n {
-					dst := f[i*m.Cols : (i+1)*m.Cols]
-					r := src(r0 + i)
-					if m.F16 != nil {
-						sparse.F16ToF32Slice(dst, m.F16[r*m.Cols:(r+1)*m.Cols])
-					} else {
-						copy(dst, m.F32[r*m.Cols:(r+1)*m.Cols])
-					}
-				}
-				b, err := gguf.Quantize(t, f[:n*m.Cols])
+			read := func(dst []float32, r0, n int) error { return src.Rows(name, dst, r0, n) }
+			bp := bytePool.get(0)
+			defer bytePool.put(bp)
+			return streamRows(&f32Pool, rows, cols, headDim, 4, read, func(v []float32) error {
+				b, err := gguf.AppendQuantize((*bp)[:0], t, v)
+				*bp = b[:0]
 				if err != nil {
 					return err
 				}
-				if _, err := w.Write(b); err != nil {
-					return err
-				}
-			}
-			return nil
+				_, err = w.Write(b)
+				return err
+			})
 		}}
+}
+
+// streamRows reads a rows×cols matrix about chunkBytes (elemBytes per value) at a time with read
+// and hands each chunk to write, rows in llama.cpp's q/k file order when headDim > 0. Permuted
+// chunks are whole heads (the permutation stays inside a head), so each source row is read once.
+func streamRows[T any](pool *scratch[T], rows, cols, headDim, elemBytes int, read func(dst []T, r0, n int) error, write func([]T) error) error {
+	step := max(1, chunkBytes/(elemBytes*max(1, cols)))
+	if headDim > 0 {
+		step = max(1, step/headDim) * headDim
+	}
+	ip := pool.get(min(step, rows) * cols)
+	defer pool.put(ip)
+	in, out := *ip, *ip
+	if headDim > 0 {
+		op := pool.get(len(in))
+		defer pool.put(op)
+		out = *op
+	}
+	for r0 := 0; r0 < rows; r0 += step {
+		n := min(step, rows-r0)
+		if err := read(in[:n*cols], r0, n); err != nil {
+			return err
+		}
+		if headDim > 0 {
+			for i := range n { // file row r0+i holds canonical row ggufRowToHF(r0+i)
+				r := ggufRowToHF(r0+i, headDim) - r0
+				copy(out[i*cols:(i+1)*cols], in[r*cols:(r+1)*cols])
+			}
+		}
+		if err := write(out[:n*cols]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ggufRowToHF returns the HF (rotate-half) row of GGUF row r of a q or k matrix permuted by
@@ -111,30 +186,20 @@ func ggufRowToHF(r, headDim int) int {
 	return h*headDim + (w%2)*(headDim/2) + w/2
 }
 
-// f16ColsTensor is a site matrix as an F16 column-major pack (sparse.F16Cols.Data):
-// ne = [Stride, Cols].
-func f16ColsTensor(name string, m *model.Matrix) gguf.StreamTensor {
-	stride := (m.Rows + sparse.PadRows - 1) / sparse.PadRows * sparse.PadRows
+// f16ColsTensor is a rows×cols site matrix read from src and written as an F16 column-major
+// pack (sparse.F16Cols.Data): ne = [Stride, Cols].
+func f16ColsTensor(src tensorSource, name string, rows, cols int) gguf.StreamTensor {
+	stride := (rows + sparse.PadRows - 1) / sparse.PadRows * sparse.PadRows
 	return gguf.StreamTensor{Name: PackTensorName(name, SuffixF16Cols), Type: gguf.F16,
-		Shape: []uint64{uint64(stride), uint64(m.Cols)},
+		Shape: []uint64{uint64(stride), uint64(cols)},
 		Fill: func(w io.Writer) error {
-			p, err := packF16(m)
-			if err != nil {
+			rp := u16Pool.get(rows * cols) // row-major fp16, as Load with weight type f16 holds it
+			defer u16Pool.put(rp)
+			if err := src.RowsF16(name, *rp, 0, rows); err != nil {
 				return err
 			}
-			if p.Stride != stride {
-				return fmt.Errorf("pack stride %d, want %d", p.Stride, stride)
-			}
-			return writeU16(w, p.Data)
+			return writeF16Cols(w, *rp, rows, cols, stride)
 		}}
-}
-
-// packF16 packs a model matrix column-major.
-func packF16(m *model.Matrix) (*sparse.F16Cols, error) {
-	if m.F16 != nil {
-		return sparse.PackF16Cols(m.F16, m.Rows, m.Cols)
-	}
-	return sparse.PackF16ColsFromF32(m.F32, m.Rows, m.Cols)
 }
 
 // ternaryTensors are a ternary site matrix's codes (sparse.TernaryQ8.Codes, I8, ne =
@@ -175,32 +240,6 @@ func isQK(name string) bool {
 		}
 	}
 	return false
-}
-
-// vector returns the 1-D tensor (norm, bias) with a canonical name.
-func vector(m *model.Model, name string) []float32 {
-	if name == model.NameOutputNorm {
-		return m.W.OutputNorm
-	}
-	var l int
-	var suffix string
-	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &l, &suffix); n != 2 || l < 0 || l >= len(m.W.Layers) {
-		return nil
-	}
-	L := &m.W.Layers[l]
-	switch suffix {
-	case model.AttnNorm:
-		return L.AttnNorm
-	case model.FFNNorm:
-		return L.FFNNorm
-	case model.AttnQBias:
-		return L.QBias
-	case model.AttnKBias:
-		return L.KBias
-	case model.AttnVBias:
-		return L.VBias
-	}
-	return nil
 }
 
 // permuteVec applies llama.cpp's q/k permutation to a bias (file element r = model element

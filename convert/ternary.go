@@ -8,6 +8,7 @@ import (
 
 	"github.com/qsparse/qsparse/model"
 	"github.com/qsparse/qsparse/sparse"
+	"github.com/qsparse/qsparse/tokenizer"
 )
 
 // sampleText is the built-in English text of the ternary perplexity check (~2 KB).
@@ -35,45 +36,58 @@ func (t *ternaryResult) warning(name string) string {
 		name, t.sourcePPL, t.ternaryPPL, t.ternaryPPL/t.sourcePPL)
 }
 
-// ternarize measures m's perplexity on text, quantizes every site matrix to ternary (exactly
-// when it already is: one magnitude per tensor or per column; else BitNet b1.58 absmean with a
-// per-tensor or per-column scale), replaces the matrix values in m with the dequantized
-// ternary values, and measures the perplexity again. m must hold F32 weights.
-func ternarize(ctx context.Context, m *model.Model, perColumn bool, text string) (*ternaryResult, error) {
-	if m.WeightType != "f32" {
-		return nil, fmt.Errorf("ternarize needs F32 weights, the model holds %s", m.WeightType)
+// ternarizeStream measures the perplexity of the model in s on text, and that of its ternary
+// copy, in one layer-at-a-time pass over the source (model.Stream.Perplexity: the model is
+// never held whole): each layer is read as float32 and run as is, then every site matrix of it
+// is quantized to ternary (exactly when it already is: one magnitude per tensor or per column;
+// else BitNet b1.58 absmean with a per-tensor or per-column scale), replaced by its dequantized
+// values and run again. The packs are kept for the output.
+func ternarizeStream(ctx context.Context, s *model.Stream, perColumn bool, text string, threads int) (*ternaryResult, error) {
+	toks, err := checkTokens(s.Tok, text)
+	if err != nil {
+		return nil, fmt.Errorf("perplexity check: %w", err)
 	}
 	res := &ternaryResult{packs: map[string]*sparse.TernaryCols{}}
-	var err error
-	if res.sourcePPL, err = TextPerplexity(ctx, m, text); err != nil {
-		return nil, fmt.Errorf("perplexity check: %w", err)
-	}
-	for _, ts := range m.Spec.Tensors() {
-		if !ts.Matrix || !isSiteMatrix(ts.Name) {
-			continue
+	ppl, err := s.Perplexity(ctx, toks, 2, threads, func(l int, L *model.Layer, v int) error {
+		if v == 0 {
+			return nil
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		w := m.W.Matrix(ts.Name)
-		p, exact, err := TernaryPack(w.F32, w.Rows, w.Cols, perColumn)
-		if err != nil {
-			return nil, fmt.Errorf("tensor %s: %w", ts.Name, err)
-		}
-		if exact {
-			res.exact++
-		}
-		res.packs[ts.Name] = p
-		for r := 0; r < w.Rows; r++ {
-			for c := 0; c < w.Cols; c++ {
-				w.F32[r*w.Cols+c] = p.At(r, c)
+		for _, sm := range []struct {
+			suffix string
+			w      *model.Matrix
+		}{{model.AttnQ, L.Q}, {model.AttnK, L.K}, {model.AttnV, L.V}, {model.AttnOutput, L.O},
+			{model.FFNGate, L.Gate}, {model.FFNUp, L.Up}, {model.FFNDown, L.Down}} {
+			name := model.LayerName(l, sm.suffix)
+			if err := ternarizeMatrix(res, name, sm.w, perColumn); err != nil {
+				return err
 			}
 		}
-	}
-	if res.ternaryPPL, err = TextPerplexity(ctx, m, text); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("perplexity check: %w", err)
 	}
+	res.sourcePPL, res.ternaryPPL = ppl[0], ppl[1]
 	return res, nil
+}
+
+// ternarizeMatrix packs the float32 matrix w (canonical name) as ternary into res and replaces
+// its values by the dequantized ternary ones.
+func ternarizeMatrix(res *ternaryResult, name string, w *model.Matrix, perColumn bool) error {
+	p, exact, err := TernaryPack(w.F32, w.Rows, w.Cols, perColumn)
+	if err != nil {
+		return fmt.Errorf("tensor %s: %w", name, err)
+	}
+	if exact {
+		res.exact++
+	}
+	res.packs[name] = p
+	for r := 0; r < w.Rows; r++ {
+		for c := 0; c < w.Cols; c++ {
+			w.F32[r*w.Cols+c] = p.At(r, c)
+		}
+	}
+	return nil
 }
 
 // TernaryPack packs the row-major matrix w as ternary. Weights that are already ternary (all
@@ -140,12 +154,9 @@ func exactTernary(w []float32, rows, cols int) ([]int8, []float32, bool) {
 // vocab adds it), cut to at most 512 tokens, run through one KV cache, and every token after
 // the first is scored. It is a sanity check, not llama.cpp's chunked protocol (eval does that).
 func TextPerplexity(ctx context.Context, m *model.Model, text string) (float64, error) {
-	toks := m.Tok.Encode(text, true, false)
-	if len(toks) > 512 {
-		toks = toks[:512]
-	}
-	if len(toks) < 16 {
-		return 0, fmt.Errorf("the check text has %d tokens; give at least 16", len(toks))
+	toks, err := checkTokens(m.Tok, text)
+	if err != nil {
+		return 0, err
 	}
 	V := m.Spec.Vocab
 	const batch = 64
@@ -165,6 +176,19 @@ func TextPerplexity(ctx context.Context, m *model.Model, text string) (float64, 
 		}
 	}
 	return math.Exp(nll / float64(len(toks)-1)), nil
+}
+
+// checkTokens tokenizes the check text (with BOS when the vocab adds it) and cuts it to at
+// most 512 tokens; fewer than 16 is an error.
+func checkTokens(tok *tokenizer.Tokenizer, text string) ([]int, error) {
+	toks := tok.Encode(text, true, false)
+	if len(toks) > 512 {
+		toks = toks[:512]
+	}
+	if len(toks) < 16 {
+		return nil, fmt.Errorf("the check text has %d tokens; give at least 16", len(toks))
+	}
+	return toks, nil
 }
 
 // logProb returns log softmax(logits)[tok].

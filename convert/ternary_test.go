@@ -104,11 +104,14 @@ func TestTernaryConvert(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		general, tok, err := sourceMeta(src, m)
+		general, tok, err := sourceMeta(src, &m.Spec, m.ChatTemplate)
 		if err != nil {
 			t.Fatal(err)
 		}
-		kv, tensors := exportFile(m, general, tok, FormatGGUFF32)
+		kv, tensors, err := exportFile(modelSource{m}, &m.Spec, general, tok, FormatGGUFF32)
+		if err != nil {
+			t.Fatal(err)
+		}
 		tf := filepath.Join(dir, "ternarized-f32.gguf")
 		if err := gguf.WriteFileParallel(context.Background(), tf, kv, tensors, 0, gguf.ParallelOptions{}); err != nil {
 			t.Fatal(err)

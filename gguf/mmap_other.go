@@ -8,6 +8,9 @@ import (
 	"os"
 )
 
+// mapsFiles: mapFile reads the file into memory (nothing to Release).
+const mapsFiles = false
+
 // mapFile reads the whole file into memory (no mmap on this platform).
 func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	b := make([]byte, size)

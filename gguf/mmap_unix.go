@@ -10,6 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// mapsFiles: mapFile returns a file mapping (whose pages Release may drop).
+const mapsFiles = true
+
 // mapFile maps the whole file read-only (shared, so pages come from the page cache).
 func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	if size <= 0 {

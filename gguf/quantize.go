@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/qsparse/qsparse/internal/half"
 )
@@ -21,39 +22,51 @@ func BF16ToF32(h uint16) float32 { return half.BF16ToF32(h) }
 
 // Quantize encodes src as type t, one of F32, F16, BF16 or Q8_0 (byte-identical to ggml's
 // reference quantizers). len(src) must be a multiple of t's block size.
-func Quantize(t Type, src []float32) ([]byte, error) {
+func Quantize(t Type, src []float32) ([]byte, error) { return AppendQuantize(nil, t, src) }
+
+// AppendQuantize is Quantize appending to dst (a converter reuses one buffer for every chunk).
+func AppendQuantize(dst []byte, t Type, src []float32) ([]byte, error) {
+	grow := func(n int) ([]byte, []byte) {
+		dst = slices.Grow(dst, n)
+		return dst[:len(dst)+n], dst[len(dst) : len(dst)+n]
+	}
+	var out []byte
 	switch t {
 	case F32:
-		out := make([]byte, 4*len(src))
+		dst, out = grow(4 * len(src))
 		for i, v := range src {
 			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
 		}
-		return out, nil
+		return dst, nil
 	case F16:
-		out := make([]byte, 2*len(src))
+		dst, out = grow(2 * len(src))
 		for i, v := range src {
 			binary.LittleEndian.PutUint16(out[2*i:], F32ToF16(v))
 		}
-		return out, nil
+		return dst, nil
 	case BF16:
-		out := make([]byte, 2*len(src))
+		dst, out = grow(2 * len(src))
 		for i, v := range src {
 			binary.LittleEndian.PutUint16(out[2*i:], F32ToBF16(v))
 		}
-		return out, nil
+		return dst, nil
 	case Q8_0:
-		return QuantizeQ8_0(src)
+		if len(src)%32 != 0 {
+			return dst, fmt.Errorf("quantize Q8_0: %d elements is not a multiple of 32: %w", len(src), ErrSize)
+		}
+		dst, out = grow(len(src) / 32 * 34)
+		quantizeQ8_0(out, src)
+		return dst, nil
 	}
-	return nil, fmt.Errorf("quantize to %s is not implemented (F32, F16, BF16, Q8_0 are): %w", t, ErrUnsupportedType)
+	return dst, fmt.Errorf("quantize to %s is not implemented (F32, F16, BF16, Q8_0 are): %w", t, ErrUnsupportedType)
 }
 
 // QuantizeQ8_0 encodes src (len a multiple of 32) as Q8_0 blocks, as ggml's
 // quantize_row_q8_0_ref: d = absmax/127, q = round(x/d) half away from zero.
-func QuantizeQ8_0(src []float32) ([]byte, error) {
-	if len(src)%32 != 0 {
-		return nil, fmt.Errorf("quantize Q8_0: %d elements is not a multiple of 32: %w", len(src), ErrSize)
-	}
-	out := make([]byte, len(src)/32*34)
+func QuantizeQ8_0(src []float32) ([]byte, error) { return AppendQuantize(nil, Q8_0, src) }
+
+// quantizeQ8_0 writes the len(src)/32 Q8_0 blocks of src to out.
+func quantizeQ8_0(out []byte, src []float32) {
 	for i := 0; i < len(src)/32; i++ {
 		x := (*[32]float32)(src[i*32:])
 		b := (*[34]byte)(out[i*34:])
@@ -71,5 +84,4 @@ func QuantizeQ8_0(src []float32) ([]byte, error) {
 			b[2+j] = byte(int8(math.Round(float64(v * id))))
 		}
 	}
-	return out, nil
 }

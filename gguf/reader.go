@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/qsparse/qsparse/internal/pages"
 )
 
 // Sentinel errors. Every error returned by Open (and by the decoders and writers) wraps one of
@@ -96,6 +98,7 @@ type File struct {
 	kvIndex     map[string]int
 	tensorIndex map[string]*TensorInfo
 	unmaps      []func() error
+	maps        [][]byte // the shards' file mappings (none where files are read into memory)
 }
 
 // Lookup returns the value stored under key.
@@ -151,8 +154,19 @@ func (f *File) Close() error {
 			first = err
 		}
 	}
-	f.unmaps = nil
+	f.unmaps, f.maps = nil, nil
 	return first
+}
+
+// Release drops the pages of the file mapping that hold b (a sub-slice of a tensor's Data, rounded
+// out to whole pages) from the process's resident set; b stays readable (a later read faults the
+// pages back in from the page cache). A converter that reads each tensor once calls it after
+// each tensor, so the mapped file does not pile up in its memory. It does nothing for bytes
+// outside the file's mappings or where the file was read into memory instead of mapped.
+func (f *File) Release(b []byte) {
+	for _, m := range f.maps {
+		pages.Release(m, b)
+	}
 }
 
 // Open opens a GGUF file (version 2 or 3) and memory-maps its tensor data read-only; no tensor
@@ -164,6 +178,9 @@ func Open(path string) (*File, error) {
 		return nil, err
 	}
 	f := &File{unmaps: []func() error{s.unmap}}
+	if s.mapped != nil {
+		f.maps = append(f.maps, s.mapped)
+	}
 	if err := f.assemble(s); err != nil {
 		f.Close()
 		return nil, err
@@ -183,6 +200,7 @@ type shard struct {
 	kvIndex    map[string]int
 	tensors    []*TensorInfo
 	unmap      func() error
+	mapped     []byte // the file mapping (nil where mapFile reads the file into memory)
 }
 
 func openShard(path string) (*shard, error) {
@@ -213,6 +231,9 @@ func openShard(path string) (*shard, error) {
 		return nil, err
 	}
 	s.path, s.size, s.unmap = path, st.Size(), unmap
+	if mapsFiles {
+		s.mapped = data
+	}
 	return s, nil
 }
 

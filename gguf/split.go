@@ -79,6 +79,9 @@ func (f *File) assemble(s *shard) error {
 				return fmt.Errorf("shard %d of %d: %w", i+1, count, err)
 			}
 			f.unmaps = append(f.unmaps, o.unmap)
+			if o.mapped != nil {
+				f.maps = append(f.maps, o.mapped)
+			}
 			shards[i] = o
 			ono, ocount, err := o.splitInfo()
 			if err != nil {

@@ -67,7 +67,7 @@ func (s *State) stopped() error {
 func (s *State) step(tokens []int, pos int, logits []float32) error {
 	m, sp := s.m, &s.m.Spec
 	n := len(tokens)
-	dim, qdim, kvdim, ffn, half := sp.Dim, sp.QDim(), sp.KVDim(), sp.FFNDim, sp.HeadDim/2
+	dim, half := sp.Dim, sp.HeadDim/2
 	eps := float32(sp.NormEps)
 	x := s.x[:n*dim] // [n][dim] residual stream
 
@@ -80,37 +80,11 @@ func (s *State) step(tokens []int, pos int, logits []float32) error {
 		ropeTable(s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half], m.invFreq, pos+t)
 	}
 
-	xb, xb2 := s.xb[:n*dim], s.xb2[:n*dim] // [n][dim]
-	q, att := s.q[:n*qdim], s.att[:n*qdim] // [n][qdim]
-	hb, hb2 := s.hb[:n*ffn], s.hb2[:n*ffn] // [n][ffn]
 	for l := range sp.NLayers {
 		if err := s.stopped(); err != nil {
 			return err
 		}
-		L := &m.W.Layers[l]
-		lc := l * s.ctx * kvdim
-		k := s.keyCache[lc+pos*kvdim : lc+(pos+n)*kvdim] // [n][kvdim], written in place in the cache
-		v := s.vnew[:n*kvdim]                            // [n][kvdim], then stored transposed (storeValues)
-
-		// Attention block: xb = RMSNorm(x); q,k,v = xb·Wᵀ (+bias); RoPE(q,k); attention; o_proj.
-		rmsNorm(xb, x, L.AttnNorm, n, dim, eps)
-		s.project(AttnIn, l, xb, n, q, k, v)
-		s.storeValues(l, pos, n)
-		for t := range n {
-			c, si := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
-			ropeRotateHalf(q[t*qdim:(t+1)*qdim], sp.NHeads, sp.HeadDim, c, si)
-			ropeRotateHalf(k[t*kvdim:(t+1)*kvdim], sp.NKVHeads, sp.HeadDim, c, si)
-		}
-		s.attention(l, pos, n) // att = softmax(q·Kᵀ/√hd)·V, causal, GQA
-		s.project(AttnOut, l, att, n, xb2)
-		addTo(x, xb2) // residual
-
-		// MLP block: xb = RMSNorm(x); hb = SiLU(xb·Wgateᵀ) * (xb·Wupᵀ); x += hb·Wdownᵀ.
-		rmsNorm(xb, x, L.FFNNorm, n, dim, eps)
-		s.project(MLPIn, l, xb, n, hb, hb2)
-		swiGLU(hb, hb2)
-		s.project(MLPDown, l, hb, n, xb2)
-		addTo(x, xb2) // residual
+		s.layer(l, x, pos, n)
 	}
 	if logits == nil {
 		return nil
@@ -120,9 +94,46 @@ func (s *State) step(tokens []int, pos int, logits []float32) error {
 		x = x[(n-1)*dim:]
 		n = 1
 	}
-	rmsNorm(xb[:n*dim], x, m.W.OutputNorm, n, dim, eps)
-	s.matmul(m.W.Output, xb[:n*dim], n, logits, nil)
+	xb := s.xb[:n*dim]
+	rmsNorm(xb, x, m.W.OutputNorm, n, dim, eps)
+	s.matmul(m.W.Output, xb, n, logits, nil)
 	return nil
+}
+
+// layer runs transformer block l on the residual stream x ([n][dim], updated in place) of n <=
+// s.batch tokens at positions pos..pos+n-1, whose RoPE tables s.cos and s.sin hold, appending
+// their keys and values to layer l's KV cache.
+func (s *State) layer(l int, x []float32, pos, n int) {
+	sp := &s.m.Spec
+	dim, qdim, kvdim, ffn, half := sp.Dim, sp.QDim(), sp.KVDim(), sp.FFNDim, sp.HeadDim/2
+	eps := float32(sp.NormEps)
+	xb, xb2 := s.xb[:n*dim], s.xb2[:n*dim] // [n][dim]
+	q, att := s.q[:n*qdim], s.att[:n*qdim] // [n][qdim]
+	hb, hb2 := s.hb[:n*ffn], s.hb2[:n*ffn] // [n][ffn]
+	L := &s.m.W.Layers[l]
+	lc := l * s.ctx * kvdim
+	k := s.keyCache[lc+pos*kvdim : lc+(pos+n)*kvdim] // [n][kvdim], written in place in the cache
+	v := s.vnew[:n*kvdim]                            // [n][kvdim], then stored transposed (storeValues)
+
+	// Attention block: xb = RMSNorm(x); q,k,v = xb·Wᵀ (+bias); RoPE(q,k); attention; o_proj.
+	rmsNorm(xb, x, L.AttnNorm, n, dim, eps)
+	s.project(AttnIn, l, xb, n, q, k, v)
+	s.storeValues(l, pos, n)
+	for t := range n {
+		c, si := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+		ropeRotateHalf(q[t*qdim:(t+1)*qdim], sp.NHeads, sp.HeadDim, c, si)
+		ropeRotateHalf(k[t*kvdim:(t+1)*kvdim], sp.NKVHeads, sp.HeadDim, c, si)
+	}
+	s.attention(l, pos, n) // att = softmax(q·Kᵀ/√hd)·V, causal, GQA
+	s.project(AttnOut, l, att, n, xb2)
+	addTo(x, xb2) // residual
+
+	// MLP block: xb = RMSNorm(x); hb = SiLU(xb·Wgateᵀ) * (xb·Wupᵀ); x += hb·Wdownᵀ.
+	rmsNorm(xb, x, L.FFNNorm, n, dim, eps)
+	s.project(MLPIn, l, xb, n, hb, hb2)
+	swiGLU(hb, hb2)
+	s.project(MLPDown, l, hb, n, xb2)
+	addTo(x, xb2) // residual
 }
 
 // project runs the projections of a site of a layer (siteTable: q/k/v, o, gate/up or down),

@@ -118,6 +118,11 @@ type source interface {
 	// f16Rows returns the raw little-endian bytes of rows [r0, r0+n) when the tensor is stored
 	// as IEEE fp16 (ok false otherwise).
 	f16Rows(name string, r0, n int) (raw []byte, ok bool)
+	// release drops the mapped pages holding rows [r0, r0+n) of tensor name from the process's
+	// resident set once they have been converted (they stay readable; see gguf.File.Release).
+	// A pack's column-major site matrix is released whole: any of its rows spans all its pages.
+	// It returns the bytes of those rows (a pack's: their values, padding excluded).
+	release(name string, r0, n int) int
 	// permutedQK reports whether q/k rows are stored in llama.cpp's permuted layout.
 	permutedQK() bool
 	vocab() (*tokenizer.Vocab, string, error) // tokenizer vocabulary and chat template
@@ -142,6 +147,11 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	return load(src, path, opts)
+}
+
+// load is Load from an opened source, which it closes unless the Model keeps it.
+func load(src source, path string, opts LoadOptions) (*Model, error) {
 	owned := false // the Model keeps src (pack files: its tensors are views of the mapping)
 	defer func() {
 		if !owned {
@@ -196,16 +206,9 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("model %s: layout %q is not supported (want rows, cols or auto)", sp.Name, opts.Layout)
 	}
 
-	voc, tmpl, err := src.vocab()
+	tok, tmpl, err := loadTokenizer(src)
 	if err != nil {
 		return nil, err
-	}
-	tok, err := tokenizer.New(voc)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: tokenizer: %w", sp.Name, err)
-	}
-	if tok.NVocab() > sp.Vocab {
-		return nil, errorf(ErrVocabMismatch, "model %s: tokenizer has %d tokens but the embedding only %d rows", sp.Name, tok.NVocab(), sp.Vocab)
 	}
 
 	m := &Model{Spec: *sp, Tok: tok, ChatTemplate: tmpl, WeightType: wt, Layout: layout, Path: path, ctx: opts.Ctx}
@@ -236,6 +239,23 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 	}
 	m.pool = sparse.NewPool(threads)
 	return m, nil
+}
+
+// loadTokenizer builds the source's tokenizer and returns it with the chat template.
+func loadTokenizer(src source) (*tokenizer.Tokenizer, string, error) {
+	sp := src.spec()
+	voc, tmpl, err := src.vocab()
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := tokenizer.New(voc)
+	if err != nil {
+		return nil, "", fmt.Errorf("model %s: tokenizer: %w", sp.Name, err)
+	}
+	if tok.NVocab() > sp.Vocab {
+		return nil, "", errorf(ErrVocabMismatch, "model %s: tokenizer has %d tokens but the embedding only %d rows", sp.Name, tok.NVocab(), sp.Vocab)
+	}
+	return tok, tmpl, nil
 }
 
 // convJob converts rows [r0, r0+n) of one tensor into its destination.
@@ -293,6 +313,10 @@ func (m *Model) loadWeights(src source, threads int) error {
 	// site packs are: no copy, so the process holds the file's pages once.
 	gs, _ := src.(*ggufSource)
 	inPlace := gs != nil && gs.pack != "" && f16
+	// Every other source is read once: each converted chunk's mapped pages are released, so the
+	// source's pages do not pile up in the resident set beside the converted copy (an F32
+	// checkpoint is twice the size of its fp16 copy).
+	release := gs == nil || gs.pack == ""
 	mat := func(name string, rows, cols int, permute bool) *Matrix {
 		if inPlace && !permute {
 			if raw, ok := src.f16Rows(name, 0, rows); ok && len(raw) == 2*rows*cols &&
@@ -306,6 +330,9 @@ func (m *Model) loadWeights(src source, threads int) error {
 		v := make([]float32, n)
 		if err := src.rows(name, v, 0, 1); err != nil {
 			return nil, fmt.Errorf("model %s: %w", sp.Name, err)
+		}
+		if release {
+			src.release(name, 0, 1)
 		}
 		return v, nil
 	}
@@ -389,9 +416,13 @@ func (m *Model) loadWeights(src source, threads int) error {
 				if i >= len(jobs) {
 					return nil
 				}
-				if err := convert(src, &jobs[i], buf, sp.HeadDim); err != nil {
+				j := &jobs[i]
+				if err := convert(src, j, buf, sp.HeadDim); err != nil {
 					next.Store(int64(len(jobs))) // stop the other workers
 					return err
+				}
+				if release {
+					src.release(j.name, j.r0, j.n)
 				}
 			}
 		})

@@ -234,6 +234,23 @@ func (s *ggufSource) f16Rows(name string, r0, n int) ([]byte, bool) {
 	return t.Data[r0*rb : (r0+n)*rb], true
 }
 
+func (s *ggufSource) release(name string, r0, n int) int {
+	if t, ok := s.f.Tensor(name); ok {
+		b := rowRange(t.Data, int(min(t.Rows(), math.MaxInt32)), r0, n)
+		s.f.Release(b)
+		return len(b)
+	}
+	if s.pack == "" {
+		return 0
+	}
+	if t, ok := s.f.Tensor(packTensorName(name)); ok {
+		s.f.Release(t.Data)
+		_, cols, _ := s.sp.siteMatrixRows(name)
+		return 2 * n * cols
+	}
+	return 0
+}
+
 func (s *ggufSource) rows(name string, dst []float32, r0, n int) error {
 	t, ok := s.f.Tensor(name)
 	if !ok {

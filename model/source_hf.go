@@ -173,6 +173,30 @@ func (s *hfSource) f16Rows(name string, r0, n int) ([]byte, bool) {
 	return t.Data[r0*rb : (r0+n)*rb], true
 }
 
+func (s *hfSource) release(name string, r0, n int) int {
+	t, ok := s.byName[name]
+	if !ok {
+		return 0
+	}
+	rows := 1
+	if len(t.Shape) >= 2 {
+		rows = t.Shape[0]
+	}
+	b := rowRange(t.Data, rows, r0, n)
+	s.d.Release(b)
+	return len(b)
+}
+
+// rowRange returns the bytes of rows [r0, r0+n) of a tensor of rows equal-sized rows held in data
+// (nil when out of range).
+func rowRange(data []byte, rows, r0, n int) []byte {
+	if rows <= 0 || len(data)%rows != 0 || r0 < 0 || n < 0 || r0+n > rows {
+		return nil
+	}
+	rb := len(data) / rows
+	return data[r0*rb : (r0+n)*rb]
+}
+
 func (s *hfSource) rows(name string, dst []float32, r0, n int) error {
 	t, ok := s.byName[name]
 	if !ok {

@@ -191,6 +191,14 @@ func (d *Dir) Tensor(name string) (Tensor, bool) {
 	return d.Tensors[i], true
 }
 
+// Release drops the mapped pages holding b (a sub-slice of a tensor's Data) from the process's
+// resident set (see File.Release).
+func (d *Dir) Release(b []byte) {
+	for _, f := range d.Files {
+		f.Release(b)
+	}
+}
+
 // Close unmaps all weight files. The tensors' Data must not be used afterwards.
 func (d *Dir) Close() error {
 	if d == nil {

@@ -8,6 +8,9 @@ import (
 	"os"
 )
 
+// mapsFiles: mapFile reads the file into memory (nothing to Release).
+const mapsFiles = false
+
 // mapFile reads f into memory (no mmap on this platform).
 func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	if int64(int(size)) != size {

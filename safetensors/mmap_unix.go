@@ -9,6 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// mapsFiles: mapFile returns a file mapping (whose pages Release may drop).
+const mapsFiles = true
+
 // mapFile maps f read-only (size bytes, size > 0). The returned release function unmaps it.
 func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	if int64(int(size)) != size {

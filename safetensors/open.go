@@ -13,6 +13,8 @@ import (
 	"strconv"
 
 	hf "github.com/nlpodyssey/safetensors"
+
+	"github.com/qsparse/qsparse/internal/pages"
 )
 
 // MaxHeaderSize is the largest JSON header accepted (the limit of the reference implementation).
@@ -28,6 +30,7 @@ type File struct {
 
 	index   map[string]int
 	release func() error
+	mapped  []byte // the file mapping (nil for Parse and where files are read into memory)
 }
 
 // Open memory-maps path read-only and validates it (see the package comment). Close the File
@@ -59,6 +62,9 @@ func Open(path string) (*File, error) {
 		return nil, err
 	}
 	sf.release = release
+	if mapsFiles {
+		sf.mapped = buf
+	}
 	return sf, nil
 }
 
@@ -128,13 +134,23 @@ func (f *File) Tensor(name string) (Tensor, bool) {
 	return f.Tensors[i], true
 }
 
+// Release drops the pages of the file mapping that hold b (a sub-slice of a tensor's Data, rounded
+// out to whole pages) from the process's resident set; b stays readable (a later read faults the
+// pages back in from the page cache). It does nothing for bytes outside the mapping, for a File
+// from Parse, or where the file was read into memory instead of mapped.
+func (f *File) Release(b []byte) {
+	if f != nil {
+		pages.Release(f.mapped, b)
+	}
+}
+
 // Close unmaps the file. The tensors' Data must not be used afterwards.
 func (f *File) Close() error {
 	if f == nil || f.release == nil {
 		return nil
 	}
 	r := f.release
-	f.release = nil
+	f.release, f.mapped = nil, nil
 	if err := r(); err != nil {
 		return fmt.Errorf("safetensors: %s: close: %w", f.Path, err)
 	}
