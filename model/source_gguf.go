@@ -243,7 +243,7 @@ func (s *ggufSource) release(name string, r0, n int) int {
 	if s.pack == "" {
 		return 0
 	}
-	if t, ok := s.f.Tensor(packTensorName(name)); ok {
+	if t, ok := s.f.Tensor(packName(name, suffixF16Cols)); ok {
 		s.f.Release(t.Data)
 		_, cols, _ := s.sp.siteMatrixRows(name)
 		return 2 * n * cols
