@@ -38,6 +38,9 @@ type kernelSet struct {
 	// its length with scratch) and return how many they wrote and how many inputs they used.
 	topkGather func(dst []uint32, src []float32, prefix uint32) (count, done int)
 	topkEmit   func(dst []int32, src []float32, lo uint32) (count, done int)
+	// topkCount (optional, nil: radix select) counts the keys of src that are at least t
+	// (t >= 1); TopK then finds its threshold by binary search (countThreshold).
+	topkCount func(src []float32, t uint32) int
 }
 
 var genericKernels = kernelSet{

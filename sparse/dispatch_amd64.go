@@ -57,7 +57,7 @@ var avx512 = simd{
 
 func initArch() {
 	x := cpu.X86
-	if !(x.HasAVX2 && x.HasFMA && x.HasF16C) {
+	if !(x.HasAVX2 && x.HasFMA && x.HasF16C && x.HasPOPCNT) {
 		return
 	}
 	available = append(available, avx2.kernels())
@@ -91,6 +91,7 @@ func (s *simd) kernels() kernelSet {
 		ternaryQ8Cols:  s.q8Cols,
 		topkGather:     s.topkGather,
 		topkEmit:       s.topkEmit,
+		topkCount:      s.topkCount(),
 	}
 }
 
@@ -102,10 +103,35 @@ func (s *simd) topkGather(dst []uint32, src []float32, prefix uint32) (int, int)
 }
 
 func (s *simd) topkEmit(dst []int32, src []float32, lo uint32) (int, int) {
-	if s.lanes != 16 || len(dst) < 16 || len(src) < 16 {
+	if s.lanes != 16 {
+		if lo == 0 || len(dst) < 8 || len(src) < 8 {
+			return 0, 0
+		}
+		return topkEmitAVX2(&dst[0], len(dst), &src[0], len(src), lo)
+	}
+	if len(dst) < 16 || len(src) < 16 {
 		return 0, 0
 	}
 	return topkEmitAVX512(&dst[0], len(dst), &src[0], len(src), lo)
+}
+
+// topkCount: AVX2 finds the top-K threshold by counting (countThreshold); AVX-512 keeps the
+// radix select, whose candidate gather it compresses.
+func (s *simd) topkCount() func(src []float32, t uint32) int {
+	if s.lanes == 16 {
+		return nil
+	}
+	return func(src []float32, t uint32) int {
+		n := len(src) &^ 7
+		c := 0
+		if n > 0 {
+			c = topkCountAVX2(&src[0], n, t)
+		}
+		for _, v := range src[n:] {
+			c += b2i(absKey(v) >= t)
+		}
+		return c
+	}
 }
 
 func (s *simd) f16ToF32(dst []float32, src []uint16) {

@@ -828,3 +828,25 @@ func topkGatherAVX512(dst *uint32, dstCap int, src *float32, n int, prefix uint3
 //
 //go:noescape
 func topkEmitAVX512(dst *int32, dstCap int, src *float32, n int, lo uint32) (count int, done int)
+
+// topkCountAVX2 counts the magnitude keys of src[:n] (n a multiple of 8) that are at least t
+// (t >= 1); it replaces:
+//
+//	for i := 0; i < n; i++ {
+//		if math.Float32bits(src[i])&0x7fffffff >= t { count++ }
+//	}
+//
+//go:noescape
+func topkCountAVX2(src *float32, n int, t uint32) int
+
+// topkEmitAVX2 writes the indices whose magnitude key is at least lo (lo >= 1); it replaces:
+//
+//	for i := 0; i < n; i++ {
+//		if math.Float32bits(src[i])&0x7fffffff >= lo { dst[count] = int32(i); count++ }
+//	}
+//
+// It stops before a store could pass dst[dstCap-1] (each writes 8 lanes) or when fewer than 8
+// inputs remain, and returns how many inputs it used.
+//
+//go:noescape
+func topkEmitAVX2(dst *int32, dstCap int, src *float32, n int, lo uint32) (count int, done int)

@@ -245,22 +245,22 @@ q8c_done:
 	RET
 
 // func ternaryQ8ColsAVX2(acc *int32, nstrips int, codes *byte, colBytes int, idx *int32, qx *int32, ngroups int)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX, AVX2
 TEXT ·ternaryQ8ColsAVX2(SB), NOSPLIT, $0-56
 	MOVL         $0x03030303, AX
-	MOVD         AX, X15
+	VMOVD        AX, X15
 	VPBROADCASTD X15, Y1
 	MOVL         $0x0c0c0c0c, AX
-	MOVD         AX, X15
+	VMOVD        AX, X15
 	VPBROADCASTD X15, Y2
 	MOVL         $0x30303030, AX
-	MOVD         AX, X15
+	VMOVD        AX, X15
 	VPBROADCASTD X15, Y3
 	MOVL         $0xc0c0c0c0, AX
-	MOVD         AX, X15
+	VMOVD        AX, X15
 	VPBROADCASTD X15, Y4
 	MOVL         $0x00010001, AX
-	MOVD         AX, X15
+	VMOVD        AX, X15
 	VPBROADCASTD X15, Y5
 	MOVQ         idx+32(FP), AX
 	MOVQ         qx+40(FP), CX

@@ -40,8 +40,37 @@ func TopK(idx []int32, x []float32, k int) []int32 {
 	if cap(idx) < k {
 		idx = make([]int32, 0, k)
 	}
-	lo, hi, need, whole := radixThreshold(x, k, idx[:cap(idx)])
+	var lo, hi uint64
+	var need int
+	var whole bool
+	if kern.topkCount != nil {
+		lo, hi, need, whole = countThreshold(x, k, kern.topkCount)
+	} else {
+		lo, hi, need, whole = radixThreshold(x, k, idx[:cap(idx)])
+	}
 	return emitAbove(idx, x, lo, hi, need, whole, k)
+}
+
+// countThreshold is radixThreshold (same results) by binary search over the key for the
+// largest t with count(t) >= kk keys at least t, where count is one SIMD pass: at most 31
+// passes, and it stops at the first t that has exactly kk keys at or above it (typically
+// after 15-20 on activations). For 0 < kk < len(src).
+func countThreshold(src []float32, kk int, count func([]float32, uint32) int) (lo, hi uint64, need int, whole bool) {
+	l, h := uint32(0), uint32(1)<<31 // count(l) = len(src) > kk; count(h) = 0 < kk
+	ch := 0                          // count(h)
+	for h-l > 1 {
+		m := l + (h-l)/2
+		switch c := count(src, m); {
+		case c == kk: // the keys >= m are exactly the k largest
+			return uint64(m), uint64(h), kk - ch, true
+		case c > kk:
+			l = m
+		default:
+			h, ch = m, c
+		}
+	}
+	// h = l+1: l is the k-th largest key, held by more keys than the kk-ch still needed
+	return uint64(l), uint64(h), kk - ch, false
 }
 
 // radixThreshold finds the selection threshold for the k largest keys. It returns lo, hi and

@@ -70,7 +70,7 @@ func testTopK(t *testing.T) {
 	for d := 0; d <= 70; d++ {
 		ds = append(ds, d)
 	}
-	ds = append(ds, 4095, 4096, 4097, 16384)
+	ds = append(ds, 576, 1536, 4095, 4096, 4097, 16384)
 	for _, d := range ds {
 		for mode := 0; mode < 5; mode++ {
 			x := genVec(r, d, mode)
@@ -80,6 +80,29 @@ func testTopK(t *testing.T) {
 				got := TopK(make([]int32, 0, 3), x, k)
 				if !slices.Equal(got, want) {
 					t.Fatalf("TopK d=%d mode=%d k=%d: got %v want %v", d, mode, k, got, want)
+				}
+				// guard regions: NaNs (always selected) before and after the input must not be
+				// read; the output must not be written past its capacity (the SIMD passes store
+				// whole vectors)
+				const g = 24
+				in := make([]float32, d+2*g)
+				for i := range in {
+					in[i] = float32(math.NaN())
+				}
+				copy(in[g:], x)
+				kk := min(max(k, 0), d)
+				out := make([]int32, kk+g)
+				for i := range out {
+					out[i] = -7
+				}
+				got = TopK(out[:0:kk], in[g:g+d:g+d], k)
+				if !slices.Equal(got, want) {
+					t.Fatalf("TopK d=%d mode=%d k=%d (guarded): got %v want %v", d, mode, k, got, want)
+				}
+				for i, v := range out[kk:] {
+					if v != -7 {
+						t.Fatalf("TopK d=%d mode=%d k=%d: wrote out[%d] past the capacity %d", d, mode, k, kk+i, kk)
+					}
 				}
 			}
 			for _, nm := range [][2]int{{2, 4}, {1, 1}, {4, 8}, {8, 16}, {3, 7}, {40, 100}, {0, 4}} {
@@ -138,6 +161,35 @@ func TestMaskGather(t *testing.T) {
 	if KeepCount(4096, 0.5) != 2048 || KeepCount(10, 1.5) != 0 || KeepCount(10, -1) != 10 {
 		t.Fatal("KeepCount")
 	}
+}
+
+// TestTopKCount checks the backend's counting pass (the AVX2 threshold search) against the Go
+// loop over many lengths and thresholds, with NaN guards around the input.
+func TestTopKCount(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		if kern.topkCount == nil {
+			t.Skipf("backend %s selects by radix", kern.name)
+		}
+		r := rand.New(rand.NewPCG(5, 6))
+		for d := 0; d <= 300; d++ {
+			const g = 16
+			in := make([]float32, d+2*g)
+			for i := range in {
+				in[i] = float32(math.NaN())
+			}
+			x := in[g : g+d : g+d]
+			copy(x, genVec(r, d, d%4))
+			for _, th := range []uint32{1, 0x00800000, 0x3f000000, 0x3f800000, 0x40000000, 0x7f800000, 0x7f800001, 0x7fffffff} {
+				want := 0
+				for _, v := range x {
+					want += b2i(absKey(v) >= th)
+				}
+				if got := kern.topkCount(x, th); got != want {
+					t.Fatalf("d=%d t=%#x: count %d, want %d", d, th, got, want)
+				}
+			}
+		}
+	})
 }
 
 func FuzzTopK(f *testing.F) {

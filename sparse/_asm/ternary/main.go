@@ -180,12 +180,12 @@ func genQ8ColsAVX2() {
 	t := GP32()
 	for s, m := range masks {
 		MOVL(U32(uint32(0x03030303)<<(2*s)), t)
-		MOVD(t, X15)
+		VMOVD(t, X15)
 		VPBROADCASTD(X15, m)
 	}
 	ones := Y5
 	MOVL(U32(0x00010001), t)
-	MOVD(t, X15)
+	VMOVD(t, X15)
 	VPBROADCASTD(X15, ones)
 	q := Y6
 	c := []VecPhysical{Y7, Y8, Y9, Y10}
