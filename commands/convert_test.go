@@ -74,6 +74,13 @@ func TestTernaryPackCommands(t *testing.T) {
 	if out, errs, err = runApp(t, "eval", "-m", pk, "-f", data, "-c", "128", "--chunks", "2", "--json"); err != nil || !strings.Contains(out, `"ppl"`) {
 		t.Fatalf("eval: %v\n%s\n%s", err, out, errs)
 	}
+	// eval evaluates the pack's own profile beside dense unless told otherwise
+	if !strings.Contains(out, `"pack profile"`) || !strings.Contains(errs, "carries a sparsity profile") {
+		t.Errorf("eval of a pack with a profile: no pack profile row\n%s\n%s", out, errs)
+	}
+	if out, _, err = runApp(t, "eval", "-m", pk, "-f", data, "-c", "128", "--chunks", "2", "--json", "--sparsity", "0"); err != nil || strings.Contains(out, `"pack profile"`) {
+		t.Errorf("eval --sparsity 0 of a pack: %v\n%s", err, out)
+	}
 	out, _, err = runApp(t, "bench", "-m", pk, "-p", "16", "-n", "4", "-r", "1")
 	if err != nil || !strings.Contains(out, "ternary-q8") {
 		t.Fatalf("bench: %v\n%s", err, out)

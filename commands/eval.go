@@ -164,6 +164,20 @@ func runEval(c *cli.Context) error {
 		}
 		configs = append(configs, cfg)
 	}
+	if def := m.DefaultProfile; def != nil && len(profiles) == 0 && !c.IsSet("sparsity") && !c.IsSet("block") {
+		// a pack file's own profile is evaluated beside dense by default (as run and bench use it)
+		p := def.Clone()
+		if grid.Rescale {
+			p.Rescale = true
+		}
+		cfg, err := eval.ProfileConfig(&m.Spec, "pack profile", p)
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		configs = append(configs, cfg)
+		fmt.Fprintf(infoWriter(c), "eval: %s carries a sparsity profile (%.2f of the site weight bytes skipped per token): evaluating it beside dense (--sparsity 0: dense only)\n",
+			mpath, p.ByteSparsity(&m.Spec))
+	}
 	var base *model.Model
 	if bpath := c.String("base"); bpath != "" {
 		wt := c.String("base-weight-type")
