@@ -64,6 +64,10 @@ func TestTernaryPackCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "pack layout:       ternary-q8") || !strings.Contains(out, "blk.0.attn_q.tq8") {
 		t.Fatalf("inspect: %v\n%.1500s", err, out)
 	}
+	// the pack holds the source's weights: the same parameter count (not the codes' bytes)
+	if src, _, _ := runApp(t, "inspect", mp); !strings.Contains(src, "(292800)") || !strings.Contains(out, "(292800)") {
+		t.Errorf("inspect params: source and ternary pack should both count 292800 weights\n%.400s\n%.400s", src, out)
+	}
 	if out, _, err = runApp(t, "inspect", pk, "--json"); err != nil || !strings.Contains(out, `"pack_layout": "ternary-q8"`) {
 		t.Fatalf("inspect --json: %v\n%.1500s", err, out)
 	}

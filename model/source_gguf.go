@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/qsparse/qsparse/gguf"
 	"github.com/qsparse/qsparse/tokenizer"
@@ -266,7 +267,7 @@ func (s *ggufSource) describe(info *Info) {
 	f := s.f
 	for _, t := range f.Tensors {
 		info.Tensors = append(info.Tensors, TensorDesc{Name: t.Name, Shape: ggufShape(t), Type: t.Type.String(), Bytes: int64(len(t.Data))})
-		info.Params += int64(t.NumElements())
+		info.Params += s.params(t)
 	}
 	info.Tokenizer, _ = f.String("tokenizer.ggml.model")
 	if v, ok := f.Lookup("tokenizer.ggml.tokens"); ok {
@@ -280,6 +281,27 @@ func (s *ggufSource) describe(info *Info) {
 	} else {
 		info.FileType = dominantType(info.Tensors)
 	}
+}
+
+// params returns the weights tensor t holds: its elements, except in a pack file, where a site
+// matrix's pack counts its rows × cols (not the padding rows of an fp16 pack nor the bytes of a
+// ternary pack's 2-bit codes) and a ternary pack's scales count nothing (as block scales).
+func (s *ggufSource) params(t *gguf.TensorInfo) int64 {
+	if s.pack == "" {
+		return int64(t.NumElements())
+	}
+	for _, suf := range []string{suffixF16Cols, suffixTQ8, suffixTScale} {
+		base, ok := strings.CutSuffix(t.Name, suf)
+		if !ok {
+			continue
+		}
+		rows, cols, ok := s.sp.siteMatrixRows(base + ".weight")
+		if !ok || suf == suffixTScale {
+			return 0
+		}
+		return int64(rows) * int64(cols)
+	}
+	return int64(t.NumElements())
 }
 
 // fileTypeName names llama.cpp's general.file_type values (enum llama_ftype).
