@@ -10,9 +10,12 @@ import (
 // Top-K selection. The key of x_i is its magnitude: the float32 bits of |x_i| (sign cleared),
 // which order like the magnitudes (+0 and -0 tie; NaN sorts above +Inf, so NaNs are always
 // kept). The K largest keys are selected, ties broken by the lower index, and the indices are
-// returned ascending. Selection is O(d): a radix select over the key bits (digits of 11, 11
-// and 9 bits, stopping as soon as the threshold's digit bucket is taken whole) finds the
-// threshold, then one pass writes the survivors in order.
+// returned ascending. Selection is O(d): a radix select over the key bits (digits of 8, 8, 8
+// and 7 bits, stopping as soon as the threshold's digit bucket is taken whole) finds the
+// threshold, then one pass writes the survivors in order. On AVX2, which has no compress
+// instruction to gather a bucket's keys, the threshold comes from a binary search over the key
+// whose every step is one SIMD counting pass (countThreshold), and the survivors are written
+// through a permutation table.
 
 // KeepCount returns how many of d channels a sparsity ratio r keeps: int((1-r)*d) as in
 // Q-Sparse, clamped to [0, d].
