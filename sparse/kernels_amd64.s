@@ -7118,8 +7118,8 @@ TEXT ·topkCountAVX2(SB), NOSPLIT, $0-32
 	MOVQ         n+8(FP), CX
 	MOVL         t+16(FP), DX
 	DECL         DX
-	VMOVD        DX, X1
-	VPBROADCASTD X1, Y0
+	VMOVD        DX, X0
+	VPBROADCASTD X0, Y0
 	MOVL         $0x7fffffff, DX
 	VMOVD        DX, X1
 	VPBROADCASTD X1, Y1
@@ -7182,11 +7182,11 @@ TEXT ·topkEmitAVX2(SB), NOSPLIT, $0-56
 	MOVQ         n+24(FP), BX
 	MOVL         lo+32(FP), SI
 	DECL         SI
-	VMOVD        SI, X2
-	VPBROADCASTD X2, Y0
+	VMOVD        SI, X0
+	VPBROADCASTD X0, Y0
 	MOVL         $0x7fffffff, SI
-	VMOVD        SI, X2
-	VPBROADCASTD X2, Y1
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
 	MOVL         $0x00000008, SI
 	VMOVD        SI, X2
 	VPBROADCASTD X2, Y2

@@ -1068,16 +1068,7 @@ func genTopKAVX2() {
 		n := Load(Param("n"), GP64())
 		t := Load(Param("t"), GP32())
 		DECL(t) // key >= t  <=>  key > t-1 (keys and t-1 are non-negative int32s)
-		tv, m31 := YMM(), YMM()
-		{
-			x := XMM()
-			VMOVD(t, x)
-			VPBROADCASTD(x, tv)
-			c := GP32()
-			MOVL(U32(0x7fffffff), c)
-			VMOVD(c, x)
-			VPBROADCASTD(x, m31)
-		}
+		tv, m31 := ymmBroadcast(t), ymmConst(0x7fffffff)
 		acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
 		for _, a := range acc {
 			VPXOR(a, a, a)
@@ -1164,19 +1155,7 @@ func genTopKAVX2() {
 		n := Load(Param("n"), GP64())
 		lo := Load(Param("lo"), GP32())
 		DECL(lo)
-		lov, m31, inc := YMM(), YMM(), YMM()
-		{
-			x := XMM()
-			VMOVD(lo, x)
-			VPBROADCASTD(x, lov)
-			c := GP32()
-			MOVL(U32(0x7fffffff), c)
-			VMOVD(c, x)
-			VPBROADCASTD(x, m31)
-			MOVL(U32(8), c)
-			VMOVD(c, x)
-			VPBROADCASTD(x, inc)
-		}
+		lov, m31, inc := ymmBroadcast(lo), ymmConst(0x7fffffff), ymmConst(8)
 		iv := YMM()
 		VMOVDQU(iota, iv)
 		lp := GP64()
@@ -1214,4 +1193,20 @@ func genTopKAVX2() {
 		VZEROUPPER()
 		RET()
 	}
+}
+
+// ymmBroadcast returns a ymm register holding r's 32 bits in every lane (VEX moves only: a
+// legacy-SSE MOVD with dirty upper halves costs ~130 ns on the Zen 3 guests measured).
+func ymmBroadcast(r Register) VecVirtual {
+	x, y := XMM(), YMM()
+	VMOVD(r, x)
+	VPBROADCASTD(x, y)
+	return y
+}
+
+// ymmConst returns a ymm register holding c in every lane.
+func ymmConst(c uint32) VecVirtual {
+	r := GP32()
+	MOVL(U32(c), r)
+	return ymmBroadcast(r)
 }
