@@ -6,45 +6,28 @@ import (
 	"io"
 	"math"
 	"strings"
-	"sync"
 
 	"github.com/qsparse/qsparse/gguf"
+	"github.com/qsparse/qsparse/internal/bufpool"
 	"github.com/qsparse/qsparse/model"
 	"github.com/qsparse/qsparse/sparse"
 )
 
 const chunkBytes = 1 << 20
 
-// scratch is a pool of reusable buffers: converting streams every tensor in chunks, and a fresh
-// buffer per chunk made hundreds of garbage collections (each marking the tokenizer's heap),
-// which tripled the CPU time of a conversion.
-type scratch[T any] struct{ p sync.Pool }
-
-// get returns a buffer of n elements (contents undefined); put it back when done.
-func (s *scratch[T]) get(n int) *[]T {
-	b, _ := s.p.Get().(*[]T)
-	if b == nil {
-		b = new([]T)
-	}
-	if cap(*b) < n {
-		*b = make([]T, n)
-	}
-	*b = (*b)[:n]
-	return b
-}
-
-func (s *scratch[T]) put(b *[]T) { s.p.Put(b) }
-
+// Pooled chunk buffers: converting streams every tensor in chunks, and a fresh buffer per chunk
+// made hundreds of garbage collections (each marking the tokenizer's heap), which tripled the
+// CPU time of a conversion.
 var (
-	bytePool scratch[byte]
-	u16Pool  scratch[uint16]
-	f32Pool  scratch[float32]
+	bytePool bufpool.Pool[byte]
+	u16Pool  bufpool.Pool[uint16]
+	f32Pool  bufpool.Pool[float32]
 )
 
 // writeU16 writes v little-endian in chunks (no copy of the whole slice).
 func writeU16(w io.Writer, v []uint16) error {
-	bp := bytePool.get(min(chunkBytes, 2*len(v)))
-	defer bytePool.put(bp)
+	bp := bytePool.Get(min(chunkBytes, 2*len(v)))
+	defer bytePool.Put(bp)
 	buf := *bp
 	for len(v) > 0 {
 		n := min(len(v), len(buf)/2)
@@ -61,8 +44,8 @@ func writeU16(w io.Writer, v []uint16) error {
 
 // writeF32 writes v little-endian in chunks.
 func writeF32(w io.Writer, v []float32) error {
-	bp := bytePool.get(min(chunkBytes, 4*len(v)))
-	defer bytePool.put(bp)
+	bp := bytePool.Get(min(chunkBytes, 4*len(v)))
+	defer bytePool.Put(bp)
 	buf := *bp
 	for len(v) > 0 {
 		n := min(len(v), len(buf)/4)
@@ -92,8 +75,8 @@ func writeBytes(w io.Writer, b []byte) error {
 // stride rows per column, the padding rows zero: sparse.PackF16Cols(rm).Data, little-endian,
 // without building the pack.
 func writeF16Cols(w io.Writer, rm []uint16, rows, cols, stride int) error {
-	bp := bytePool.get(max(2*stride, chunkBytes/(2*stride)*2*stride))
-	defer bytePool.put(bp)
+	bp := bytePool.Get(max(2*stride, chunkBytes/(2*stride)*2*stride))
+	defer bytePool.Put(bp)
 	buf := *bp
 	per := len(buf) / (2 * stride) // columns per write
 	for c0 := 0; c0 < cols; c0 += per {
@@ -130,8 +113,8 @@ func rowTensor(src tensorSource, name string, rows, cols int, t gguf.Type, headD
 				return streamRows(&u16Pool, rows, cols, headDim, 2, read, func(v []uint16) error { return writeU16(w, v) })
 			}
 			read := func(dst []float32, r0, n int) error { return src.Rows(name, dst, r0, n) }
-			bp := bytePool.get(0)
-			defer bytePool.put(bp)
+			bp := bytePool.Get(0)
+			defer bytePool.Put(bp)
 			return streamRows(&f32Pool, rows, cols, headDim, 4, read, func(v []float32) error {
 				b, err := gguf.AppendQuantize((*bp)[:0], t, v)
 				*bp = b[:0]
@@ -147,17 +130,17 @@ func rowTensor(src tensorSource, name string, rows, cols int, t gguf.Type, headD
 // streamRows reads a rows×cols matrix about chunkBytes (elemBytes per value) at a time with read
 // and hands each chunk to write, rows in llama.cpp's q/k file order when headDim > 0. Permuted
 // chunks are whole heads (the permutation stays inside a head), so each source row is read once.
-func streamRows[T any](pool *scratch[T], rows, cols, headDim, elemBytes int, read func(dst []T, r0, n int) error, write func([]T) error) error {
+func streamRows[T any](pool *bufpool.Pool[T], rows, cols, headDim, elemBytes int, read func(dst []T, r0, n int) error, write func([]T) error) error {
 	step := max(1, chunkBytes/(elemBytes*max(1, cols)))
 	if headDim > 0 {
 		step = max(1, step/headDim) * headDim
 	}
-	ip := pool.get(min(step, rows) * cols)
-	defer pool.put(ip)
+	ip := pool.Get(min(step, rows) * cols)
+	defer pool.Put(ip)
 	in, out := *ip, *ip
 	if headDim > 0 {
-		op := pool.get(len(in))
-		defer pool.put(op)
+		op := pool.Get(len(in))
+		defer pool.Put(op)
 		out = *op
 	}
 	for r0 := 0; r0 < rows; r0 += step {
@@ -193,8 +176,8 @@ func f16ColsTensor(src tensorSource, name string, rows, cols int) gguf.StreamTen
 	return gguf.StreamTensor{Name: PackTensorName(name, SuffixF16Cols), Type: gguf.F16,
 		Shape: []uint64{uint64(stride), uint64(cols)},
 		Fill: func(w io.Writer) error {
-			rp := u16Pool.get(rows * cols) // row-major fp16, as Load with weight type f16 holds it
-			defer u16Pool.put(rp)
+			rp := u16Pool.Get(rows * cols) // row-major fp16, as Load with weight type f16 holds it
+			defer u16Pool.Put(rp)
 			if err := src.RowsF16(name, *rp, 0, rows); err != nil {
 				return err
 			}

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"sync/atomic"
 
+	"github.com/qsparse/qsparse/internal/bufpool"
 	"github.com/qsparse/qsparse/sparse"
 	"github.com/qsparse/qsparse/tokenizer"
 )
@@ -31,21 +31,8 @@ type Stream struct {
 }
 
 // f32Scratch holds reusable float32 buffers of Rows and RowsF16 (a converter calls them for
-// every chunk of every tensor; fresh buffers made hundreds of garbage collections).
-var f32Scratch sync.Pool
-
-// getF32 returns a *[]float32 of n elements from f32Scratch (contents undefined).
-func getF32(n int) *[]float32 {
-	p, _ := f32Scratch.Get().(*[]float32)
-	if p == nil {
-		p = new([]float32)
-	}
-	if cap(*p) < n {
-		*p = make([]float32, n)
-	}
-	*p = (*p)[:n]
-	return p
-}
+// every chunk of every tensor).
+var f32Scratch bufpool.Pool[float32]
 
 // OpenStream opens a GGUF file, qsparse pack or Hugging Face folder and checks it as Load does:
 // every tensor the Spec needs present with the right shape, and a usable tokenizer. No tensor
@@ -171,7 +158,7 @@ func (s *Stream) Rows(name string, dst []float32, r0, n int) error {
 	h0, h1, perm := s.block(name, rows, r0, n)
 	tmp := dst
 	if perm {
-		p := getF32((h1 - h0) * cols)
+		p := f32Scratch.Get((h1 - h0) * cols)
 		defer f32Scratch.Put(p)
 		tmp = *p
 	}
@@ -210,7 +197,7 @@ func (s *Stream) RowsF16(name string, dst []uint16, r0, n int) error {
 	h0, h1, perm := s.block(name, rows, r0, n)
 	raw, ok := s.src.f16Rows(name, h0, h1-h0)
 	if !ok {
-		p := getF32(n * cols)
+		p := f32Scratch.Get(n * cols)
 		defer f32Scratch.Put(p)
 		if err := s.Rows(name, *p, r0, n); err != nil {
 			return err
