@@ -212,11 +212,7 @@ func load(src source, path string, opts LoadOptions) (*Model, error) {
 	}
 
 	m := &Model{Spec: *sp, Tok: tok, ChatTemplate: tmpl, WeightType: wt, Layout: layout, Path: path, ctx: opts.Ctx}
-	width := max(sp.Dim, sp.QDim(), sp.FFNDim)
-	m.iota = make([]int32, width)
-	for i := range m.iota {
-		m.iota[i] = int32(i)
-	}
+	m.iota = siteIota(sp)
 	switch {
 	case pack:
 		m.Format = "qsparse-pack"
@@ -239,6 +235,16 @@ func load(src source, path string, opts LoadOptions) (*Model, error) {
 	}
 	m.pool = sparse.NewPool(threads)
 	return m, nil
+}
+
+// siteIota returns 0, 1, 2, ... up to the widest site input of sp: the index set of a dense
+// site on a column-major pack.
+func siteIota(sp *Spec) []int32 {
+	v := make([]int32, max(sp.Dim, sp.QDim(), sp.FFNDim))
+	for i := range v {
+		v[i] = int32(i)
+	}
+	return v
 }
 
 // loadTokenizer builds the source's tokenizer and returns it with the chat template.

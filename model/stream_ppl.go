@@ -62,10 +62,7 @@ func (s *Stream) Perplexity(ctx context.Context, tokens []int, variants, threads
 	one := *sp
 	one.NLayers = 1
 	m := &Model{Spec: one, WeightType: "f32", Layout: LoadRows, Format: s.Format, Path: s.Path, ctx: n}
-	m.iota = make([]int32, max(dim, q, ffn))
-	for i := range m.iota {
-		m.iota[i] = int32(i)
-	}
+	m.iota = siteIota(&m.Spec)
 	var err error
 	if m.W.RopeFreqs, err = s.Vector(NameRopeFreqs); err != nil {
 		return nil, err
