@@ -278,7 +278,7 @@ func packKV(sp *model.Spec, general, tok []gguf.KV, prof *model.Profile, opts Op
 		gguf.Uint32(KeyVersion, FormatVersion),
 		gguf.String(KeySourceArch, sp.Arch))
 	if tern == nil {
-		kv = append(kv, gguf.String(KeyLayout, LayoutF16Cols))
+		kv = append(kv, gguf.String(KeyLayout, LayoutF16ColsStacked))
 	} else {
 		mode := "tensor"
 		if opts.PerColumn {
@@ -300,7 +300,7 @@ func packKV(sp *model.Spec, general, tok []gguf.KV, prof *model.Profile, opts Op
 }
 
 // packTensors lists a pack's tensors in canonical order: site matrices as packs (tern nil:
-// F16 columns), everything else row-major as in GGUF (embedding and LM head F16, norms,
+// F16 columns, q/k/v and gate/up stacked in one pack each), everything else row-major as in GGUF (embedding and LM head F16, norms,
 // biases and rope_freqs F32, q/k biases in the HF rotate-half order of the q/k rows). 1-D
 // tensors are read now (they are small); matrices while the file is written.
 func packTensors(src tensorSource, sp *model.Spec, tern *ternaryResult) ([]gguf.StreamTensor, error) {
@@ -312,8 +312,21 @@ func packTensors(src tensorSource, sp *model.Spec, tern *ternaryResult) ([]gguf.
 	if f := ropeFreqs(sp, own); f != nil {
 		out = append(out, vecTensor(model.NameRopeFreqs, f))
 	}
+	shapes := map[string][]int{}
 	for _, ts := range sp.Tensors() {
+		shapes[ts.Name] = ts.Shape
+	}
+	for _, ts := range sp.Tensors() {
+		pn, stack, stacked := sp.PackStack(ts.Name)
 		switch {
+		case tern == nil && stacked: // written once, at the stack's first matrix
+			if ts.Name == stack[0] {
+				rows := make([]int, len(stack))
+				for i, name := range stack {
+					rows[i] = shapes[name][0]
+				}
+				out = append(out, f16ColsStackTensor(src, pn, stack, rows, ts.Shape[1]))
+			}
 		case !ts.Matrix:
 			v, err := src.Vector(ts.Name)
 			if err != nil {

@@ -78,7 +78,7 @@ func checkPackF16(t *testing.T, packPath, srcPath string, m *model.Model) {
 	if v, _ := f.Uint(KeyVersion); v != FormatVersion {
 		t.Errorf("%s = %d", KeyVersion, v)
 	}
-	if s, _ := f.String(KeyLayout); s != LayoutF16Cols {
+	if s, _ := f.String(KeyLayout); s != LayoutF16ColsStacked {
 		t.Errorf("layout %q", s)
 	}
 	if s, _ := f.String(KeySourceArch); s != m.Spec.Arch {
@@ -93,12 +93,24 @@ func checkPackF16(t *testing.T, packPath, srcPath string, m *model.Model) {
 	for _, ts := range m.Spec.Tensors() {
 		switch {
 		case isSiteMatrix(ts.Name):
-			ti, ok := f.Tensor(PackTensorName(ts.Name, SuffixF16Cols))
-			if !ok {
-				t.Fatalf("%s: pack tensor missing", ts.Name)
+			// q/k/v and gate/up: one pack of the matrices' rows stacked; o, down: their own
+			pn, stack, stacked := m.Spec.PackStack(ts.Name)
+			if !stacked {
+				pn, stack = PackTensorName(ts.Name, SuffixF16Cols), []string{ts.Name}
+			} else if ts.Name != stack[0] {
+				continue
 			}
-			w := m.W.Matrix(ts.Name)
-			p, err := sparse.PackF16Cols(w.F16, w.Rows, w.Cols)
+			ti, ok := f.Tensor(pn)
+			if !ok {
+				t.Fatalf("%s: pack tensor %s missing", ts.Name, pn)
+			}
+			var rm []uint16
+			rows := 0
+			for _, name := range stack {
+				w := m.W.Matrix(name)
+				rm, rows = append(rm, w.F16...), rows+w.Rows
+			}
+			p, err := sparse.PackF16Cols(rm, rows, ts.Shape[1])
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,18 +19,21 @@ const PackArch = "qsparse-llama"
 
 // Pack format constants (FORMAT.md).
 const (
-	FormatVersion  = 1
-	PackAlignment  = 4096
-	LayoutF16Cols  = "f16-cols"
-	LayoutTernary  = "ternary-q8"
-	KeyVersion     = "qsparse.format_version"
-	KeySourceArch  = "qsparse.source_architecture"
-	KeyLayout      = "qsparse.layout"
-	KeyProfile     = "qsparse.profile"
-	KeyTernaryPPL  = "qsparse.ternary.ppl"
-	KeySourcePPL   = "qsparse.ternary.source_ppl"
-	KeyTernaryMode = "qsparse.ternary.scale" // "tensor" or "column"
-	KeyExact       = "qsparse.ternary.exact" // bool: the source weights were already ternary
+	FormatVersion = 1
+	PackAlignment = 4096
+	LayoutF16Cols = "f16-cols" // read, no longer written: one pack per site matrix
+	// LayoutF16ColsStacked is what fp16 packs are written as: q/k/v stacked in one pack
+	// (blk.N.attn_qkv.f16cols) and gate/up in another (blk.N.ffn_gate_up.f16cols).
+	LayoutF16ColsStacked = "f16-cols-stacked"
+	LayoutTernary        = "ternary-q8"
+	KeyVersion           = "qsparse.format_version"
+	KeySourceArch        = "qsparse.source_architecture"
+	KeyLayout            = "qsparse.layout"
+	KeyProfile           = "qsparse.profile"
+	KeyTernaryPPL        = "qsparse.ternary.ppl"
+	KeySourcePPL         = "qsparse.ternary.source_ppl"
+	KeyTernaryMode       = "qsparse.ternary.scale" // "tensor" or "column"
+	KeyExact             = "qsparse.ternary.exact" // bool: the source weights were already ternary
 )
 
 // Tensor name suffixes of the site packs (blk.N.<matrix>.<suffix>).

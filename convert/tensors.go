@@ -185,6 +185,30 @@ func f16ColsTensor(src tensorSource, name string, rows, cols int) gguf.StreamTen
 		}}
 }
 
+// f16ColsStackTensor is the site matrices names (canonical, rows[i]×cols each), read from src
+// and stacked in that row order, written as one F16 column-major pack named pn (layout
+// f16-cols-stacked): ne = [Stride, Cols], Stride = Σ rows rounded up to sparse.PadRows.
+func f16ColsStackTensor(src tensorSource, pn string, names []string, rows []int, cols int) gguf.StreamTensor {
+	total := 0
+	for _, r := range rows {
+		total += r
+	}
+	stride := (total + sparse.PadRows - 1) / sparse.PadRows * sparse.PadRows
+	return gguf.StreamTensor{Name: pn, Type: gguf.F16, Shape: []uint64{uint64(stride), uint64(cols)},
+		Fill: func(w io.Writer) error {
+			rp := u16Pool.Get(total * cols) // the stack, row-major fp16
+			defer u16Pool.Put(rp)
+			r0 := 0
+			for i, name := range names {
+				if err := src.RowsF16(name, (*rp)[r0*cols:(r0+rows[i])*cols], 0, rows[i]); err != nil {
+					return err
+				}
+				r0 += rows[i]
+			}
+			return writeF16Cols(w, *rp, total, cols, stride)
+		}}
+}
+
 // ternaryTensors are a ternary site matrix's codes (sparse.TernaryQ8.Codes, I8, ne =
 // [ColBytes, Cols]) and scales (F32, ne = [1] or [Cols]).
 func ternaryTensors(name string, t *sparse.TernaryCols) []gguf.StreamTensor {

@@ -1,8 +1,11 @@
 package model
 
 import (
+	"fmt"
+	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,4 +185,58 @@ func BenchmarkDecodeCPUSmolLM2(b *testing.B) {
 		b.ReportMetric(med[i], names[i]+"-tok/cpu-s")
 	}
 	b.ReportMetric(med[2]/max(med[0], med[1]), "s50/dense")
+}
+
+// BenchmarkDecodePacks decodes (2 threads, alternating rounds of 32 tokens, medians) SmolLM2
+// dense on the row-major layout, then each pack file of $QSPARSE_BENCH_PACKS (comma-separated
+// paths, e.g. written by qsparse convert from SmolLM2) dense and with its own profile: the A/B
+// of pack layouts in one process. Skipped when the variable is unset.
+func BenchmarkDecodePacks(b *testing.B) {
+	paths := os.Getenv("QSPARSE_BENCH_PACKS")
+	if paths == "" {
+		b.Skip("QSPARSE_BENCH_PACKS not set")
+	}
+	rows, err := Load(testenv.SmolLM2Path(b), LoadOptions{WeightType: "f16", Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	type cfg struct {
+		name string
+		st   *State
+		tps  []float64
+	}
+	cfgs := []*cfg{{name: "dense-rows", st: rows.NewState(256)}}
+	for i, p := range strings.Split(paths, ",") {
+		m, err := Load(p, LoadOptions{Threads: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		st := m.NewState(256)
+		if err := st.SetProfile(m.DefaultProfile); err != nil {
+			b.Fatal(err)
+		}
+		cfgs = append(cfgs, &cfg{name: fmt.Sprintf("pack%d-dense", i), st: m.NewState(256)}, &cfg{name: fmt.Sprintf("pack%d-profile", i), st: st})
+	}
+	const span = 32
+	logits := make([]float32, rows.Spec.Vocab)
+	for b.Loop() {
+		for _, c := range cfgs {
+			tok := 1
+			start := time.Now()
+			for pos := range span {
+				if err := c.st.Forward([]int{tok}, pos, logits); err != nil {
+					b.Fatal(err)
+				}
+				tok = Argmax(logits)
+			}
+			c.tps = append(c.tps, span/time.Since(start).Seconds())
+		}
+	}
+	for _, c := range cfgs {
+		s := slices.Clone(c.tps)
+		slices.Sort(s)
+		b.ReportMetric(s[len(s)/2], c.name+"-tok/s")
+	}
 }

@@ -369,10 +369,19 @@ func (m *Model) loadWeights(src source, threads int) error {
 		// With layout cols they are column-major packs (one pack per stack).
 		q, kv := sp.QDim(), sp.KVDim()
 		if gs, ok := src.(*ggufSource); ok && gs.pack != "" {
-			// pack file: every site matrix is its own pack, mapped in place (no stacked form)
-			L.Q, L.K, L.V = gs.packMatrix(n(AttnQ)), gs.packMatrix(n(AttnK)), gs.packMatrix(n(AttnV))
+			// pack file: the packs are mapped in place; layout f16-cols-stacked holds q/k/v and
+			// gate/up stacked (L.QKV, L.GateUp), the others one pack per matrix
+			if L.QKV = gs.siteStack(l, AttnIn); L.QKV != nil {
+				L.Q, L.K, L.V = view(L.QKV, 0, q), view(L.QKV, q, kv), view(L.QKV, q+kv, kv)
+			} else {
+				L.Q, L.K, L.V = gs.packMatrix(n(AttnQ)), gs.packMatrix(n(AttnK)), gs.packMatrix(n(AttnV))
+			}
+			if L.GateUp = gs.siteStack(l, MLPIn); L.GateUp != nil {
+				L.Gate, L.Up = view(L.GateUp, 0, sp.FFNDim), view(L.GateUp, sp.FFNDim, sp.FFNDim)
+			} else {
+				L.Gate, L.Up = gs.packMatrix(n(FFNGate)), gs.packMatrix(n(FFNUp))
+			}
 			L.O, L.Down = gs.packMatrix(n(AttnOutput)), gs.packMatrix(n(FFNDown))
-			L.Gate, L.Up = gs.packMatrix(n(FFNGate)), gs.packMatrix(n(FFNUp))
 		} else {
 			salloc := alloc
 			if packs {

@@ -244,10 +244,11 @@ func (s *ggufSource) release(name string, r0, n int) int {
 	if s.pack == "" {
 		return 0
 	}
-	if t, ok := s.f.Tensor(packName(name, suffixF16Cols)); ok {
-		s.f.Release(t.Data)
-		_, cols, _ := s.sp.siteMatrixRows(name)
-		return 2 * n * cols
+	if loc, ok := s.locate(name); ok {
+		if t, ok := s.f.Tensor(loc.Tensor); ok {
+			s.f.Release(t.Data)
+			return 2 * n * loc.Cols
+		}
 	}
 	return 0
 }
@@ -295,11 +296,16 @@ func (s *ggufSource) params(t *gguf.TensorInfo) int64 {
 		if !ok {
 			continue
 		}
-		rows, cols, ok := s.sp.siteMatrixRows(base + ".weight")
-		if !ok || suf == suffixTScale {
+		if suf == suffixTScale {
 			return 0
 		}
-		return int64(rows) * int64(cols)
+		if rows, cols, ok := s.sp.siteMatrixRows(base + ".weight"); ok {
+			return int64(rows) * int64(cols)
+		}
+		if rows, cols, ok := s.stackDims(base); ok {
+			return int64(rows) * int64(cols)
+		}
+		return 0
 	}
 	return int64(t.NumElements())
 }

@@ -16,14 +16,19 @@ import (
 // source architecture is qsparse.source_architecture; q/k rows are in the HF (rotate-half)
 // order; other tensors are as in any GGUF.
 const (
-	PackArch     = "qsparse-llama"
-	PackF16Cols  = "f16-cols"   // qsparse.layout: sparse.F16Cols, tensors blk.N.<name>.f16cols
-	PackTernQ8   = "ternary-q8" // qsparse.layout: sparse.TernaryQ8, tensors blk.N.<name>.tq8 and .tscale
-	packVersion  = 1
-	keyPackVer   = "qsparse.format_version"
-	keySourceArc = "qsparse.source_architecture"
-	keyLayout    = "qsparse.layout"
-	keyProfile   = "qsparse.profile"
+	PackArch    = "qsparse-llama"
+	PackF16Cols = "f16-cols"   // qsparse.layout: sparse.F16Cols, tensors blk.N.<name>.f16cols
+	PackTernQ8  = "ternary-q8" // qsparse.layout: sparse.TernaryQ8, tensors blk.N.<name>.tq8 and .tscale
+	// PackF16ColsStacked is f16-cols with the matrices that share a site's input stacked in one
+	// pack, rows in siteTable order: blk.N.attn_qkv.f16cols (q, k, v) and
+	// blk.N.ffn_gate_up.f16cols (gate, up); o and down as in f16-cols. A decoded token then
+	// reads one column of q+k+v rows per active channel instead of three short ones.
+	PackF16ColsStacked = "f16-cols-stacked"
+	packVersion        = 1
+	keyPackVer         = "qsparse.format_version"
+	keySourceArc       = "qsparse.source_architecture"
+	keyLayout          = "qsparse.layout"
+	keyProfile         = "qsparse.profile"
 )
 
 // packArch reads a pack file's source architecture and layout.
@@ -37,9 +42,9 @@ func packArch(f *gguf.File) (arch, layout string, err error) {
 	}
 	layout, _ = f.String(keyLayout)
 	switch layout {
-	case PackF16Cols, PackTernQ8:
+	case PackF16Cols, PackF16ColsStacked, PackTernQ8:
 	default:
-		return "", "", errorf(ErrUnsupported, "model %s: qsparse pack: unknown %s %q (want %s or %s)", f.Path, keyLayout, layout, PackF16Cols, PackTernQ8)
+		return "", "", errorf(ErrUnsupported, "model %s: qsparse pack: unknown %s %q (want %s, %s or %s; a newer qsparse may read it)", f.Path, keyLayout, layout, PackF16ColsStacked, PackF16Cols, PackTernQ8)
 	}
 	return arch, layout, nil
 }
@@ -47,31 +52,115 @@ func packArch(f *gguf.File) (arch, layout string, err error) {
 // siteMatrixRows returns the rows of a per-layer site matrix (canonical name) and whether
 // name is one.
 func (s *Spec) siteMatrixRows(name string) (rows, cols int, ok bool) {
-	var l int
-	var suffix string
-	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &l, &suffix); n != 2 || l < 0 || l >= s.NLayers {
+	_, site, i, ok := s.siteMatrixOf(name)
+	if !ok {
 		return 0, 0, false
 	}
+	rows, cols = s.matrixDims(siteTable[site][i].suffix)
+	return rows, cols, true
+}
+
+// siteMatrixOf parses a canonical site matrix name: its layer, site and index in siteTable.
+func (s *Spec) siteMatrixOf(name string) (layer int, site Site, i int, ok bool) {
+	var suffix string
+	if n, _ := fmt.Sscanf(name, "blk.%d.%s", &layer, &suffix); n != 2 || layer < 0 || layer >= s.NLayers {
+		return 0, 0, 0, false
+	}
 	for site := AttnIn; site < NumSites; site++ {
-		for _, m := range siteTable[site] {
-			if m.suffix != suffix {
-				continue
-			}
-			switch suffix {
-			case AttnQ:
-				return s.QDim(), s.Dim, true
-			case AttnK, AttnV:
-				return s.KVDim(), s.Dim, true
-			case AttnOutput:
-				return s.Dim, s.QDim(), true
-			case FFNGate, FFNUp:
-				return s.FFNDim, s.Dim, true
-			case FFNDown:
-				return s.Dim, s.FFNDim, true
+		for i, m := range siteTable[site] {
+			if m.suffix == suffix {
+				return layer, site, i, true
 			}
 		}
 	}
+	return 0, 0, 0, false
+}
+
+// matrixDims returns the [rows, cols] of the site matrix with tensor suffix suffix.
+func (s *Spec) matrixDims(suffix string) (rows, cols int) {
+	switch suffix {
+	case AttnQ:
+		return s.QDim(), s.Dim
+	case AttnK, AttnV:
+		return s.KVDim(), s.Dim
+	case AttnOutput:
+		return s.Dim, s.QDim()
+	case FFNGate, FFNUp:
+		return s.FFNDim, s.Dim
+	case FFNDown:
+		return s.Dim, s.FFNDim
+	}
+	return 0, 0
+}
+
+// stackName is the pack tensor base name (blk.N.<stackName>.f16cols) of a site whose matrices
+// layout f16-cols-stacked stores in one pack; "" for the sites of one matrix.
+var stackName = [NumSites]string{AttnIn: "attn_qkv", MLPIn: "ffn_gate_up"}
+
+// stackDims returns the rows (of all its matrices) and columns of the stacked pack tensor
+// base name base (blk.N.attn_qkv, blk.N.ffn_gate_up), ok false when base is not one.
+func (s *ggufSource) stackDims(base string) (rows, cols int, ok bool) {
+	var l int
+	var name string
+	if n, _ := fmt.Sscanf(base, "blk.%d.%s", &l, &name); n != 2 || l < 0 || l >= s.sp.NLayers {
+		return 0, 0, false
+	}
+	for site, sn := range stackName {
+		if sn == "" || sn != name {
+			continue
+		}
+		for _, m := range siteTable[site] {
+			r, c := s.sp.matrixDims(m.suffix)
+			rows, cols = rows+r, c
+		}
+		return rows, cols, true
+	}
 	return 0, 0, false
+}
+
+// PackStack returns, for a canonical site matrix name, the pack tensor of layout
+// f16-cols-stacked that holds it with the other matrices of its site, and their canonical names
+// in row order ("blk.3.attn_k.weight": "blk.3.attn_qkv.f16cols" and blk.3's q, k, v); ok is
+// false for the sites of one matrix and for other names.
+func (s *Spec) PackStack(name string) (tensor string, members []string, ok bool) {
+	l, site, _, ok := s.siteMatrixOf(name)
+	if !ok || stackName[site] == "" {
+		return "", nil, false
+	}
+	for _, m := range siteTable[site] {
+		members = append(members, LayerName(l, m.suffix))
+	}
+	return fmt.Sprintf("blk.%d.%s%s", l, stackName[site], suffixF16Cols), members, true
+}
+
+// packLoc is where an fp16 pack file holds a site matrix: rows [Row0, Row0+Rows) of pack
+// tensor Tensor, which has StackRows rows (Rows and Row0 0 unless stacked) and Cols columns.
+type packLoc struct {
+	Tensor                      string
+	Row0, Rows, StackRows, Cols int
+}
+
+// locate returns where the fp16 pack holds site matrix name (canonical), ok false when name is
+// not a site matrix.
+func (s *ggufSource) locate(name string) (packLoc, bool) {
+	_, site, i, ok := s.sp.siteMatrixOf(name)
+	if !ok {
+		return packLoc{}, false
+	}
+	rows, cols := s.sp.matrixDims(siteTable[site][i].suffix)
+	if s.pack != PackF16ColsStacked || stackName[site] == "" {
+		return packLoc{Tensor: packName(name, suffixF16Cols), Rows: rows, StackRows: rows, Cols: cols}, true
+	}
+	tensor, _, _ := s.sp.PackStack(name)
+	loc := packLoc{Tensor: tensor, Rows: rows, Cols: cols}
+	for j, m := range siteTable[site] {
+		r, _ := s.sp.matrixDims(m.suffix)
+		if j < i {
+			loc.Row0 += r
+		}
+		loc.StackRows += r
+	}
+	return loc, true
 }
 
 // The pack tensor suffixes of FORMAT.md (the canonical ".weight" replaced).
@@ -87,7 +176,8 @@ func (s *ggufSource) packTensorName(name string) string {
 	if s.pack == PackTernQ8 {
 		return packName(name, suffixTQ8)
 	}
-	return packName(name, suffixF16Cols)
+	loc, _ := s.locate(name)
+	return loc.Tensor
 }
 
 func packName(name, suffix string) string { return strings.TrimSuffix(name, ".weight") + suffix }
@@ -108,14 +198,16 @@ func (s *ggufSource) packShape(name string) ([]int, bool) {
 // checkPack verifies every site matrix's pack tensors against the hyper-parameters and the
 // file, so that packMatrix cannot fail and the kernels never see a malformed pack:
 //
-//   - f16-cols: present, F16, ne = [Stride, Cols] with Stride = rows rounded up to a multiple
-//     of sparse.PadRows, 2·Stride·Cols bytes, 128-byte aligned data;
+//   - f16-cols, f16-cols-stacked: present, F16, ne = [Stride, Cols] with Stride = the rows
+//     (of the stack) rounded up to a multiple of sparse.PadRows, 2·Stride·Cols bytes,
+//     128-byte aligned data;
 //   - ternary-q8: codes present, I8, ne = [ColBytes, Cols] with ColBytes = 64·⌈rows/256⌉,
 //     ColBytes·Cols bytes, 64-byte aligned, Cols ≤ sparse.TernaryQ8MaxCols; scales present,
 //     F32, ne = [1] or [Cols], finite. (The codes themselves are not read: a load stays
 //     independent of the file size.)
 func (s *ggufSource) checkPack() error {
 	sp := &s.sp
+	checked := map[string]bool{} // stacked pack tensors already checked
 	for _, t := range sp.Tensors() {
 		rows, cols, ok := sp.siteMatrixRows(t.Name)
 		if !ok {
@@ -124,8 +216,9 @@ func (s *ggufSource) checkPack() error {
 		var err error
 		if s.pack == PackTernQ8 {
 			err = s.checkTernary(t.Name, rows, cols)
-		} else {
-			err = s.checkF16Cols(t.Name, rows, cols)
+		} else if loc, _ := s.locate(t.Name); !checked[loc.Tensor] {
+			checked[loc.Tensor] = true
+			err = s.checkF16Cols(loc)
 		}
 		if err != nil {
 			return err
@@ -143,9 +236,9 @@ func (s *ggufSource) packTensor(pn string) (*gguf.TensorInfo, error) {
 	return ti, nil
 }
 
-func (s *ggufSource) checkF16Cols(name string, rows, cols int) error {
+func (s *ggufSource) checkF16Cols(loc packLoc) error {
 	sp := &s.sp
-	pn := packName(name, suffixF16Cols)
+	pn, rows, cols := loc.Tensor, loc.StackRows, loc.Cols
 	ti, err := s.packTensor(pn)
 	if err != nil {
 		return err
@@ -218,10 +311,28 @@ func (s *ggufSource) packMatrix(name string) *Matrix {
 		scale, _ := s.f.Tensor(packName(name, suffixTScale))
 		return &Matrix{Rows: rows, Cols: cols, Tern: &sparse.TernaryQ8{Rows: rows, Cols: cols, Codes: codes.Data, Scale: f32View(scale.Data)}}
 	}
-	ti, _ := s.f.Tensor(packName(name, suffixF16Cols))
+	loc, _ := s.locate(name)
+	m := s.packStack(loc.Tensor, loc.StackRows, cols)
+	m.Rows, m.PackRow = rows, loc.Row0
+	return m
+}
+
+// packStack returns fp16 pack tensor pn (rows×cols, checked by checkPack) as a Matrix.
+func (s *ggufSource) packStack(pn string, rows, cols int) *Matrix {
+	ti, _ := s.f.Tensor(pn)
 	stride := int(ti.Shape[0])
 	data := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(ti.Data))), len(ti.Data)/2)
 	return &Matrix{Rows: rows, Cols: cols, Pack: &sparse.F16Cols{Rows: rows, Cols: cols, Stride: stride, Data: data}}
+}
+
+// siteStack returns the stacked pack of a site of layer l (layout f16-cols-stacked, a site of
+// several matrices: Layer.QKV, Layer.GateUp), nil otherwise.
+func (s *ggufSource) siteStack(l int, site Site) *Matrix {
+	if s.pack != PackF16ColsStacked || stackName[site] == "" {
+		return nil
+	}
+	loc, _ := s.locate(LayerName(l, siteTable[site][0].suffix))
+	return s.packStack(loc.Tensor, loc.StackRows, loc.Cols)
 }
 
 // ternaryBytes returns the stored bytes (codes and scales) of a ternary site matrix.
