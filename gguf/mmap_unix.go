@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,7 +22,7 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	if uint64(size) > math.MaxInt {
 		return nil, nil, fmt.Errorf("file of %d bytes is too large to map: %w", size, ErrCorrupt)
 	}
-	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	b, err := mmapFile(int(f.Fd()), int(size))
 	if err != nil {
 		return nil, nil, fmt.Errorf("mmap %d bytes: %w", size, err)
 	}
@@ -31,6 +32,6 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 			return nil
 		}
 		done = true
-		return unix.Munmap(b)
+		return unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)))
 	}, nil
 }

@@ -99,6 +99,7 @@ type File struct {
 	tensorIndex map[string]*TensorInfo
 	unmaps      []func() error
 	maps        [][]byte // the shards' file mappings (none where files are read into memory)
+	mapPaths    []string // the file of each of maps
 }
 
 // Lookup returns the value stored under key.
@@ -154,7 +155,7 @@ func (f *File) Close() error {
 			first = err
 		}
 	}
-	f.unmaps, f.maps = nil, nil
+	f.unmaps, f.maps, f.mapPaths = nil, nil, nil
 	return first
 }
 
@@ -179,7 +180,7 @@ func Open(path string) (*File, error) {
 	}
 	f := &File{unmaps: []func() error{s.unmap}}
 	if s.mapped != nil {
-		f.maps = append(f.maps, s.mapped)
+		f.maps, f.mapPaths = append(f.maps, s.mapped), append(f.mapPaths, s.path)
 	}
 	if err := f.assemble(s); err != nil {
 		f.Close()

@@ -80,7 +80,7 @@ func (f *File) assemble(s *shard) error {
 			}
 			f.unmaps = append(f.unmaps, o.unmap)
 			if o.mapped != nil {
-				f.maps = append(f.maps, o.mapped)
+				f.maps, f.mapPaths = append(f.maps, o.mapped), append(f.mapPaths, o.path)
 			}
 			shards[i] = o
 			ono, ocount, err := o.splitInfo()

@@ -52,6 +52,9 @@ type Model struct {
 	// DefaultProfile is the sparsity profile a pack file carries (qsparse.profile), validated
 	// against Spec; nil when none. run, eval and bench use it unless told otherwise.
 	DefaultProfile *Profile
+	// HugePages reports whether a pack file's mapping is backed by 2 MiB pages
+	// (gguf.File.HugePages); false for other sources, whose weights are copied to memory.
+	HugePages bool
 
 	src source // the open checkpoint when weights are views of its mapping (pack files); closed by Close
 
@@ -229,6 +232,9 @@ func load(src source, path string, opts LoadOptions) (*Model, error) {
 			return nil, err
 		}
 		m.src, owned = src, true
+		// decode reads the pack's active columns all over its mapping: 2 MiB pages (one TLB
+		// entry each) measured 7 % faster than 4 KiB ones (see gguf.File.HugePages)
+		m.HugePages = gs.f.HugePages()
 	}
 	if m.invFreq, err = ropeInvFreq(&m.Spec, m.W.RopeFreqs); err != nil {
 		return nil, err
