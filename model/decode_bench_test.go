@@ -189,8 +189,9 @@ func BenchmarkDecodeCPUSmolLM2(b *testing.B) {
 
 // BenchmarkDecodePacks decodes (2 threads, alternating rounds of 32 tokens, medians) SmolLM2
 // dense on the row-major layout, then each pack file of $QSPARSE_BENCH_PACKS (comma-separated
-// paths, e.g. written by qsparse convert from SmolLM2) dense and with its own profile: the A/B
-// of pack layouts in one process. Skipped when the variable is unset.
+// paths, e.g. written by qsparse convert from SmolLM2) dense and with its own profile, and the
+// in-memory cols layout with that profile: the A/B of pack layouts and of a mapped pack against
+// heap memory, in one process. Skipped when the variable is unset.
 func BenchmarkDecodePacks(b *testing.B) {
 	paths := os.Getenv("QSPARSE_BENCH_PACKS")
 	if paths == "" {
@@ -206,6 +207,11 @@ func BenchmarkDecodePacks(b *testing.B) {
 		st   *State
 		tps  []float64
 	}
+	cols, err := Load(testenv.SmolLM2Path(b), LoadOptions{Layout: LoadCols, Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cols.Close()
 	cfgs := []*cfg{{name: "dense-rows", st: rows.NewState(256)}}
 	for i, p := range strings.Split(paths, ",") {
 		m, err := Load(p, LoadOptions{Threads: 2})
@@ -217,7 +223,13 @@ func BenchmarkDecodePacks(b *testing.B) {
 		if err := st.SetProfile(m.DefaultProfile); err != nil {
 			b.Fatal(err)
 		}
-		cfgs = append(cfgs, &cfg{name: fmt.Sprintf("pack%d-dense", i), st: m.NewState(256)}, &cfg{name: fmt.Sprintf("pack%d-profile", i), st: st})
+		mem := cols.NewState(256) // the same profile on the in-memory cols layout (heap, 2 MiB pages)
+		if err := mem.SetProfile(m.DefaultProfile); err != nil {
+			b.Fatal(err)
+		}
+		cfgs = append(cfgs, &cfg{name: fmt.Sprintf("pack%d-dense", i), st: m.NewState(256)}, &cfg{name: fmt.Sprintf("pack%d-profile", i), st: st},
+			&cfg{name: fmt.Sprintf("mem%d-profile", i), st: mem})
+		b.Logf("pack%d %s: q/k/v stacked %v, 2 MiB pages %v", i, p, m.W.Layers[0].QKV != nil, m.HugePages)
 	}
 	const span = 32
 	logits := make([]float32, rows.Spec.Vocab)
