@@ -45,6 +45,42 @@ func BenchmarkDecodeLongSmolLM2(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tok/s")
 }
 
+// decodeCfg is one configuration of an alternating decode benchmark.
+type decodeCfg struct {
+	name string
+	st   *State
+	tps  []float64 // tokens/s of each round
+}
+
+// alternateDecode runs b.Loop rounds in which every configuration decodes a 32-token span
+// (greedy from token 1 at position 0), and reports each one's median tokens/s; it returns
+// the medians in cfgs order.
+func alternateDecode(b *testing.B, cfgs []*decodeCfg, vocab int) []float64 {
+	const span = 32
+	logits := make([]float32, vocab)
+	for b.Loop() {
+		for _, c := range cfgs {
+			tok := 1
+			start := time.Now()
+			for pos := range span {
+				if err := c.st.Forward([]int{tok}, pos, logits); err != nil {
+					b.Fatal(err)
+				}
+				tok = Argmax(logits)
+			}
+			c.tps = append(c.tps, span/time.Since(start).Seconds())
+		}
+	}
+	med := make([]float64, len(cfgs))
+	for i, c := range cfgs {
+		s := slices.Clone(c.tps)
+		slices.Sort(s)
+		med[i] = s[len(s)/2]
+		b.ReportMetric(med[i], c.name+"-tok/s")
+	}
+	return med
+}
+
 // BenchmarkDecodeSparseSmolLM2 decodes SmolLM2 (2 threads) in alternating rounds of 32 tokens:
 // dense on the row-major layout, dense on the column-major packs, and 50% uniform sparsity
 // through the sparse kernels on the packs. It reports each one's median tokens/s and the
@@ -60,12 +96,6 @@ func BenchmarkDecodeSparseSmolLM2(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cols.Close()
-	type cfg struct {
-		name string
-		st   *State
-		tps  []float64
-	}
-	const span = 32
 	mk := func(m *Model, ratio float64) *State {
 		st := m.NewState(256)
 		if ratio > 0 {
@@ -75,31 +105,9 @@ func BenchmarkDecodeSparseSmolLM2(b *testing.B) {
 		}
 		return st
 	}
-	cfgs := []*cfg{{"dense-rows", mk(rows, 0), nil}, {"dense-cols", mk(cols, 0), nil}, {"s50-cols", mk(cols, 0.5), nil}}
-	logits := make([]float32, rows.Spec.Vocab)
-	for b.Loop() {
-		for _, c := range cfgs {
-			tok := 1
-			start := time.Now()
-			for pos := range span {
-				if err := c.st.Forward([]int{tok}, pos, logits); err != nil {
-					b.Fatal(err)
-				}
-				tok = Argmax(logits)
-			}
-			c.tps = append(c.tps, span/time.Since(start).Seconds())
-		}
-	}
-	med := func(v []float64) float64 {
-		s := append([]float64(nil), v...)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
-	for _, c := range cfgs {
-		b.ReportMetric(med(c.tps), c.name+"-tok/s")
-	}
-	dense := max(med(cfgs[0].tps), med(cfgs[1].tps))
-	b.ReportMetric(med(cfgs[2].tps)/dense, "s50/dense")
+	cfgs := []*decodeCfg{{name: "dense-rows", st: mk(rows, 0)}, {name: "dense-cols", st: mk(cols, 0)}, {name: "s50-cols", st: mk(cols, 0.5)}}
+	med := alternateDecode(b, cfgs, rows.Spec.Vocab)
+	b.ReportMetric(med[2]/max(med[0], med[1]), "s50/dense")
 }
 
 // BenchmarkPrefillLayoutsSmolLM2: pp512 (one 512-token forward, 2 threads) on the row-major
@@ -202,17 +210,12 @@ func BenchmarkDecodePacks(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer rows.Close()
-	type cfg struct {
-		name string
-		st   *State
-		tps  []float64
-	}
 	cols, err := Load(testenv.SmolLM2Path(b), LoadOptions{Layout: LoadCols, Threads: 2})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cols.Close()
-	cfgs := []*cfg{{name: "dense-rows", st: rows.NewState(256)}}
+	cfgs := []*decodeCfg{{name: "dense-rows", st: rows.NewState(256)}}
 	for i, p := range strings.Split(paths, ",") {
 		m, err := Load(p, LoadOptions{Threads: 2})
 		if err != nil {
@@ -227,28 +230,9 @@ func BenchmarkDecodePacks(b *testing.B) {
 		if err := mem.SetProfile(m.DefaultProfile); err != nil {
 			b.Fatal(err)
 		}
-		cfgs = append(cfgs, &cfg{name: fmt.Sprintf("pack%d-dense", i), st: m.NewState(256)}, &cfg{name: fmt.Sprintf("pack%d-profile", i), st: st},
-			&cfg{name: fmt.Sprintf("mem%d-profile", i), st: mem})
+		cfgs = append(cfgs, &decodeCfg{name: fmt.Sprintf("pack%d-dense", i), st: m.NewState(256)}, &decodeCfg{name: fmt.Sprintf("pack%d-profile", i), st: st},
+			&decodeCfg{name: fmt.Sprintf("mem%d-profile", i), st: mem})
 		b.Logf("pack%d %s: q/k/v stacked %v, 2 MiB pages %v", i, p, m.W.Layers[0].QKV != nil, m.HugePages)
 	}
-	const span = 32
-	logits := make([]float32, rows.Spec.Vocab)
-	for b.Loop() {
-		for _, c := range cfgs {
-			tok := 1
-			start := time.Now()
-			for pos := range span {
-				if err := c.st.Forward([]int{tok}, pos, logits); err != nil {
-					b.Fatal(err)
-				}
-				tok = Argmax(logits)
-			}
-			c.tps = append(c.tps, span/time.Since(start).Seconds())
-		}
-	}
-	for _, c := range cfgs {
-		s := slices.Clone(c.tps)
-		slices.Sort(s)
-		b.ReportMetric(s[len(s)/2], c.name+"-tok/s")
-	}
+	alternateDecode(b, cfgs, rows.Spec.Vocab)
 }
