@@ -45,6 +45,21 @@ func BenchmarkDecodeLongSmolLM2(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tok/s")
 }
 
+// loadSmolLM2Layouts loads SmolLM2 (2 threads) with F16 row-major and with column-major site
+// weights; both are closed when the benchmark ends.
+func loadSmolLM2Layouts(b *testing.B) (rows, cols *Model) {
+	var ms [2]*Model
+	for i, opts := range []LoadOptions{{WeightType: "f16", Threads: 2}, {Layout: LoadCols, Threads: 2}} {
+		m, err := Load(testenv.SmolLM2Path(b), opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { m.Close() })
+		ms[i] = m
+	}
+	return ms[0], ms[1]
+}
+
 // decodeCfg is one configuration of an alternating decode benchmark.
 type decodeCfg struct {
 	name string
@@ -86,16 +101,7 @@ func alternateDecode(b *testing.B, cfgs []*decodeCfg, vocab int) []float64 {
 // through the sparse kernels on the packs. It reports each one's median tokens/s and the
 // ratios sparse/dense (to the faster dense layout).
 func BenchmarkDecodeSparseSmolLM2(b *testing.B) {
-	rows, err := Load(testenv.SmolLM2Path(b), LoadOptions{WeightType: "f16", Threads: 2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rows.Close()
-	cols, err := Load(testenv.SmolLM2Path(b), LoadOptions{Layout: LoadCols, Threads: 2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cols.Close()
+	rows, cols := loadSmolLM2Layouts(b)
 	mk := func(m *Model, ratio float64) *State {
 		st := m.NewState(256)
 		if ratio > 0 {
@@ -205,16 +211,7 @@ func BenchmarkDecodePacks(b *testing.B) {
 	if paths == "" {
 		b.Skip("QSPARSE_BENCH_PACKS not set")
 	}
-	rows, err := Load(testenv.SmolLM2Path(b), LoadOptions{WeightType: "f16", Threads: 2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rows.Close()
-	cols, err := Load(testenv.SmolLM2Path(b), LoadOptions{Layout: LoadCols, Threads: 2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cols.Close()
+	rows, cols := loadSmolLM2Layouts(b)
 	cfgs := []*decodeCfg{{name: "dense-rows", st: rows.NewState(256)}}
 	for i, p := range strings.Split(paths, ",") {
 		m, err := Load(p, LoadOptions{Threads: 2})
