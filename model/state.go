@@ -35,6 +35,7 @@ type State struct {
 	sin   []float32 // [batch][HeadDim/2]
 
 	ctxPad int       // ctx rounded up to a multiple of 16
+	used   int       // positions [0, used) of the KV cache may have been written (see Reset)
 	scores []float32 // [threads][attnBlock][ctxPad] attention scratch (see attnWorker)
 
 	attnArgs attnJob   // the current attention call (see attention)
@@ -127,10 +128,22 @@ func (s *State) Ctx() int { return s.ctx }
 // Model returns the model the State runs.
 func (s *State) Model() *Model { return s.m }
 
-// Reset clears the KV cache (not needed for correctness: positions are overwritten before use).
+// Reset clears the KV cache (not needed for correctness: positions are overwritten before use):
+// the positions written since the last Reset, so that the pages of a cache that was never
+// filled are not touched (a 4096-position SmolLM2 cache is 189 MB, of which a short run writes
+// a few pages).
 func (s *State) Reset() {
-	clear(s.keyCache)
-	clear(s.valCache)
+	sp := &s.m.Spec
+	kvdim, used := sp.KVDim(), min(s.used, s.ctx)
+	vused := min((used+15)&^15, s.ctxPad) // storeValues writes up to the next multiple of 16
+	for l := range sp.NLayers {
+		clear(s.keyCache[l*s.ctx*kvdim : (l*s.ctx+used)*kvdim])
+		for c := range kvdim {
+			row := s.valCache[(l*kvdim+c)*s.ctxPad:]
+			clear(row[:vused])
+		}
+	}
+	s.used = 0
 }
 
 // attnJob is the argument of one attention call, read by its workers (attnWorker).
