@@ -2,8 +2,6 @@ package convert
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,23 +9,14 @@ import (
 	"testing"
 
 	"github.com/qsparse/qsparse/gguf"
-	"github.com/qsparse/qsparse/internal/testenv"
+	"github.com/qsparse/qsparse/internal/tinyhf"
 	"github.com/qsparse/qsparse/model"
-	"github.com/qsparse/qsparse/safetensors"
 )
 
 // tinyHF writes a small HF folder with SmolLM2's tokenizer and deterministic pseudo-random F32
 // weights: arch "LlamaForCausalLM" (untied LM head) or "Qwen2ForCausalLM" (tied, q/k/v biases).
 func tinyHF(t *testing.T, arch string) string {
 	t.Helper()
-	dir := t.TempDir()
-	tj, err := os.ReadFile(testenv.Path(t, "smollm2-hf/tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), tj, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	sp := model.Spec{Dim: 32, NLayers: 2, NHeads: 2, NKVHeads: 1, HeadDim: 16, FFNDim: 96, Vocab: 49152,
 		TiedEmbeddings: arch != "LlamaForCausalLM", QKVBias: arch == "Qwen2ForCausalLM"}
 	cfg := map[string]any{
@@ -36,33 +25,20 @@ func tinyHF(t *testing.T, arch string) string {
 		"vocab_size": sp.Vocab, "rms_norm_eps": 1e-5, "tie_word_embeddings": sp.TiedEmbeddings,
 		"use_sliding_window": false, "max_position_embeddings": 2048,
 	}
-	b, _ := json.Marshal(cfg)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var ts []safetensors.Tensor
+	var ts []tinyhf.Tensor
 	seed := uint32(1)
 	for _, s := range sp.Tensors() {
 		name, _ := model.CanonicalToHF(s.Name)
-		n := 1
-		for _, d := range s.Shape {
-			n *= d
-		}
-		data := make([]byte, 4*n)
-		for i := range n {
-			seed = seed*1664525 + 1013904223
+		ts = append(ts, tinyhf.Tensor{Name: name, Shape: s.Shape, Value: func(int) float32 {
+			seed = seed*1664525 + 1013904223 // values in file order, as written
 			v := (float32(seed>>8)/(1<<24) - 0.5) * 0.2
 			if !s.Matrix {
 				v += 1
 			}
-			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
-		}
-		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: slices.Clone(s.Shape), Data: data})
+			return v
+		}})
 	}
-	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return tinyhf.Write(t, cfg, ts)
 }
 
 // refWrite converts path to format the way convert did before it streamed: the whole model

@@ -1,30 +1,16 @@
 package model
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/qsparse/qsparse/internal/testenv"
-	"github.com/qsparse/qsparse/safetensors"
+	"github.com/qsparse/qsparse/internal/tinyhf"
 )
 
 // tinyHF writes a 2-layer Llama HF folder (dim 8, ffn 12, SmolLM2's tokenizer) with config.json
 // passed through edit, tensors built for tensorSpec, and the tensor named drop left out.
 func tinyHF(t *testing.T, edit func(c map[string]any), tensorSpec Spec, drop string) string {
 	t.Helper()
-	dir := t.TempDir()
-	tj, err := os.ReadFile(testenv.Path(t, "smollm2-hf/tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), tj, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cfg := map[string]any{
 		"architectures": []string{"LlamaForCausalLM"}, "hidden_size": tensorSpec.Dim,
 		"intermediate_size": tensorSpec.FFNDim, "num_hidden_layers": tensorSpec.NLayers,
@@ -34,33 +20,17 @@ func tinyHF(t *testing.T, edit func(c map[string]any), tensorSpec Spec, drop str
 	if edit != nil {
 		edit(cfg)
 	}
-	b, _ := json.Marshal(cfg)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var tensors []safetensors.Tensor
+	var tensors []tinyhf.Tensor
 	for _, ts := range tensorSpec.Tensors() {
 		name, ok := CanonicalToHF(ts.Name)
 		if !ok {
 			t.Fatalf("no HF name for %s", ts.Name)
 		}
-		if name == drop {
-			continue
+		if name != drop {
+			tensors = append(tensors, tinyhf.Tensor{Name: name, Shape: ts.Shape, Value: func(i int) float32 { return float32(i%7) / 7 }})
 		}
-		n := 1
-		for _, d := range ts.Shape {
-			n *= d
-		}
-		data := make([]byte, 4*n)
-		for i := range n {
-			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(i%7)/7))
-		}
-		tensors = append(tensors, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: ts.Shape, Data: data})
 	}
-	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return tinyhf.Write(t, cfg, tensors)
 }
 
 // TestHFLoadErrors: each way an HF folder can be wrong is reported with its sentinel.
