@@ -25,6 +25,7 @@ type simd struct {
 	gemvRows  int         // rows per dense GEMV tile
 	gemvF16   gemmTileF16 // 1 token × gemvRows rows
 	gemvF32   gemmTileF32
+	dotRows   func(y, x, w *float32, wstride, k, nrows int) // one token × 8k rows (GemmF32Strided)
 	cvt       func(dst *float32, src *uint16, n int)
 	cvtBack   func(dst *uint16, src *float32, n int)
 	silu      func(g, u *float32, n int)
@@ -42,7 +43,7 @@ type simd struct {
 // The tiles and their tables come from the generator (kernels_tables_amd64.go).
 var avx2 = simd{
 	name: "avx2", lanes: lanesAVX2, tileT: tileTAVX2, tileR: tileRAVX2, f16: gemmF16AVX2, f32: gemmF32AVX2,
-	gemvRows: gemvRowsAVX2, gemvF16: gemvF16AVX2, gemvF32: gemvF32AVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
+	gemvRows: gemvRowsAVX2, gemvF16: gemvF16AVX2, gemvF32: gemvF32AVX2, dotRows: dotRowsAVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2, silu: siluMulAVX2, exp: expSubAVX2,
 	max: maxF32AVX2, scale: scaleF32AVX2, q8Cols: ternaryQ8ColsAVX2Go,
 	packed: true,
@@ -50,7 +51,7 @@ var avx2 = simd{
 
 var avx512 = simd{
 	name: "avx512", lanes: lanesAVX512, tileT: tileTAVX512, tileR: tileRAVX512, f16: gemmF16AVX512, f32: gemmF32AVX512,
-	gemvRows: gemvRowsAVX512, gemvF16: gemvF16AVX512, gemvF32: gemvF32AVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
+	gemvRows: gemvRowsAVX512, gemvF16: gemvF16AVX512, gemvF32: gemvF32AVX512, dotRows: dotRowsAVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
 	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512, silu: siluMulAVX512, exp: expSubAVX512,
 	max: maxF32AVX512, scale: scaleF32AVX512, q8Cols: ternaryQ8ColsVNNI,
 }
@@ -339,7 +340,11 @@ func (s *simd) gemmF32Strided(y []float32, ys int, x []float32, xs int, w []floa
 			tt := min(s.tileT, n-t)
 			row := s.f32[tt-1]
 			r := 0
-			if tt == 1 { // a lone token (a decode step): the wider GEMV tile, same dot products
+			if tt == 1 { // a lone token (a decode step): 8 rows per iteration, same dot products
+				if n8 := rows &^ 7; n8 > 0 {
+					s.dotRows(&y[t*ys], &x[t*xs], &w[0], ws, kMain, n8)
+					r = n8
+				}
 				for ; r+s.gemvRows <= rows; r += s.gemvRows {
 					s.gemvF32(&y[t*ys+r], ys, &x[t*xs], xs, &w[r*ws], ws, kMain, 0)
 				}

@@ -252,6 +252,17 @@ func gemmF16T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *uint16
 //go:noescape
 func gemmF32T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
 
+// dotRowsAVX2 computes nrows dot products (nrows a multiple of 8, k a multiple of 8); it replaces:
+//
+//	for r := 0; r < nrows; r++ {
+//		var s float32
+//		for c := 0; c < k; c++ { s += x[c] * w[r*wstride+c] }
+//		y[r] = s
+//	}
+//
+//go:noescape
+func dotRowsAVX2(y *float32, x *float32, w *float32, wstride int, k int, nrows int)
+
 // sparseF16AVX2 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,
 // each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7) with fused multiply-adds,
 // the rest one by one), prefetching the next group's columns; it replaces:
@@ -644,6 +655,17 @@ func gemmF16T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *uint
 //
 //go:noescape
 func gemmF32T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+
+// dotRowsAVX512 computes nrows dot products (nrows a multiple of 8, k a multiple of 16); it replaces:
+//
+//	for r := 0; r < nrows; r++ {
+//		var s float32
+//		for c := 0; c < k; c++ { s += x[c] * w[r*wstride+c] }
+//		y[r] = s
+//	}
+//
+//go:noescape
+func dotRowsAVX512(y *float32, x *float32, w *float32, wstride int, k int, nrows int)
 
 // sparseF16AVX512 accumulates active fp16 columns (nrows a multiple of 32; columns in groups of 8,
 // each group added to acc as (((acc + a0*c0) + a1*c1) + a2*c2) + a3*c3) + ((a4*c4 + a5*c5) + a6*c6) + a7*c7) with fused multiply-adds,

@@ -15,6 +15,7 @@ func TestGemmF32Strided(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
 		for _, c := range []struct{ n, rows, cols int }{
 			{1, 1, 1}, {1, 7, 64}, {5, 13, 64}, {9, 64, 48}, {4, 3, 16}, {33, 21, 100}, {3, 5, 0}, {17, 64, 528},
+			{1, 64, 64}, {1, 45, 24}, {1, 8, 16}, {1, 203, 1552}, {1, 19, 130},
 		} {
 			t.Run(fmt.Sprintf("%dx%dx%d", c.n, c.rows, c.cols), func(t *testing.T) {
 				xs, ws, ys := c.cols+5, c.cols+3, c.rows+7

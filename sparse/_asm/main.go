@@ -48,6 +48,7 @@ func main() {
 		gr := gemvRows(s)
 		genGemvTile(s, true, gr)
 		genGemvTile(s, false, gr)
+		genDotRows(s)
 		genSparseF16(s)
 		genSiLUMul(s)
 		genExpSub(s)
@@ -290,6 +291,124 @@ func genGemmTileOpt(s isa, f16 bool, T, R int, prefetch bool) {
 			ADDQ(ys, y)
 		}
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// genDotRows: one token's dot products with many strided float32 rows, 8 rows per iteration
+// and the row loop inside the kernel (the GEMV form of GemmF32Strided: decode attention's
+// q·k_j over the KV cache and p·v over the transposed values). The GEMM tiles take R ≤ 4 rows
+// per call, which on SmolLM2's 64-element heads costs more in calls and reductions than in
+// multiply-adds; here 8 independent accumulators keep both FMA ports busy and the 8 sums are
+// reduced together (a 4×4 transpose per half). Every sum is formed exactly as hsum forms a
+// tile's (lane partial sums over c in order; lo+hi halves, then (x0+x2)+(x1+x3)), so the
+// results equal the tiles' bit for bit.
+func genDotRows(s isa) {
+	name := "dotRows" + s.name
+	text(name, "func(y *float32, x *float32, w *float32, wstride int, k int, nrows int)")
+	doc(
+		fmt.Sprintf("%s computes nrows dot products (nrows a multiple of 8, k a multiple of %d); it replaces:", name, s.lanes),
+		"",
+		"	for r := 0; r < nrows; r++ {",
+		"		var s float32",
+		"		for c := 0; c < k; c++ { s += x[c] * w[r*wstride+c] }",
+		"		y[r] = s",
+		"	}",
+	)
+	ws := Load(Param("wstride"), GP64())
+	SHLQ(U8(2), ws)
+	ws3 := GP64()
+	LEAQ(Mem{Base: ws, Index: ws, Scale: 2}, ws3)
+	g0 := Load(Param("w"), GP64())
+	y := Load(Param("y"), GP64())
+	nr := Load(Param("nrows"), GP64())
+	Label(name + "_grp")
+	CMPQ(nr, Imm(0))
+	JLE(LabelRef(name + "_done"))
+	p0, p4 := GP64(), GP64()
+	MOVQ(g0, p0)
+	LEAQ(Mem{Base: g0, Index: ws, Scale: 4}, p4)
+	// q0, q4: the same rows of the next group, prefetched as these are read (the rows are
+	// short strided runs that the hardware prefetchers do not follow)
+	q0, q4 := GP64(), GP64()
+	LEAQ(Mem{Base: p4, Index: ws, Scale: 4}, q0)
+	LEAQ(Mem{Base: q0, Index: ws, Scale: 4}, q4)
+	px := Load(Param("x"), GP64())
+	cnt := Load(Param("k"), GP64())
+	acc := make([]VecVirtual, 8)
+	for r := range acc {
+		acc[r] = s.vec()
+		VXORPS(acc[r], acc[r], acc[r])
+	}
+	Label(name + "_k")
+	CMPQ(cnt, Imm(0))
+	JLE(LabelRef(name + "_red"))
+	xv := s.vec()
+	VMOVUPS(Mem{Base: px}, xv)
+	rowMem := func(r int, p0, p4 GPVirtual) Mem {
+		base := p0
+		if r >= 4 {
+			base = p4
+		}
+		switch r % 4 {
+		case 1:
+			return Mem{Base: base, Index: ws, Scale: 1}
+		case 2:
+			return Mem{Base: base, Index: ws, Scale: 2}
+		case 3:
+			return Mem{Base: base, Index: ws3, Scale: 1}
+		}
+		return Mem{Base: base}
+	}
+	for r := range acc {
+		wv := s.vec()
+		VMOVUPS(rowMem(r, p0, p4), wv)
+		VFMADD231PS(wv, xv, acc[r])
+		PREFETCHT0(rowMem(r, q0, q4))
+	}
+	step := 4 * s.lanes
+	ADDQ(U32(step), p0)
+	ADDQ(U32(step), p4)
+	ADDQ(U32(step), q0)
+	ADDQ(U32(step), q4)
+	ADDQ(U32(step), px)
+	SUBQ(U32(s.lanes), cnt)
+	JMP(LabelRef(name + "_k"))
+	Label(name + "_red")
+	// each accumulator to an xmm of 4 partial sums, as hsum begins
+	xs := make([]VecVirtual, 8)
+	for r := range acc {
+		v := acc[r]
+		if s.lanes == 16 {
+			h := YMM()
+			VEXTRACTF64X4(U8(1), v, h)
+			VADDPS(h, v.AsY(), h)
+			v = h
+		}
+		xs[r] = XMM()
+		VEXTRACTF128(U8(1), v, xs[r])
+		VADDPS(xs[r], v.AsX(), xs[r])
+	}
+	for q := 0; q < 2; q++ { // rows 4q..4q+3: (x0+x2)+(x1+x3) of each, as hsum ends
+		a, b, c, d := xs[4*q], xs[4*q+1], xs[4*q+2], xs[4*q+3]
+		t0, t1, t2, t3 := XMM(), XMM(), XMM(), XMM()
+		VUNPCKLPS(b, a, t0) // [a0 b0 a1 b1]
+		VUNPCKLPS(d, c, t1) // [c0 d0 c1 d1]
+		VUNPCKHPS(b, a, t2) // [a2 b2 a3 b3]
+		VUNPCKHPS(d, c, t3) // [c2 d2 c3 d3]
+		VADDPS(t2, t0, t0)  // [a0+a2 b0+b2 a1+a3 b1+b3]
+		VADDPS(t3, t1, t1)  // [c0+c2 d0+d2 c1+c3 d1+d3]
+		lo, hi := XMM(), XMM()
+		VMOVLHPS(t1, t0, lo) // [a0+a2 b0+b2 c0+c2 d0+d2]
+		VMOVHLPS(t0, t1, hi) // [a1+a3 b1+b3 c1+c3 d1+d3]
+		VADDPS(hi, lo, lo)
+		VMOVUPS(lo, Mem{Base: y, Disp: 16 * q})
+	}
+	ADDQ(U32(32), y)
+	LEAQ(Mem{Base: g0, Index: ws, Scale: 8}, g0)
+	SUBQ(U32(8), nr)
+	JMP(LabelRef(name + "_grp"))
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }
