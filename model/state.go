@@ -36,10 +36,12 @@ type State struct {
 
 	ctxPad int       // ctx rounded up to a multiple of 16
 	used   int       // positions [0, used) of the KV cache may have been written (see Reset)
-	scores []float32 // [threads][attnBlock][ctxPad] attention scratch (see attnWorker)
+	scores []float32 // [max(threads·attnBlock, NHeads)][ctxPad] attention scratch (see attnWorker, attentionLong)
 
 	attnArgs attnJob   // the current attention call (see attention)
 	attnFn   func(int) // s.attnWorker, the method value made once
+	// the phases of a long decode attention (see attentionLong), method values made once
+	qkFn, softmaxFn, pvFn func(int)
 
 	multiY [3][]float32       // outputs of a SparseGemvF16Multi call (see project)
 	multiW [3]*sparse.F16Cols // its packs
@@ -115,9 +117,10 @@ func (m *Model) NewState(ctx int) *State {
 		fused:    make([]float32, b*max(sp.QDim()+2*sp.KVDim(), 2*sp.FFNDim)),
 		cos:      make([]float32, b*sp.HeadDim/2),
 		sin:      make([]float32, b*sp.HeadDim/2),
-		scores:   make([]float32, threads*attnBlock*cp),
+		scores:   make([]float32, max(threads*attnBlock, sp.NHeads)*cp),
 	}
 	s.attnFn = s.attnWorker
+	s.qkFn, s.softmaxFn, s.pvFn = s.qkChunk, s.softmaxHead, s.pvItem
 	s.ternFn = s.ternWorker
 	return s
 }
