@@ -97,9 +97,10 @@ func (s *State) storeValues(l, pos, n int) {
 // three parallel phases over the whole layer:
 //
 //  1. scores: one item per chunk of attnKeyChunk keys computes every query head's scores
-//     against them, KV head by KV head (its query heads, consecutive in q, as one GEMM of that
-//     many rows): the keys of a chunk are one contiguous run of the cache ([ctx][KVDim]), read
-//     once, in order, instead of once per query head at KVDim strides;
+//     against them, head by head (the one-token GEMV form, 8 keys per kernel iteration): the
+//     keys of a chunk are one contiguous run of the cache ([ctx][KVDim]), brought in once and
+//     then read from cache by the other heads, instead of each head streaming the whole
+//     cache at KVDim strides;
 //  2. softmax: one item per query head;
 //  3. out = P·V: one item per KV head and half of HeadDim, the group's query heads as one GEMM
 //     over the transposed values.
