@@ -44,3 +44,20 @@ func TestAttentionLong(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionLongNoAlloc: a decode step past attnLongKeys allocates nothing.
+func TestAttentionLongNoAlloc(t *testing.T) {
+	m := loadStories(t, LoadOptions{Threads: 2})
+	st := m.NewState(attnLongKeys + 64)
+	logits := make([]float32, m.Spec.Vocab)
+	pos := attnLongKeys
+	allocs := testing.AllocsPerRun(10, func() {
+		if err := st.Forward([]int{5}, pos, logits); err != nil {
+			t.Fatal(err)
+		}
+		pos++
+	})
+	if allocs != 0 {
+		t.Errorf("decode step at %d positions: %v allocations", attnLongKeys, allocs)
+	}
+}
