@@ -309,11 +309,11 @@ func genDotRows(s isa) {
 	doc(
 		fmt.Sprintf("%s computes nrows dot products (nrows a multiple of 8, k a multiple of %d); it replaces:", name, s.lanes),
 		"",
-		"	for r := 0; r < nrows; r++ {",
-		"		var s float32",
-		"		for c := 0; c < k; c++ { s += x[c] * w[r*wstride+c] }",
-		"		y[r] = s",
-		"	}",
+		"\tfor r := 0; r < nrows; r++ {",
+		"\t\tvar s float32",
+		"\t\tfor c := 0; c < k; c++ { s += x[c] * w[r*wstride+c] }",
+		"\t\ty[r] = s",
+		"\t}",
 	)
 	ws := Load(Param("wstride"), GP64())
 	SHLQ(U8(2), ws)
