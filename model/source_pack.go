@@ -134,7 +134,7 @@ func (s *Spec) PackStack(name string) (tensor string, members []string, ok bool)
 }
 
 // packLoc is where an fp16 pack file holds a site matrix: rows [Row0, Row0+Rows) of pack
-// tensor Tensor, which has StackRows rows (Rows and Row0 0 unless stacked) and Cols columns.
+// tensor Tensor, which has StackRows rows and Cols columns (unstacked: Row0 0, StackRows Rows).
 type packLoc struct {
 	Tensor                      string
 	Row0, Rows, StackRows, Cols int
