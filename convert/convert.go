@@ -300,9 +300,10 @@ func packKV(sp *model.Spec, general, tok []gguf.KV, prof *model.Profile, opts Op
 }
 
 // packTensors lists a pack's tensors in canonical order: site matrices as packs (tern nil:
-// F16 columns, q/k/v and gate/up stacked in one pack each), everything else row-major as in GGUF (embedding and LM head F16, norms,
-// biases and rope_freqs F32, q/k biases in the HF rotate-half order of the q/k rows). 1-D
-// tensors are read now (they are small); matrices while the file is written.
+// F16 columns, q/k/v and gate/up stacked in one pack each), everything else row-major as in
+// GGUF (embedding and LM head F16, norms, biases and rope_freqs F32, q/k biases in the HF
+// rotate-half order of the q/k rows). 1-D tensors are read now (they are small); matrices
+// while the file is written.
 func packTensors(src tensorSource, sp *model.Spec, tern *ternaryResult) ([]gguf.StreamTensor, error) {
 	var out []gguf.StreamTensor
 	own, err := src.Vector(model.NameRopeFreqs)
