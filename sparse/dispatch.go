@@ -34,10 +34,9 @@ type kernelSet struct {
 	// ternaryQ8Cols: the column kernel of the int8 ternary GEMV (see ternaryQ8ColsGeneric); every
 	// backend gives the same integers.
 	ternaryQ8Cols func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32)
-	// top-K passes (optional, nil: Go loops): write values into dst (which they may fill to
-	// its length with scratch) and return how many they wrote and how many inputs they used.
-	topkGather func(dst []uint32, src []float32, prefix uint32) (count, done int)
-	topkEmit   func(dst []int32, src []float32, lo uint32) (count, done int)
+	// top-K emit pass (optional, nil: Go loop): writes indices into dst (which it may fill to
+	// its length with scratch) and returns how many it wrote and how many inputs it used.
+	topkEmit func(dst []int32, src []float32, lo uint32) (count, done int)
 	// topkCount (optional, nil: radix select) counts the keys of src that are at least t
 	// (t >= 1); TopK then finds its threshold by binary search (countThreshold).
 	topkCount func(src []float32, t uint32) int

@@ -90,17 +90,9 @@ func (s *simd) kernels() kernelSet {
 		sparseF16:      s.sparseF16,
 		sparseTernary:  s.sparseTernary,
 		ternaryQ8Cols:  s.q8Cols,
-		topkGather:     s.topkGather,
 		topkEmit:       s.topkEmit,
 		topkCount:      s.topkCount(),
 	}
-}
-
-func (s *simd) topkGather(dst []uint32, src []float32, prefix uint32) (int, int) {
-	if s.lanes != 16 || len(dst) < 16 || len(src) < 16 {
-		return 0, 0
-	}
-	return topkGatherAVX512(&dst[0], len(dst), &src[0], len(src), prefix)
 }
 
 func (s *simd) topkEmit(dst []int32, src []float32, lo uint32) (int, int) {
@@ -116,12 +108,11 @@ func (s *simd) topkEmit(dst []int32, src []float32, lo uint32) (int, int) {
 	return topkEmitAVX512(&dst[0], len(dst), &src[0], len(src), lo)
 }
 
-// topkCount: AVX2 finds the top-K threshold by counting (countThreshold); AVX-512 keeps the
-// radix select, whose candidate gather it compresses.
+// topkCount: both backends find the top-K threshold by counting (countThreshold) with the
+// AVX2 counting pass. AVX-512 used to run the radix select on its compressed candidate
+// gather; on Zen 4 that took 2.5-3x as long (BenchmarkTopK, k = 50 %, alternating
+// QSPARSE_KERNEL=avx512/avx2: d576 1617/1691 vs 562/501 ns, d1536 3444/3854 vs 1480/1366 ns).
 func (s *simd) topkCount() func(src []float32, t uint32) int {
-	if s.lanes == 16 {
-		return nil
-	}
 	return func(src []float32, t uint32) int {
 		n := len(src) &^ 7
 		c := 0

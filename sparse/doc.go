@@ -46,9 +46,10 @@
 //
 // The key of x_i is the bits of |x_i| (sign cleared), which order like magnitudes; +0 and -0
 // tie and NaN ranks above +Inf. Ties are broken by the lower index, so the selection is a pure
-// function of x and k. TopK is O(d): a radix select over 11+11+9-bit digits of the key (the
-// later digits only over the candidates of the threshold bucket, stopping as soon as a bucket
-// is taken whole) finds the threshold, then one branch-free pass writes the survivors.
+// function of x and k. TopK is O(d): the threshold comes from a binary search over the key,
+// each step one SIMD counting pass (pure Go: a radix select over 8+8+8+7-bit digits of the
+// key, the later digits only over the threshold bucket's candidates), then one branch-free
+// pass writes the survivors.
 //
 // # Pack layouts
 //

@@ -833,15 +833,6 @@ func sparseTernaryAVX512(acc *float32, nrows int, planes *uint64, colWords int, 
 //go:noescape
 func sparseTernaryAVX2(acc *float32, nrows int, planes *uint64, colWords int, wordOff int, idx *int32, vals *float32, nact int)
 
-// topkGatherAVX512 gathers the magnitude keys whose top 8 bits (bits 30..23) equal prefix; it replaces:
-//
-//	for i := 0; i < n; i++ {
-//		if key := math.Float32bits(src[i]) & 0x7fffffff; key>>23 == prefix { dst[count] = key; count++ }
-//	}
-//
-//go:noescape
-func topkGatherAVX512(dst *uint32, dstCap int, src *float32, n int, prefix uint32) (count int, done int)
-
 // topkEmitAVX512 writes the indices whose magnitude key is at least lo; it replaces:
 //
 //	for i := 0; i < n; i++ {

@@ -7250,44 +7250,6 @@ sparseTernaryAVX2_done:
 	VZEROUPPER
 	RET
 
-// func topkGatherAVX512(dst *uint32, dstCap int, src *float32, n int, prefix uint32) (count int, done int)
-// Requires: AVX, AVX512F, POPCNT
-TEXT ·topkGatherAVX512(SB), NOSPLIT, $0-56
-	MOVQ         dst+0(FP), AX
-	MOVQ         dstCap+8(FP), CX
-	MOVQ         src+16(FP), DX
-	MOVQ         n+24(FP), BX
-	MOVL         prefix+32(FP), SI
-	VPBROADCASTD SI, Z0
-	MOVL         $0x7fffffff, SI
-	VPBROADCASTD SI, Z1
-	XORQ         SI, SI
-	XORQ         DI, DI
-	SUBQ         $0x10, CX
-	SUBQ         $0x10, BX
-
-tg_loop:
-	CMPQ          DI, BX
-	JG            tg_done
-	CMPQ          SI, CX
-	JG            tg_done
-	VPANDD        (DX)(DI*4), Z1, Z2
-	VPSRLD        $0x17, Z2, Z3
-	VPCMPEQD      Z0, Z3, K1
-	VPCOMPRESSD.Z Z2, K1, Z2
-	VMOVDQU32     Z2, (AX)(SI*4)
-	KMOVW         K1, R8
-	POPCNTL       R8, R8
-	ADDQ          R8, SI
-	ADDQ          $0x10, DI
-	JMP           tg_loop
-
-tg_done:
-	MOVQ SI, count+40(FP)
-	MOVQ DI, done+48(FP)
-	VZEROUPPER
-	RET
-
 // func topkEmitAVX512(dst *int32, dstCap int, src *float32, n int, lo uint32) (count int, done int)
 // Requires: AVX, AVX512F, POPCNT
 TEXT ·topkEmitAVX512(SB), NOSPLIT, $0-56

@@ -849,62 +849,11 @@ func genTernaryAVX2() {
 
 var _ = strings.Join
 
-// genTopKAVX512: the two full passes of top-K selection as AVX-512 compresses. Each returns
-// how many values it wrote and how many inputs it consumed: it stops before a store could
-// pass dst[cap-1] (each store writes a whole vector) or when fewer than 16 inputs remain; the
-// caller finishes in Go.
+// genTopKAVX512: top-K's emit pass as an AVX-512 compress (the threshold comes from the AVX2
+// counting pass, see topkCount in dispatch_amd64.go). It returns how many indices it wrote
+// and how many inputs it consumed: it stops before a store could pass dst[cap-1] (each store
+// writes a whole vector) or when fewer than 16 inputs remain; the caller finishes in Go.
 func genTopKAVX512() {
-	text("topkGatherAVX512", "func(dst *uint32, dstCap int, src *float32, n int, prefix uint32) (count, done int)")
-	doc(
-		"topkGatherAVX512 gathers the magnitude keys whose top 8 bits (bits 30..23) equal prefix; it replaces:",
-		"",
-		"\tfor i := 0; i < n; i++ {",
-		"\t\tif key := math.Float32bits(src[i]) & 0x7fffffff; key>>23 == prefix { dst[count] = key; count++ }",
-		"\t}",
-	)
-	{
-		dst := Load(Param("dst"), GP64())
-		dcap := Load(Param("dstCap"), GP64())
-		src := Load(Param("src"), GP64())
-		n := Load(Param("n"), GP64())
-		pf := Load(Param("prefix"), GP32())
-		prefv := ZMM()
-		VPBROADCASTD(pf, prefv)
-		m31 := ZMM()
-		t := GP32()
-		MOVL(U32(0x7fffffff), t)
-		VPBROADCASTD(t, m31)
-		cnt, i := GP64(), GP64()
-		XORQ(cnt, cnt)
-		XORQ(i, i)
-		SUBQ(U8(16), dcap)
-		SUBQ(U8(16), n)
-		Label("tg_loop")
-		CMPQ(i, n)
-		JG(LabelRef("tg_done"))
-		CMPQ(cnt, dcap)
-		JG(LabelRef("tg_done"))
-		v, sh := ZMM(), ZMM()
-		VPANDD(Mem{Base: src, Index: i, Scale: 4}, m31, v)
-		VPSRLD(U8(23), v, sh)
-		k := K()
-		VPCMPEQD(prefv, sh, k)
-		c := ZMM()
-		VPCOMPRESSD_Z(v, k, c)
-		VMOVDQU32(c, Mem{Base: dst, Index: cnt, Scale: 4})
-		r := GP32()
-		KMOVW(k, r)
-		POPCNTL(r, r)
-		ADDQ(r.As64(), cnt)
-		ADDQ(U8(16), i)
-		JMP(LabelRef("tg_loop"))
-		Label("tg_done")
-		Store(cnt, ReturnIndex(0))
-		Store(i, ReturnIndex(1))
-		VZEROUPPER()
-		RET()
-	}
-
 	text("topkEmitAVX512", "func(dst *int32, dstCap int, src *float32, n int, lo uint32) (count, done int)")
 	doc(
 		"topkEmitAVX512 writes the indices whose magnitude key is at least lo; it replaces:",
