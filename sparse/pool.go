@@ -32,7 +32,7 @@ type Pool struct {
 
 	// current job
 	kind    int
-	items   atomic.Int64 // read by threads that may be one job late (see work)
+	job     atomic.Uint64 // generation<<32 | item count of the current job (see work)
 	fn      func(i int)
 	gemv    gemvJob
 	gemm    gemmJob
@@ -160,9 +160,12 @@ func (p *Pool) work(id int, gen uint64) (ran int) {
 			return
 		}
 		i := int(uint32(c))
-		// p.items may already belong to a later job; then the CAS below fails (the word
-		// changed), so an item is only run while its job's fields are in place.
-		if i >= int(p.items.Load()) {
+		// The item count must be the one of generation gen. A worker one job late holds
+		// the finished job's word (next item = its count); had it compared that with the
+		// count of the next job, published before the claim word, its CAS could win in
+		// between, and it would run a spare item on half-set fields and count it finished,
+		// so the caller would return while a real item still ran.
+		if j := p.job.Load(); j>>32 != gen || i >= int(uint32(j)) {
 			return
 		}
 		if !p.claim.CompareAndSwap(c, c+1) {
@@ -190,10 +193,13 @@ func (p *Pool) dispatch(kind, items int) {
 	if p.closed {
 		panic("sparse: Pool used after Close")
 	}
+	if uint64(items) > 0xffffffff {
+		panic("sparse: Pool job with more than 2^32-1 items")
+	}
 	p.kind = kind
-	p.items.Store(int64(items))
 	p.fin.Store(0)
 	gen := (p.claim.Load()>>32 + 1) & 0xffffffff
+	p.job.Store(gen<<32 | uint64(items))
 	p.claim.Store(gen << 32)
 	for i := range min(len(p.park), items-1) {
 		p.wake(i)
