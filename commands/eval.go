@@ -164,9 +164,8 @@ func runEval(c *cli.Context) error {
 		}
 		configs = append(configs, cfg)
 	}
-	if def := m.DefaultProfile; def != nil && len(profiles) == 0 && !c.IsSet("sparsity") && !c.IsSet("block") {
-		// a pack file's own profile is evaluated beside dense by default (as run and bench use it)
-		p := def.Clone()
+	if usePackProfile(c, m.DefaultProfile, len(profiles) > 0) {
+		p := m.DefaultProfile.Clone()
 		if grid.Rescale {
 			p.Rescale = true
 		}

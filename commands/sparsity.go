@@ -155,8 +155,8 @@ func (r *sparsityRequest) configs(c *cli.Context, sp *model.Spec, def *model.Pro
 			}
 		}
 	}
-	if r.profile == nil && sp != nil && def != nil && !c.IsSet("sparsity") && r.block == nil {
-		// a pack file's own profile is the default setting (bench: beside dense)
+	if sp != nil && usePackProfile(c, def, r.profile != nil) {
+		// bench: beside dense
 		if !list {
 			out = out[:0]
 		}
@@ -171,6 +171,14 @@ func (r *sparsityRequest) configs(c *cli.Context, sp *model.Spec, def *model.Pro
 		out = append(out, sparseConfig{fmt.Sprintf("profile %.2f", p.ByteSparsity(sp)), p})
 	}
 	return out, nil
+}
+
+// usePackProfile reports whether a pack file's own profile (def, qsparse.profile) is a
+// command's sparsity setting: the file carries one and neither --profile (haveProfile),
+// --sparsity nor --block chose another. run and bench then run it (bench beside dense), eval
+// evaluates it beside dense; --sparsity 0 asks for dense only.
+func usePackProfile(c *cli.Context, def *model.Profile, haveProfile bool) bool {
+	return def != nil && !haveProfile && !c.IsSet("sparsity") && !c.IsSet("block")
 }
 
 // newSparseState returns a State of m with the setting's profile applied.
