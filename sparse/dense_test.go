@@ -95,7 +95,8 @@ func checkClose(t *testing.T, what string, got float32, want, abs float64, n int
 	}
 }
 
-var gemvShapes = [][2]int{{1, 1}, {3, 5}, {7, 17}, {16, 16}, {33, 70}, {5, 4095}, {4, 4096}, {3, 4097}, {64, 576}, {17, 1536}, {100, 129}}
+var gemvShapes = [][2]int{{1, 1}, {3, 5}, {7, 17}, {16, 16}, {33, 70}, {5, 4095}, {4, 4096}, {3, 4097}, {64, 576}, {17, 1536}, {100, 129},
+	{9, 2032}, {5, 2048}, {3, 2049}} // 2048: gemvSeqMaxCols
 
 func TestGemv(t *testing.T) {
 	forEachBackend(t, func(t *testing.T) {

@@ -22,10 +22,11 @@ type simd struct {
 	tileR     int
 	f16       [][]gemmTileF16 // [t-1][r-1]
 	f32       [][]gemmTileF32
-	gemvRows  int         // rows per dense GEMV tile
-	gemvF16   gemmTileF16 // 1 token × gemvRows rows
-	gemvF32   gemmTileF32
-	dotRows   func(y, x, w *float32, wstride, k, nrows int) // one token × 8k rows (GemmF32Strided)
+	gemvRows  int                                                // rows per dense GEMV tile
+	gemvF16   gemmTileF16                                        // 1 token × gemvRows rows
+	gemvF32   gemmTileF32                                        // (also lone strided tokens: gemmF32Strided)
+	seqF16    func(y, x *float32, w *uint16, cols, k, nrows int) // fp16 GEMV, row after row
+	dotRows   func(y, x, w *float32, wstride, k, nrows int)      // one token × 8k rows (GemmF32Strided)
 	cvt       func(dst *float32, src *uint16, n int)
 	cvtBack   func(dst *uint16, src *float32, n int)
 	silu      func(g, u *float32, n int)
@@ -43,7 +44,7 @@ type simd struct {
 // The tiles and their tables come from the generator (kernels_tables_amd64.go).
 var avx2 = simd{
 	name: "avx2", lanes: lanesAVX2, tileT: tileTAVX2, tileR: tileRAVX2, f16: gemmF16AVX2, f32: gemmF32AVX2,
-	gemvRows: gemvRowsAVX2, gemvF16: gemvF16AVX2, gemvF32: gemvF32AVX2, dotRows: dotRowsAVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
+	gemvRows: gemvRowsAVX2, gemvF16: gemvF16AVX2, gemvF32: gemvF32AVX2, seqF16: gemvSeqF16AVX2, dotRows: dotRowsAVX2, cvt: f16ToF32AVX2, cvtBack: f32ToF16AVX2,
 	spF16: sparseF16AVX2, spTernary: sparseTernaryAVX2, silu: siluMulAVX2, exp: expSubAVX2,
 	max: maxF32AVX2, scale: scaleF32AVX2, q8Cols: ternaryQ8ColsAVX2Go,
 	packed: true,
@@ -51,7 +52,7 @@ var avx2 = simd{
 
 var avx512 = simd{
 	name: "avx512", lanes: lanesAVX512, tileT: tileTAVX512, tileR: tileRAVX512, f16: gemmF16AVX512, f32: gemmF32AVX512,
-	gemvRows: gemvRowsAVX512, gemvF16: gemvF16AVX512, gemvF32: gemvF32AVX512, dotRows: dotRowsAVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
+	gemvRows: gemvRowsAVX512, gemvF16: gemvF16AVX512, gemvF32: gemvF32AVX512, seqF16: gemvSeqF16AVX512, dotRows: dotRowsAVX512, cvt: f16ToF32AVX512, cvtBack: f32ToF16AVX512,
 	spF16: sparseF16AVX512, spTernary: sparseTernaryAVX512, silu: siluMulAVX512, exp: expSubAVX512,
 	max: maxF32AVX512, scale: scaleF32AVX512, q8Cols: ternaryQ8ColsVNNI,
 }
@@ -137,10 +138,12 @@ func (s *simd) f16ToF32(dst []float32, src []uint16) {
 	}
 }
 
-// Dense GEMV runs the 1-token GEMM tiles over whole rows (no k-blocking: each weight row
-// stays one sequential stream), gemvRows rows at a time sharing each load of x. Every row gets
-// the same single-accumulator dot product whichever tile computes it, so the results do not
-// depend on how rows are split.
+// Dense GEMV over whole rows (no k-blocking): fp16 rows of up to gemvSeqMaxCols columns go
+// through gemvSeqF16, one row after the other (the whole matrix is one sequential stream),
+// longer ones and float32 through the 1-token GEMM tile, gemvRows rows at a time sharing
+// each load of x and prefetching the next tile's rows. Every row gets the tiles'
+// single-accumulator dot product either way, so the results do not depend on how rows are
+// split.
 func (s *simd) f32ToF16(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
 	m := len(src) &^ (s.lanes - 1)
@@ -184,6 +187,11 @@ func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
 	}
 }
 
+// gemvSeqMaxCols: the widest rows the sequential fp16 GEMV takes (see genGemvSeq: on Zen 4 it
+// streams SmolLM2's 576- and 1536-wide rows 4-13 % faster in decode than the tile, and 4096-
+// and 11008-wide rows a third slower).
+const gemvSeqMaxCols = 2048
+
 func (s *simd) gemvF16Rows(y []float32, w []uint16, x []float32, cols, r0, r1 int) {
 	if cols == 0 {
 		clear(y[r0:r1])
@@ -194,6 +202,8 @@ func (s *simd) gemvF16Rows(y []float32, w []uint16, x []float32, cols, r0, r1 in
 	m := cols &^ (s.lanes - 1)
 	if m == 0 {
 		clear(y[r0:r1])
+	} else if cols <= gemvSeqMaxCols {
+		s.seqF16(&y[r0], &x[0], &w[r0*cols], cols, m, r1-r0)
 	} else {
 		r := r0
 		for ; r+s.gemvRows <= r1; r += s.gemvRows {

@@ -252,6 +252,17 @@ func gemmF16T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *uint16
 //go:noescape
 func gemmF32T1R4AVX2(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
 
+// gemvSeqF16AVX2 computes nrows rows of a dense GEMV (k a multiple of 8), one row at a time; it replaces:
+//
+//	for r := 0; r < nrows; r++ {
+//		var s float32
+//		for c := 0; c < k; c++ { s += x[c] * F16ToF32(w[r*cols+c]) }
+//		y[r] = s
+//	}
+//
+//go:noescape
+func gemvSeqF16AVX2(y *float32, x *float32, w *uint16, cols int, k int, nrows int)
+
 // dotRowsAVX2 computes nrows dot products (nrows a multiple of 8, k a multiple of 8); it replaces:
 //
 //	for r := 0; r < nrows; r++ {
@@ -655,6 +666,17 @@ func gemmF16T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *uint
 //
 //go:noescape
 func gemmF32T1R8AVX512(y *float32, ystride int, x *float32, xstride int, w *float32, wstride int, k int, acc int)
+
+// gemvSeqF16AVX512 computes nrows rows of a dense GEMV (k a multiple of 16), one row at a time; it replaces:
+//
+//	for r := 0; r < nrows; r++ {
+//		var s float32
+//		for c := 0; c < k; c++ { s += x[c] * F16ToF32(w[r*cols+c]) }
+//		y[r] = s
+//	}
+//
+//go:noescape
+func gemvSeqF16AVX512(y *float32, x *float32, w *uint16, cols int, k int, nrows int)
 
 // dotRowsAVX512 computes nrows dot products (nrows a multiple of 8, k a multiple of 16); it replaces:
 //

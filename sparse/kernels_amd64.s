@@ -1607,6 +1607,70 @@ gemmF32T1R4AVX2_st0_3:
 	VZEROUPPER
 	RET
 
+// func gemvSeqF16AVX2(y *float32, x *float32, w *uint16, cols int, k int, nrows int)
+// Requires: AVX, F16C, FMA3, MMX+
+TEXT ·gemvSeqF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ x+8(FP), AX
+	MOVQ cols+24(FP), CX
+	SHLQ $0x01, CX
+	MOVQ w+16(FP), DX
+	MOVQ k+32(FP), BX
+	MOVQ BX, SI
+	ANDQ $-32, SI
+	MOVQ nrows+40(FP), DI
+	MOVQ y+0(FP), R8
+
+gemvSeqF16AVX2_row:
+	CMPQ   DI, $0x00
+	JLE    gemvSeqF16AVX2_done
+	VXORPS Y0, Y0, Y0
+	XORQ   R9, R9
+
+gemvSeqF16AVX2_line:
+	CMPQ        R9, SI
+	JGE         gemvSeqF16AVX2_tail
+	PREFETCHT0  256(DX)(R9*2)
+	VMOVUPS     (AX)(R9*4), Y1
+	VMOVUPS     32(AX)(R9*4), Y2
+	VMOVUPS     64(AX)(R9*4), Y3
+	VMOVUPS     96(AX)(R9*4), Y4
+	VCVTPH2PS   (DX)(R9*2), Y5
+	VFMADD231PS Y5, Y1, Y0
+	VCVTPH2PS   16(DX)(R9*2), Y1
+	VFMADD231PS Y1, Y2, Y0
+	VCVTPH2PS   32(DX)(R9*2), Y1
+	VFMADD231PS Y1, Y3, Y0
+	VCVTPH2PS   48(DX)(R9*2), Y1
+	VFMADD231PS Y1, Y4, Y0
+	ADDQ        $0x00000020, R9
+	JMP         gemvSeqF16AVX2_line
+
+gemvSeqF16AVX2_tail:
+	CMPQ        R9, BX
+	JGE         gemvSeqF16AVX2_red
+	VMOVUPS     (AX)(R9*4), Y1
+	VCVTPH2PS   (DX)(R9*2), Y2
+	VFMADD231PS Y2, Y1, Y0
+	ADDQ        $0x00000008, R9
+	JMP         gemvSeqF16AVX2_tail
+
+gemvSeqF16AVX2_red:
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMOVSS       X1, (R8)
+	ADDQ         $0x00000004, R8
+	ADDQ         CX, DX
+	DECQ         DI
+	JMP          gemvSeqF16AVX2_row
+
+gemvSeqF16AVX2_done:
+	VZEROUPPER
+	RET
+
 // func dotRowsAVX2(y *float32, x *float32, w *float32, wstride int, k int, nrows int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-48
@@ -5465,6 +5529,66 @@ gemmF32T1R8AVX512_st0_6:
 
 gemmF32T1R8AVX512_st0_7:
 	VMOVSS X1, 28(AX)
+	VZEROUPPER
+	RET
+
+// func gemvSeqF16AVX512(y *float32, x *float32, w *uint16, cols int, k int, nrows int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·gemvSeqF16AVX512(SB), NOSPLIT, $0-48
+	MOVQ x+8(FP), AX
+	MOVQ cols+24(FP), CX
+	SHLQ $0x01, CX
+	MOVQ w+16(FP), DX
+	MOVQ k+32(FP), BX
+	MOVQ BX, SI
+	ANDQ $-32, SI
+	MOVQ nrows+40(FP), DI
+	MOVQ y+0(FP), R8
+
+gemvSeqF16AVX512_row:
+	CMPQ   DI, $0x00
+	JLE    gemvSeqF16AVX512_done
+	VXORPS Z0, Z0, Z0
+	XORQ   R9, R9
+
+gemvSeqF16AVX512_line:
+	CMPQ        R9, SI
+	JGE         gemvSeqF16AVX512_tail
+	PREFETCHT0  256(DX)(R9*2)
+	VMOVUPS     (AX)(R9*4), Z1
+	VMOVUPS     64(AX)(R9*4), Z2
+	VCVTPH2PS   (DX)(R9*2), Z3
+	VFMADD231PS Z3, Z1, Z0
+	VCVTPH2PS   32(DX)(R9*2), Z1
+	VFMADD231PS Z1, Z2, Z0
+	ADDQ        $0x00000020, R9
+	JMP         gemvSeqF16AVX512_line
+
+gemvSeqF16AVX512_tail:
+	CMPQ        R9, BX
+	JGE         gemvSeqF16AVX512_red
+	VMOVUPS     (AX)(R9*4), Z1
+	VCVTPH2PS   (DX)(R9*2), Z2
+	VFMADD231PS Z2, Z1, Z0
+	ADDQ        $0x00000010, R9
+	JMP         gemvSeqF16AVX512_tail
+
+gemvSeqF16AVX512_red:
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPS        X0, X1, X0
+	VPERMILPD     $0x01, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	VMOVSS        X0, (R8)
+	ADDQ          $0x00000004, R8
+	ADDQ          CX, DX
+	DECQ          DI
+	JMP           gemvSeqF16AVX512_row
+
+gemvSeqF16AVX512_done:
 	VZEROUPPER
 	RET
 

@@ -43,11 +43,12 @@ func main() {
 				}
 			}
 		}
-		// dense GEMV: 4 (AVX2) or 8 (AVX-512) weight rows stream at once and share each
+		// dense GEMV tiles: 4 (AVX2) or 8 (AVX-512) weight rows stream at once and share each
 		// load of x (measured on 4096x11008 fp16, one thread: 8 rows 20.2 GB/s, 4 rows 15.8)
 		gr := gemvRows(s)
-		genGemvTile(s, true, gr)
-		genGemvTile(s, false, gr)
+		genGemvTile(s, true, gr)  // fp16 GEMV over long rows
+		genGemvTile(s, false, gr) // float32 GEMV (and lone strided tokens)
+		genGemvSeq(s, true)       // fp16 GEMV over short rows
 		genDotRows(s)
 		genSparseF16(s)
 		genSiLUMul(s)
@@ -185,6 +186,99 @@ func elemName(f16 bool) (string, string, int) {
 // (PREFETCHT0) the lead of R long rows (4096x4096: 64 KiB) thrashed it (25 -> 12 GB/s; with
 // T1 39 GB/s).
 func genGemvTile(s isa, f16 bool, R int) { genGemmTileOpt(s, f16, 1, R, true) }
+
+// genGemvSeq: dense GEMV one row after the other, the row loop inside the kernel. Each row
+// gets the GEMM tiles' single-accumulator dot product (lane partial sums over c in order, then
+// hsum), so a row's result is the same bit for bit as in a prefill tile, and the weights are
+// read as one sequential stream, with a PREFETCHT0 gemvSeqAhead bytes ahead on every cache
+// line. On Zen 4 (2 threads, SmolLM2-135M's site shapes plus its 49152x576 head, 269 MB of
+// fp16 from DRAM) that streamed 25-28 GB/s where the 1×8 tile with its PREFETCHT1 of the next
+// 8 rows streamed 23-25; two or four rows interleaved without the software prefetch fell to
+// 8-15 GB/s. With ymm the single dependent FMA chain caps one thread at ~15 GB/s (72 FMAs per
+// 576-wide fp16 row), which two threads do not reach. Long rows go the other way (8 matrices
+// of 32 MiB, 2 threads: 4096 and 11008 columns 17-19 GB/s here against the tile's 21-35; 2048
+// alike), so the Go side runs this kernel up to gemvSeqMaxCols columns only. For float32
+// weights it measured 18.7-22.7 GB/s against the tile's 19.1-24.7 on SmolLM2's shapes: no
+// gain, so float32 GEMV keeps the tile.
+func genGemvSeq(s isa, f16 bool) {
+	en, et, es := elemName(f16)
+	name := "gemvSeq" + en + s.name
+	text(name, "func(y *float32, x *float32, w "+et+", cols int, k int, nrows int)")
+	conv := "w[r*cols+c]"
+	if f16 {
+		conv = "F16ToF32(w[r*cols+c])"
+	}
+	doc(
+		fmt.Sprintf("%s computes nrows rows of a dense GEMV (k a multiple of %d), one row at a time; it replaces:", name, s.lanes),
+		"",
+		"	for r := 0; r < nrows; r++ {",
+		"		var s float32",
+		"		for c := 0; c < k; c++ { s += x[c] * "+conv+" }",
+		"		y[r] = s",
+		"	}",
+	)
+	vb := s.lanes * es // bytes of weights per vector
+	U := max(64/vb, 1) // vectors per cache line
+	xb := Load(Param("x"), GP64())
+	ws := Load(Param("cols"), GP64())
+	SHLQ(U8(es/2), ws)
+	wp := Load(Param("w"), GP64())
+	kk := Load(Param("k"), GP64())
+	ku := GP64() // k rounded down to whole cache lines of weights
+	MOVQ(kk, ku)
+	ANDQ(I32(-(U * s.lanes)), ku)
+	nr := Load(Param("nrows"), GP64())
+	y := Load(Param("y"), GP64())
+	Label(name + "_row")
+	CMPQ(nr, Imm(0))
+	JLE(LabelRef(name + "_done"))
+	acc := s.vec()
+	VXORPS(acc, acc, acc)
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_line")
+	CMPQ(i, ku)
+	JGE(LabelRef(name + "_tail"))
+	PREFETCHT0(Mem{Base: wp, Index: i, Scale: uint8(es), Disp: gemvSeqAhead})
+	xv := make([]VecVirtual, U)
+	for u := range xv {
+		xv[u] = s.vec()
+		VMOVUPS(Mem{Base: xb, Index: i, Scale: 4, Disp: 4 * s.lanes * u}, xv[u])
+	}
+	for u := 0; u < U; u++ {
+		wv := s.vec()
+		loadW(s, f16, Mem{Base: wp, Index: i, Scale: uint8(es), Disp: vb * u}, wv)
+		VFMADD231PS(wv, xv[u], acc)
+	}
+	ADDQ(U32(U*s.lanes), i)
+	JMP(LabelRef(name + "_line"))
+	Label(name + "_tail")
+	CMPQ(i, kk)
+	JGE(LabelRef(name + "_red"))
+	{
+		xv := s.vec()
+		VMOVUPS(Mem{Base: xb, Index: i, Scale: 4}, xv)
+		wv := s.vec()
+		loadW(s, f16, Mem{Base: wp, Index: i, Scale: uint8(es)}, wv)
+		VFMADD231PS(wv, xv, acc)
+	}
+	ADDQ(U32(s.lanes), i)
+	JMP(LabelRef(name + "_tail"))
+	Label(name + "_red")
+	h := hsum(s, acc)
+	VMOVSS(h, Mem{Base: y})
+	ADDQ(U32(4), y)
+	ADDQ(ws, wp)
+	DECQ(nr)
+	JMP(LabelRef(name + "_row"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// gemvSeqAhead is how far ahead of its loads genGemvSeq prefetches (bytes; measured on Zen 4:
+// 256 and 512 alike, 1024 slower, none a little slower with ymm).
+const gemvSeqAhead = 256
 
 // genGemmTile: the T×R register tile of GEMM in dot form.
 func genGemmTile(s isa, f16 bool, T, R int) { genGemmTileOpt(s, f16, T, R, false) }
