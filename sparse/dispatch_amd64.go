@@ -138,12 +138,6 @@ func (s *simd) f16ToF32(dst []float32, src []uint16) {
 	}
 }
 
-// Dense GEMV over whole rows (no k-blocking): fp16 rows of up to gemvSeqMaxCols columns go
-// through gemvSeqF16, one row after the other (the whole matrix is one sequential stream),
-// longer ones and float32 through the 1-token GEMM tile, gemvRows rows at a time sharing
-// each load of x and prefetching the next tile's rows. Every row gets the tiles'
-// single-accumulator dot product either way, so the results do not depend on how rows are
-// split.
 func (s *simd) f32ToF16(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
 	m := len(src) &^ (s.lanes - 1)
@@ -155,6 +149,12 @@ func (s *simd) f32ToF16(dst []uint16, src []float32) {
 	}
 }
 
+// Dense GEMV over whole rows (no k-blocking): fp16 rows of up to gemvSeqMaxCols columns go
+// through gemvSeqF16, one row after the other (the whole matrix is one sequential stream),
+// longer ones and float32 through the 1-token GEMM tile, gemvRows rows at a time sharing
+// each load of x and prefetching the next tile's rows. Every row gets the tiles'
+// single-accumulator dot product either way, so the results do not depend on how rows are
+// split.
 func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
 	if cols == 0 {
 		clear(y[r0:r1])

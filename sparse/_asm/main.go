@@ -48,7 +48,7 @@ func main() {
 		gr := gemvRows(s)
 		genGemvTile(s, true, gr)  // fp16 GEMV over long rows
 		genGemvTile(s, false, gr) // float32 GEMV (and lone strided tokens)
-		genGemvSeq(s, true)       // fp16 GEMV over short rows
+		genGemvSeq(s)             // fp16 GEMV over short rows
 		genDotRows(s)
 		genSparseF16(s)
 		genSiLUMul(s)
@@ -200,20 +200,16 @@ func genGemvTile(s isa, f16 bool, R int) { genGemmTileOpt(s, f16, 1, R, true) }
 // alike), so the Go side runs this kernel up to gemvSeqMaxCols columns only. For float32
 // weights it measured 18.7-22.7 GB/s against the tile's 19.1-24.7 on SmolLM2's shapes: no
 // gain, so float32 GEMV keeps the tile.
-func genGemvSeq(s isa, f16 bool) {
-	en, et, es := elemName(f16)
-	name := "gemvSeq" + en + s.name
-	text(name, "func(y *float32, x *float32, w "+et+", cols int, k int, nrows int)")
-	conv := "w[r*cols+c]"
-	if f16 {
-		conv = "F16ToF32(w[r*cols+c])"
-	}
+func genGemvSeq(s isa) {
+	const f16, es = true, 2
+	name := "gemvSeqF16" + s.name
+	text(name, "func(y *float32, x *float32, w *uint16, cols int, k int, nrows int)")
 	doc(
 		fmt.Sprintf("%s computes nrows rows of a dense GEMV (k a multiple of %d), one row at a time; it replaces:", name, s.lanes),
 		"",
 		"	for r := 0; r < nrows; r++ {",
 		"		var s float32",
-		"		for c := 0; c < k; c++ { s += x[c] * "+conv+" }",
+		"		for c := 0; c < k; c++ { s += x[c] * F16ToF32(w[r*cols+c]) }",
 		"		y[r] = s",
 		"	}",
 	)
