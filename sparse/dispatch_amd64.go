@@ -188,7 +188,7 @@ func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
 }
 
 // gemvSeqMaxCols: the widest rows the sequential fp16 GEMV takes (see genGemvSeq: on Zen 4 it
-// streams SmolLM2's 576- and 1536-wide rows 4-13 % faster in decode than the tile, and 4096-
+// streams SmolLM2's 576- and 1536-wide rows 4-23 % faster in decode than the tile, and 4096-
 // and 11008-wide rows a third slower).
 const gemvSeqMaxCols = 2048
 
