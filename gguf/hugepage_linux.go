@@ -16,19 +16,21 @@ import (
 func touch(b []byte, off int) byte { return b[off] }
 
 // HugePages asks for the file's mappings to be backed by 2 MiB pages and reports whether they
-// are (Linux; false elsewhere). Every mapping starts on a 2 MiB boundary and is marked
+// all are (Linux; false elsewhere). Every mapping starts on a 2 MiB boundary and is marked
 // MADV_HUGEPAGE (see mmapFile), so file pages that the page cache holds as 2 MiB folios are
 // mapped with one TLB entry each; ext4 and xfs on recent kernels read such a mapping's faults
-// into 2 MiB folios, but pages already cached in small folios (a file just written or copied)
-// stay small. HugePages reads one 2 MiB block of each mapping and checks (/proc/self/smaps
-// FilePmdMapped) whether it came as a huge page. If not, it drops that block from the page
-// cache (posix_fadvise DONTNEED: clean pages, the data stay on disk) and reads it again; only
-// when it then comes back huge (the kernel and filesystem can do it) does it drop the whole
-// file's cached pages and this process's page-table entries for them, so that the reads that
-// follow fault the file back in 2 MiB folios: one read of the file from disk (or the host's
-// cache) on the first open after the file was written or copied, none after. Where huge
-// folios are not to be had, the cost is one 2 MiB block read again. Data stay valid
-// throughout; pages that other processes map are not dropped.
+// into 2 MiB folios, but pages already cached in small folios stay small: a file just written
+// or copied, or one whose pages were reclaimed and read back in pieces (seen: a pack file 25 %
+// huge while a sample block in its middle was). HugePages touches every 2 MiB block of each
+// mapping and checks (/proc/self/smaps FilePmdMapped) that all of them came as huge pages. If
+// not, it drops one block from the page cache (posix_fadvise DONTNEED: clean pages, the data
+// stay on disk) and reads it again; only when it then comes back huge (the kernel and
+// filesystem can do it) does it drop the whole file's cached pages and this process's
+// page-table entries for them and touch the blocks again, so that they fault back in 2 MiB
+// folios: one read of the file from disk (or the host's cache) on the first open after the
+// file was written or copied, none after. Where huge folios are not to be had, the cost is one
+// 2 MiB block read again. Data stay valid throughout; pages that other processes map are not
+// dropped.
 //
 // Callers that read a mapping at scattered places over and over (qsparse packs: a decoded
 // token reads its active columns all over the site tensors) gain from it; with 4 KiB pages
@@ -48,9 +50,14 @@ func hugeMapped(m []byte, path string) bool {
 	if len(m) < 3*hugeSize || uintptr(unsafe.Pointer(unsafe.SliceData(m)))%hugeSize != 0 {
 		return false
 	}
-	off := len(m) / 2 / hugeSize * hugeSize // a block in the middle (tensor data)
-	touch(m, off)
-	if pmdMapped(m, off) {
+	full := len(m) / hugeSize * hugeSize // the part marked MADV_HUGEPAGE (see mmapFile)
+	touchAll := func() {
+		for o := 0; o < full; o += hugeSize {
+			touch(m, o)
+		}
+	}
+	touchAll()
+	if pmdKB(m) >= full>>10 {
 		return true
 	}
 	fh, err := os.Open(path)
@@ -64,25 +71,27 @@ func hugeMapped(m []byte, path string) bool {
 		_ = unix.Madvise(m[o:o+n], unix.MADV_DONTNEED)
 		_ = unix.Fadvise(int(fh.Fd()), int64(o), int64(n), unix.FADV_DONTNEED)
 	}
+	off := len(m) / 2 / hugeSize * hugeSize // a block in the middle (tensor data)
 	drop(off, hugeSize)
+	before := pmdKB(m)
 	touch(m, off)
-	if !pmdMapped(m, off) {
+	if pmdKB(m) < before+hugeSize>>10 {
 		return false // no huge folios here (filesystem, kernel, or the block is in use)
 	}
 	drop(0, len(m))
-	touch(m, off)
-	return pmdMapped(m, off)
+	touchAll()
+	return pmdKB(m) >= full>>10
 }
 
-// pmdMapped reports whether /proc/self/smaps counts FilePmdMapped bytes in the VMA of mapping m
-// that holds offset off.
-func pmdMapped(m []byte, off int) bool {
+// pmdKB returns the FilePmdMapped kB that /proc/self/smaps counts in the VMA holding
+// mapping m (0 when it cannot tell).
+func pmdKB(m []byte) int {
 	fh, err := os.Open("/proc/self/smaps")
 	if err != nil {
-		return false
+		return 0
 	}
 	defer fh.Close()
-	addr := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m)))) + uint64(off)
+	addr := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m))))
 	sc := bufio.NewScanner(fh)
 	in := false
 	for sc.Scan() {
@@ -97,8 +106,8 @@ func pmdMapped(m []byte, off int) bool {
 		}
 		if v, ok := strings.CutPrefix(line, "FilePmdMapped:"); ok && in {
 			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			return kb > 0
+			return kb
 		}
 	}
-	return false
+	return 0
 }
