@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -145,9 +146,9 @@ type ParallelOptions struct {
 // ErrShortFill is wrapped when a StreamTensor's Fill writes fewer or more bytes than its size.
 var ErrShortFill = errors.New("tensor data has the wrong size")
 
-// WriteFileParallel writes a GGUF v3 file: the layout (every offset) is computed first, the
-// header written, then the tensors' Fill functions run on opts.Workers goroutines, each writing
-// at its own offset (io.NewOffsetWriter). The file is written to a temporary file in the
+// WriteFileParallel writes a GGUF v3 file: the layout (every offset) is computed first, then the
+// tensors' Fill functions run on opts.Workers goroutines, each writing at its own offsets, the
+// bytes assembled into 2 MiB blocks (see WriteLayout). The file is written to a temporary file in the
 // destination's directory (space reserved up front where the file system allows), synced and
 // renamed over path; on any error or cancellation of ctx the temporary file is removed and path
 // is left as it was.
@@ -175,14 +176,16 @@ func WriteFileParallel(ctx context.Context, path string, kv []KV, tensors []Stre
 }
 
 // WriteLayout writes the header of l and then every tensor (in parallel) into dst at l's
-// offsets. Bytes between tensors are not written: dst must read as zeros there (a new or
-// truncated file does).
+// offsets. The bytes are assembled in 2 MiB blocks of the file (writeBlock), each written with
+// one WriteAt, padding included, as soon as all its bytes are in; a block that holds no header
+// or tensor byte is not written: dst must read as zeros there (a new or truncated file does).
 func WriteLayout(ctx context.Context, dst io.WriterAt, l *Layout, tensors []StreamTensor, opts ParallelOptions) error {
 	progress := opts.Progress
 	if progress == nil {
 		progress = func(int64) {}
 	}
-	if _, err := dst.WriteAt(l.Header, 0); err != nil {
+	sink := newBlockSink(dst, l)
+	if err := sink.writeAt(l.Header, 0); err != nil {
 		return fmt.Errorf("header: %w", err)
 	}
 	progress(int64(len(l.Header)))
@@ -198,7 +201,7 @@ func WriteLayout(ctx context.Context, dst io.WriterAt, l *Layout, tensors []Stre
 		}
 		g.Go(func() error {
 			t := &tensors[i]
-			w := &tensorWriter{ctx: gctx, w: io.NewOffsetWriter(dst, int64(l.Offsets[i])), left: l.Sizes[i], progress: progress}
+			w := &tensorWriter{ctx: gctx, w: &sinkWriter{s: sink, off: l.Offsets[i]}, left: l.Sizes[i], progress: progress}
 			if err := t.Fill(w); err != nil {
 				return fmt.Errorf("tensor %s: %w", t.Name, err)
 			}
@@ -213,6 +216,90 @@ func WriteLayout(ctx context.Context, dst io.WriterAt, l *Layout, tensors []Stre
 		err = ctx.Err()
 	}
 	return err
+}
+
+// writeBlock is the unit in which WriteLayout writes: whole 2 MiB blocks at 2 MiB offsets. The
+// page cache then holds the new file in 2 MiB folios (ext4 and xfs on recent kernels size a
+// buffered write's folios by the write), which a mapping marked MADV_HUGEPAGE maps with one
+// TLB entry each (File.HugePages), from the first open on. Tensors streamed a few KiB at a
+// time by two goroutines left the file in small folios, which stay small while it is cached
+// (seen on Linux 6.18, ext4: none of a 271 MB pack's 2 MiB blocks mapped huge until
+// HugePages dropped and re-read it, 1.06 s instead of 0.25 s for a first `qsparse run`).
+const writeBlock = 2 << 20
+
+// blockSink assembles a file's bytes in writeBlock-sized buffers and writes each block once
+// every byte the layout puts in it (header and tensor data; padding stays zero) has arrived.
+// Blocks fill from several goroutines at once: at most a few are open at a time, since tensors
+// are filled in file order.
+type blockSink struct {
+	dst     io.WriterAt
+	size    uint64
+	mu      sync.Mutex
+	bufs    map[uint64][]byte // open blocks
+	pending []uint64          // bytes each block still waits for
+}
+
+func newBlockSink(dst io.WriterAt, l *Layout) *blockSink {
+	s := &blockSink{dst: dst, size: l.Size, bufs: map[uint64][]byte{}, pending: make([]uint64, (l.Size+writeBlock-1)/writeBlock)}
+	add := func(off, n uint64) {
+		for n > 0 {
+			b := off / writeBlock
+			k := min(n, (b+1)*writeBlock-off)
+			s.pending[b] += k
+			off, n = off+k, n-k
+		}
+	}
+	add(0, uint64(len(l.Header)))
+	for i, off := range l.Offsets {
+		add(off, l.Sizes[i])
+	}
+	return s
+}
+
+// writeAt copies p, which belongs at file offset off, into its blocks and writes every block
+// it completes. Callers never write a byte twice (tensorWriter bounds each tensor).
+func (s *blockSink) writeAt(p []byte, off uint64) error {
+	for len(p) > 0 {
+		b := off / writeBlock
+		start := b * writeBlock
+		k := min(uint64(len(p)), start+writeBlock-off)
+		s.mu.Lock()
+		buf := s.bufs[b]
+		if buf == nil {
+			buf = make([]byte, min(writeBlock, s.size-start))
+			s.bufs[b] = buf
+		}
+		s.mu.Unlock()
+		copy(buf[off-start:], p[:k]) // this range is ours alone
+		s.mu.Lock()
+		s.pending[b] -= k
+		done := s.pending[b] == 0
+		if done {
+			delete(s.bufs, b)
+		}
+		s.mu.Unlock()
+		if done {
+			if _, err := s.dst.WriteAt(buf, int64(start)); err != nil {
+				return err
+			}
+		}
+		p, off = p[k:], off+k
+	}
+	return nil
+}
+
+// sinkWriter is an io.Writer over a blockSink from offset off on.
+type sinkWriter struct {
+	s   *blockSink
+	off uint64
+}
+
+func (w *sinkWriter) Write(p []byte) (int, error) {
+	if err := w.s.writeAt(p, w.off); err != nil {
+		return 0, err
+	}
+	w.off += uint64(len(p))
+	return len(p), nil
 }
 
 // tensorWriter bounds a tensor's writes to its size, stops on cancellation and reports progress.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -144,5 +145,73 @@ func TestWriteFileParallelFailures(t *testing.T) {
 			t.Errorf("fill %+d bytes: error %v", extra, err)
 		}
 		onlyFiles(t, dir)
+	}
+}
+
+// recordWrites remembers the offset and length of every WriteAt.
+type recordWrites struct {
+	w   io.WriterAt
+	mu  sync.Mutex
+	got [][2]int64
+}
+
+func (r *recordWrites) WriteAt(p []byte, off int64) (int, error) {
+	r.mu.Lock()
+	r.got = append(r.got, [2]int64{off, int64(len(p))})
+	r.mu.Unlock()
+	return r.w.WriteAt(p, off)
+}
+
+// TestWriteFileParallelBlocks: tensors that straddle 2 MiB blocks, filled by three goroutines
+// in odd-sized writes, give WriteFile's bytes, written as whole blocks only: each WriteAt
+// covers one block from its start (the last one up to the end of the file), once.
+func TestWriteFileParallelBlocks(t *testing.T) {
+	var ts []WriteTensor
+	for i, n := range []int{1_500_000, 3 << 20, 700_001, 5, 2 << 20, 1_234_567} {
+		d := make([]byte, n)
+		for j := range d {
+			d[j] = byte(j*31 + i*7 + j>>13)
+		}
+		ts = append(ts, WriteTensor{Name: fmt.Sprintf("t%d", i), Type: I8, Shape: []uint64{uint64(n)}, Data: d})
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.gguf"), filepath.Join(dir, "b.gguf")
+	if err := WriteFile(a, allValueKVs(), ts, 32); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordWrites{}
+	opts := ParallelOptions{Workers: 3, WrapWriter: func(w io.WriterAt) io.WriterAt { rec.w = w; return rec }}
+	stream := streamTensors(ts)
+	for i := range stream { // bigger, uneven writes than streamTensors' 7 bytes
+		data := ts[i].Data
+		stream[i].Fill = func(w io.Writer) error {
+			for p := data; len(p) > 0; {
+				n := min(len(p), 4097+i*1000)
+				if _, err := w.Write(p[:n]); err != nil {
+					return err
+				}
+				p = p[n:]
+			}
+			return nil
+		}
+	}
+	if err := WriteFileParallel(context.Background(), b, allValueKVs(), stream, 32, opts); err != nil {
+		t.Fatal(err)
+	}
+	ab, _ := os.ReadFile(a)
+	bb, _ := os.ReadFile(b)
+	if !bytes.Equal(ab, bb) {
+		t.Fatalf("parallel writer output differs (%d vs %d bytes)", len(bb), len(ab))
+	}
+	size := int64(len(bb))
+	seen := map[int64]bool{}
+	for _, w := range rec.got {
+		if w[0]%writeBlock != 0 || w[1] != min(writeBlock, size-w[0]) || seen[w[0]] {
+			t.Errorf("WriteAt(%d bytes, offset %d): not one whole block (file %d bytes)", w[1], w[0], size)
+		}
+		seen[w[0]] = true
+	}
+	if want := int((size + writeBlock - 1) / writeBlock); len(seen) != want {
+		t.Errorf("%d blocks written, want %d", len(seen), want)
 	}
 }
