@@ -29,7 +29,7 @@ type kernelSet struct {
 	f16ToF32   func(dst []float32, src []uint16) // nil: Go loop
 	f32ToF16   func(dst []uint16, src []float32) // nil: Go loop
 	// sparse: acc[:n] (n a multiple of 64) accumulates the active columns of a chunk of rows
-	sparseF16     func(acc []float32, w []uint16, stride int, idx []int32, vals []float32)
+	sparseF16     func(acc []float32, w []uint16, stride int, idx []int32, x []float32) // multipliers x[idx[j]]
 	sparseTernary func(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32)
 	// ternaryQ8Cols: the column kernel of the int8 ternary GEMV (see ternaryQ8ColsGeneric); every
 	// backend gives the same integers.

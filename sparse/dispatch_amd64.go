@@ -33,7 +33,7 @@ type simd struct {
 	exp       func(x *float32, n int, sc, m float32) float32
 	max       func(x *float32, n int) float32
 	scale     func(x *float32, n int, a float32)
-	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+	spF16     func(acc *float32, nrows int, w *uint16, stride int, idx *int32, x *float32, nact int)
 	spTernary func(acc *float32, nrows int, planes *uint64, colWords, wordOff int, idx *int32, vals *float32, nact int)
 	q8Cols    func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32)
 	// packed: GEMM by the AVX2 outer-product tiles over packed weights (gemmpack_amd64.go)
@@ -311,12 +311,12 @@ func gemmBlock[W uint16 | float32](lanes, tileT, tileR int, tiles [][]gemmTile[W
 	}
 }
 
-func (s *simd) sparseF16(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
+func (s *simd) sparseF16(acc []float32, w []uint16, stride int, idx []int32, x []float32) {
 	n := len(acc)
-	// Every active column's rows [0, n) lie inside w: the caller checked idx < Cols and the
-	// pack's shape (validate), and n never passes the column's padded end.
-	vals = vals[:len(idx)]
-	s.spF16(&acc[0], n, &w[0], stride, &idx[0], &vals[0], len(idx))
+	// Every active column's rows [0, n) lie inside w and every x[idx[j]] inside x: the caller
+	// checked idx < Cols <= len(x) and the pack's shape (validate), and n never passes the
+	// column's padded end.
+	s.spF16(&acc[0], n, &w[0], stride, &idx[0], &x[0], len(idx))
 }
 
 func (s *simd) sparseTernary(acc []float32, planes []uint64, words, wordOff int, idx []int32, vals []float32) {

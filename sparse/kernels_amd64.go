@@ -280,11 +280,11 @@ func dotRowsAVX2(y *float32, x *float32, w *float32, wstride int, k int, nrows i
 //
 //	for j := 0; j < nact; j++ {
 //		col := w[int(idx[j])*stride:]
-//		for r := 0; r < nrows; r++ { acc[r] += vals[j] * F16ToF32(col[r]) }
+//		for r := 0; r < nrows; r++ { acc[r] += x[idx[j]] * F16ToF32(col[r]) }
 //	}
 //
 //go:noescape
-func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, x *float32, nact int)
 
 // siluMulAVX2 sets gate[i] = gate[i] / (1 + e^(-gate[i])) * u[i] (n a multiple of 8; e^x: Cephes expf polynomial); it replaces:
 //
@@ -695,11 +695,11 @@ func dotRowsAVX512(y *float32, x *float32, w *float32, wstride int, k int, nrows
 //
 //	for j := 0; j < nact; j++ {
 //		col := w[int(idx[j])*stride:]
-//		for r := 0; r < nrows; r++ { acc[r] += vals[j] * F16ToF32(col[r]) }
+//		for r := 0; r < nrows; r++ { acc[r] += x[idx[j]] * F16ToF32(col[r]) }
 //	}
 //
 //go:noescape
-func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, x *float32, nact int)
 
 // siluMulAVX512 sets gate[i] = gate[i] / (1 + e^(-gate[i])) * u[i] (n a multiple of 16; e^x: Cephes expf polynomial); it replaces:
 //

@@ -1781,7 +1781,7 @@ dotRowsAVX2_done:
 	VZEROUPPER
 	RET
 
-// func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+// func sparseF16AVX2(acc *float32, nrows int, w *uint16, stride int, idx *int32, x *float32, nact int)
 // Requires: AVX, CMOV, F16C, FMA3, MMX+
 TEXT ·sparseF16AVX2(SB), NOSPLIT, $72-56
 	XORQ AX, AX
@@ -1854,45 +1854,45 @@ sparseF16AVX2_g:
 	IMULQ        SI, CX
 	ADDQ         BX, CX
 	MOVQ         CX, 64(SP)
-	MOVQ         vals+40(FP), CX
+	MOVQ         x+40(FP), CX
 	MOVLQSX      (DX)(AX*4), DI
+	VBROADCASTSS (CX)(DI*4), Y0
 	IMULQ        SI, DI
 	ADDQ         BX, DI
-	VBROADCASTSS (CX)(AX*4), Y0
 	MOVLQSX      4(DX)(AX*4), R8
+	VBROADCASTSS (CX)(R8*4), Y1
 	IMULQ        SI, R8
 	ADDQ         BX, R8
-	VBROADCASTSS 4(CX)(AX*4), Y1
 	MOVLQSX      8(DX)(AX*4), R9
+	VBROADCASTSS (CX)(R9*4), Y2
 	IMULQ        SI, R9
 	ADDQ         BX, R9
-	VBROADCASTSS 8(CX)(AX*4), Y2
 	MOVLQSX      12(DX)(AX*4), R10
+	VBROADCASTSS (CX)(R10*4), Y3
 	IMULQ        SI, R10
 	ADDQ         BX, R10
-	VBROADCASTSS 12(CX)(AX*4), Y3
 	MOVLQSX      16(DX)(AX*4), R11
+	VBROADCASTSS (CX)(R11*4), Y4
 	IMULQ        SI, R11
 	ADDQ         BX, R11
-	VBROADCASTSS 16(CX)(AX*4), Y4
 	MOVLQSX      20(DX)(AX*4), R12
+	VBROADCASTSS (CX)(R12*4), Y5
 	IMULQ        SI, R12
 	ADDQ         BX, R12
-	VBROADCASTSS 20(CX)(AX*4), Y5
 	MOVLQSX      24(DX)(AX*4), R13
+	VBROADCASTSS (CX)(R13*4), Y6
 	IMULQ        SI, R13
 	ADDQ         BX, R13
-	VBROADCASTSS 24(CX)(AX*4), Y6
-	MOVLQSX      28(DX)(AX*4), DX
-	IMULQ        SI, DX
-	ADDQ         BX, DX
-	VBROADCASTSS 28(CX)(AX*4), Y7
-	MOVQ         acc+0(FP), AX
-	MOVQ         nrows+8(FP), CX
+	MOVLQSX      28(DX)(AX*4), AX
+	VBROADCASTSS (CX)(AX*4), Y7
+	IMULQ        SI, AX
+	ADDQ         BX, AX
+	MOVQ         acc+0(FP), CX
+	MOVQ         nrows+8(FP), DX
 	XORQ         BX, BX
 
 sparseF16AVX2_rg:
-	CMPQ        BX, CX
+	CMPQ        BX, DX
 	JGE         sparseF16AVX2_rgdone
 	MOVQ        8(SP), SI
 	PREFETCHT1  (SI)(BX*2)
@@ -1910,7 +1910,7 @@ sparseF16AVX2_rg:
 	PREFETCHT1  (SI)(BX*2)
 	MOVQ        64(SP), SI
 	PREFETCHT1  (SI)(BX*2)
-	VMOVUPS     (AX)(BX*4), Y8
+	VMOVUPS     (CX)(BX*4), Y8
 	VCVTPH2PS   (DI)(BX*2), Y9
 	VFMADD231PS Y9, Y0, Y8
 	VCVTPH2PS   (R8)(BX*2), Y9
@@ -1925,11 +1925,11 @@ sparseF16AVX2_rg:
 	VFMADD231PS Y10, Y5, Y9
 	VCVTPH2PS   (R13)(BX*2), Y10
 	VFMADD231PS Y10, Y6, Y9
-	VCVTPH2PS   (DX)(BX*2), Y10
+	VCVTPH2PS   (AX)(BX*2), Y10
 	VFMADD231PS Y10, Y7, Y9
 	VADDPS      Y9, Y8, Y8
-	VMOVUPS     Y8, (AX)(BX*4)
-	VMOVUPS     32(AX)(BX*4), Y8
+	VMOVUPS     Y8, (CX)(BX*4)
+	VMOVUPS     32(CX)(BX*4), Y8
 	VCVTPH2PS   16(DI)(BX*2), Y9
 	VFMADD231PS Y9, Y0, Y8
 	VCVTPH2PS   16(R8)(BX*2), Y9
@@ -1944,11 +1944,11 @@ sparseF16AVX2_rg:
 	VFMADD231PS Y10, Y5, Y9
 	VCVTPH2PS   16(R13)(BX*2), Y10
 	VFMADD231PS Y10, Y6, Y9
-	VCVTPH2PS   16(DX)(BX*2), Y10
+	VCVTPH2PS   16(AX)(BX*2), Y10
 	VFMADD231PS Y10, Y7, Y9
 	VADDPS      Y9, Y8, Y8
-	VMOVUPS     Y8, 32(AX)(BX*4)
-	VMOVUPS     64(AX)(BX*4), Y8
+	VMOVUPS     Y8, 32(CX)(BX*4)
+	VMOVUPS     64(CX)(BX*4), Y8
 	VCVTPH2PS   32(DI)(BX*2), Y9
 	VFMADD231PS Y9, Y0, Y8
 	VCVTPH2PS   32(R8)(BX*2), Y9
@@ -1963,11 +1963,11 @@ sparseF16AVX2_rg:
 	VFMADD231PS Y10, Y5, Y9
 	VCVTPH2PS   32(R13)(BX*2), Y10
 	VFMADD231PS Y10, Y6, Y9
-	VCVTPH2PS   32(DX)(BX*2), Y10
+	VCVTPH2PS   32(AX)(BX*2), Y10
 	VFMADD231PS Y10, Y7, Y9
 	VADDPS      Y9, Y8, Y8
-	VMOVUPS     Y8, 64(AX)(BX*4)
-	VMOVUPS     96(AX)(BX*4), Y8
+	VMOVUPS     Y8, 64(CX)(BX*4)
+	VMOVUPS     96(CX)(BX*4), Y8
 	VCVTPH2PS   48(DI)(BX*2), Y9
 	VFMADD231PS Y9, Y0, Y8
 	VCVTPH2PS   48(R8)(BX*2), Y9
@@ -1982,10 +1982,10 @@ sparseF16AVX2_rg:
 	VFMADD231PS Y10, Y5, Y9
 	VCVTPH2PS   48(R13)(BX*2), Y10
 	VFMADD231PS Y10, Y6, Y9
-	VCVTPH2PS   48(DX)(BX*2), Y10
+	VCVTPH2PS   48(AX)(BX*2), Y10
 	VFMADD231PS Y10, Y7, Y9
 	VADDPS      Y9, Y8, Y8
-	VMOVUPS     Y8, 96(AX)(BX*4)
+	VMOVUPS     Y8, 96(CX)(BX*4)
 	ADDQ        $0x00000020, BX
 	JMP         sparseF16AVX2_rg
 
@@ -2004,26 +2004,26 @@ sparseF16AVX2_g1:
 	MOVQ         w+16(FP), DX
 	MOVQ         stride+24(FP), BX
 	SHLQ         $0x01, BX
-	MOVQ         vals+40(FP), SI
-	MOVLQSX      (CX)(AX*4), CX
-	IMULQ        BX, CX
-	ADDQ         DX, CX
+	MOVQ         x+40(FP), SI
+	MOVLQSX      (CX)(AX*4), AX
 	VBROADCASTSS (SI)(AX*4), Y0
-	MOVQ         acc+0(FP), AX
+	IMULQ        BX, AX
+	ADDQ         DX, AX
+	MOVQ         acc+0(FP), CX
 	MOVQ         nrows+8(FP), DX
 	XORQ         BX, BX
 
 sparseF16AVX2_r1:
 	CMPQ        BX, DX
 	JGE         sparseF16AVX2_r1done
-	VMOVUPS     (AX)(BX*4), Y1
-	VCVTPH2PS   (CX)(BX*2), Y2
+	VMOVUPS     (CX)(BX*4), Y1
+	VCVTPH2PS   (AX)(BX*2), Y2
 	VFMADD231PS Y2, Y0, Y1
-	VMOVUPS     Y1, (AX)(BX*4)
-	VMOVUPS     32(AX)(BX*4), Y1
-	VCVTPH2PS   16(CX)(BX*2), Y2
+	VMOVUPS     Y1, (CX)(BX*4)
+	VMOVUPS     32(CX)(BX*4), Y1
+	VCVTPH2PS   16(AX)(BX*2), Y2
 	VFMADD231PS Y2, Y0, Y1
-	VMOVUPS     Y1, 32(AX)(BX*4)
+	VMOVUPS     Y1, 32(CX)(BX*4)
 	ADDQ        $0x00000010, BX
 	JMP         sparseF16AVX2_r1
 
@@ -5718,7 +5718,7 @@ dotRowsAVX512_done:
 	VZEROUPPER
 	RET
 
-// func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)
+// func sparseF16AVX512(acc *float32, nrows int, w *uint16, stride int, idx *int32, x *float32, nact int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·sparseF16AVX512(SB), NOSPLIT, $72-56
 	XORQ AX, AX
@@ -5791,45 +5791,45 @@ sparseF16AVX512_g:
 	IMULQ        SI, CX
 	ADDQ         BX, CX
 	MOVQ         CX, 64(SP)
-	MOVQ         vals+40(FP), CX
+	MOVQ         x+40(FP), CX
 	MOVLQSX      (DX)(AX*4), DI
+	VBROADCASTSS (CX)(DI*4), Z0
 	IMULQ        SI, DI
 	ADDQ         BX, DI
-	VBROADCASTSS (CX)(AX*4), Z0
 	MOVLQSX      4(DX)(AX*4), R8
+	VBROADCASTSS (CX)(R8*4), Z1
 	IMULQ        SI, R8
 	ADDQ         BX, R8
-	VBROADCASTSS 4(CX)(AX*4), Z1
 	MOVLQSX      8(DX)(AX*4), R9
+	VBROADCASTSS (CX)(R9*4), Z2
 	IMULQ        SI, R9
 	ADDQ         BX, R9
-	VBROADCASTSS 8(CX)(AX*4), Z2
 	MOVLQSX      12(DX)(AX*4), R10
+	VBROADCASTSS (CX)(R10*4), Z3
 	IMULQ        SI, R10
 	ADDQ         BX, R10
-	VBROADCASTSS 12(CX)(AX*4), Z3
 	MOVLQSX      16(DX)(AX*4), R11
+	VBROADCASTSS (CX)(R11*4), Z4
 	IMULQ        SI, R11
 	ADDQ         BX, R11
-	VBROADCASTSS 16(CX)(AX*4), Z4
 	MOVLQSX      20(DX)(AX*4), R12
+	VBROADCASTSS (CX)(R12*4), Z5
 	IMULQ        SI, R12
 	ADDQ         BX, R12
-	VBROADCASTSS 20(CX)(AX*4), Z5
 	MOVLQSX      24(DX)(AX*4), R13
+	VBROADCASTSS (CX)(R13*4), Z6
 	IMULQ        SI, R13
 	ADDQ         BX, R13
-	VBROADCASTSS 24(CX)(AX*4), Z6
-	MOVLQSX      28(DX)(AX*4), DX
-	IMULQ        SI, DX
-	ADDQ         BX, DX
-	VBROADCASTSS 28(CX)(AX*4), Z7
-	MOVQ         acc+0(FP), AX
-	MOVQ         nrows+8(FP), CX
+	MOVLQSX      28(DX)(AX*4), AX
+	VBROADCASTSS (CX)(AX*4), Z7
+	IMULQ        SI, AX
+	ADDQ         BX, AX
+	MOVQ         acc+0(FP), CX
+	MOVQ         nrows+8(FP), DX
 	XORQ         BX, BX
 
 sparseF16AVX512_rg:
-	CMPQ        BX, CX
+	CMPQ        BX, DX
 	JGE         sparseF16AVX512_rgdone
 	MOVQ        8(SP), SI
 	PREFETCHT1  (SI)(BX*2)
@@ -5847,7 +5847,7 @@ sparseF16AVX512_rg:
 	PREFETCHT1  (SI)(BX*2)
 	MOVQ        64(SP), SI
 	PREFETCHT1  (SI)(BX*2)
-	VMOVUPS     (AX)(BX*4), Z8
+	VMOVUPS     (CX)(BX*4), Z8
 	VCVTPH2PS   (DI)(BX*2), Z9
 	VFMADD231PS Z9, Z0, Z8
 	VCVTPH2PS   (R8)(BX*2), Z9
@@ -5862,11 +5862,11 @@ sparseF16AVX512_rg:
 	VFMADD231PS Z10, Z5, Z9
 	VCVTPH2PS   (R13)(BX*2), Z10
 	VFMADD231PS Z10, Z6, Z9
-	VCVTPH2PS   (DX)(BX*2), Z10
+	VCVTPH2PS   (AX)(BX*2), Z10
 	VFMADD231PS Z10, Z7, Z9
 	VADDPS      Z9, Z8, Z8
-	VMOVUPS     Z8, (AX)(BX*4)
-	VMOVUPS     64(AX)(BX*4), Z8
+	VMOVUPS     Z8, (CX)(BX*4)
+	VMOVUPS     64(CX)(BX*4), Z8
 	VCVTPH2PS   32(DI)(BX*2), Z9
 	VFMADD231PS Z9, Z0, Z8
 	VCVTPH2PS   32(R8)(BX*2), Z9
@@ -5881,10 +5881,10 @@ sparseF16AVX512_rg:
 	VFMADD231PS Z10, Z5, Z9
 	VCVTPH2PS   32(R13)(BX*2), Z10
 	VFMADD231PS Z10, Z6, Z9
-	VCVTPH2PS   32(DX)(BX*2), Z10
+	VCVTPH2PS   32(AX)(BX*2), Z10
 	VFMADD231PS Z10, Z7, Z9
 	VADDPS      Z9, Z8, Z8
-	VMOVUPS     Z8, 64(AX)(BX*4)
+	VMOVUPS     Z8, 64(CX)(BX*4)
 	ADDQ        $0x00000020, BX
 	JMP         sparseF16AVX512_rg
 
@@ -5903,26 +5903,26 @@ sparseF16AVX512_g1:
 	MOVQ         w+16(FP), DX
 	MOVQ         stride+24(FP), BX
 	SHLQ         $0x01, BX
-	MOVQ         vals+40(FP), SI
-	MOVLQSX      (CX)(AX*4), CX
-	IMULQ        BX, CX
-	ADDQ         DX, CX
+	MOVQ         x+40(FP), SI
+	MOVLQSX      (CX)(AX*4), AX
 	VBROADCASTSS (SI)(AX*4), Z0
-	MOVQ         acc+0(FP), AX
+	IMULQ        BX, AX
+	ADDQ         DX, AX
+	MOVQ         acc+0(FP), CX
 	MOVQ         nrows+8(FP), DX
 	XORQ         BX, BX
 
 sparseF16AVX512_r1:
 	CMPQ        BX, DX
 	JGE         sparseF16AVX512_r1done
-	VMOVUPS     (AX)(BX*4), Z1
-	VCVTPH2PS   (CX)(BX*2), Z2
+	VMOVUPS     (CX)(BX*4), Z1
+	VCVTPH2PS   (AX)(BX*2), Z2
 	VFMADD231PS Z2, Z0, Z1
-	VMOVUPS     Z1, (AX)(BX*4)
-	VMOVUPS     64(AX)(BX*4), Z1
-	VCVTPH2PS   32(CX)(BX*2), Z2
+	VMOVUPS     Z1, (CX)(BX*4)
+	VMOVUPS     64(CX)(BX*4), Z1
+	VCVTPH2PS   32(AX)(BX*2), Z2
 	VFMADD231PS Z2, Z0, Z1
-	VMOVUPS     Z1, 64(AX)(BX*4)
+	VMOVUPS     Z1, 64(CX)(BX*4)
 	ADDQ        $0x00000020, BX
 	JMP         sparseF16AVX512_r1
 

@@ -8,13 +8,13 @@ import "fmt"
 // sparseTernaryRows), so the result does not depend on the thread count or on how rows are
 // split. Inactive channels are never read.
 
-// sparseF16Generic: acc[r] += vals[j] * col(idx[j])[r] for r < len(acc); w starts at the
+// sparseF16Generic: acc[r] += x[idx[j]] * col(idx[j])[r] for r < len(acc); w starts at the
 // chunk's first row of column 0.
-func sparseF16Generic(acc []float32, w []uint16, stride int, idx []int32, vals []float32) {
+func sparseF16Generic(acc []float32, w []uint16, stride int, idx []int32, x []float32) {
 	t := f16Table()
 	n := len(acc)
-	for j, c := range idx {
-		a := vals[j]
+	for _, c := range idx {
+		a := x[c]
 		col := w[int(c)*stride : int(c)*stride+n]
 		for r, h := range col {
 			acc[r] += a * t[h]
@@ -99,12 +99,12 @@ func sparseChunkRows(rows, threads int) int {
 	return min(max(c, 64), f16MaxChunk)
 }
 
-// sparseF16Seg sets acc[:padRows(r1-r0)] to the sum over the given columns of rows [r0, r1).
-func sparseF16Seg(acc []float32, w *F16Cols, idx []int32, vals []float32, r0, r1 int) {
+// sparseF16Seg sets acc[:padRows(r1-r0)] to Σ_j x[idx[j]]·W[r][idx[j]] over rows [r0, r1).
+func sparseF16Seg(acc []float32, w *F16Cols, idx []int32, x []float32, r0, r1 int) {
 	acc = acc[:padRows(r1-r0)]
 	clear(acc)
 	if len(idx) > 0 {
-		kern.sparseF16(acc, w.Data[r0:], w.Stride, idx, vals)
+		kern.sparseF16(acc, w.Data[r0:], w.Stride, idx, x)
 	}
 }
 
@@ -186,17 +186,13 @@ func SparseGemvF16(y []float32, w *F16Cols, x []float32, idx []int32) {
 	w.validate("SparseGemvF16")
 	checkSparse("SparseGemvF16", len(y), w.Rows, len(x), w.Cols)
 	checkIdx("SparseGemvF16", idx, w.Cols)
-	vals := make([]float32, len(idx))
-	for j, c := range idx {
-		vals[j] = x[c]
-	}
 	sb := f16SegBounds(len(idx))
 	a0 := make([]float32, min(f16MaxChunk, padRows(w.Rows)))
 	a1 := make([]float32, len(a0))
 	for r0 := 0; r0 < w.Rows; r0 += f16MaxChunk {
 		r1 := min(r0+f16MaxChunk, w.Rows)
-		sparseF16Seg(a0, w, idx[:sb[1]], vals[:sb[1]], r0, r1)
-		sparseF16Seg(a1, w, idx[sb[1]:], vals[sb[1]:], r0, r1)
+		sparseF16Seg(a0, w, idx[:sb[1]], x, r0, r1)
+		sparseF16Seg(a1, w, idx[sb[1]:], x, r0, r1)
 		addHalves(y[r0:r1], a0[:r1-r0], a1)
 	}
 }
@@ -230,7 +226,8 @@ type sparseJob struct {
 	tern     []*TernaryCols
 	ys       [][]float32
 	idx      []int32
-	vals     [maxFused][]float32
+	x        []float32           // fp16: the input, multipliers x[idx[j]]
+	vals     [maxFused][]float32 // ternary: per-matrix multipliers
 	scale    [maxFused]float32
 	chunk    [maxFused]int
 	perBlock [maxFused]int       // ternary: items per row block
@@ -259,7 +256,7 @@ func (s *sparseJob) do(i int, acc []float32) {
 		r1 := min(r0+s.chunk[m], w.Rows)
 		lo, hi := s.seg[seg], s.seg[seg+1]
 		part := s.part[m][seg*padRows(w.Rows):]
-		sparseF16Seg(part[r0:], w, s.idx[lo:hi], s.vals[0][lo:hi], r0, r1)
+		sparseF16Seg(part[r0:], w, s.idx[lo:hi], s.x, r0, r1)
 	}
 }
 
@@ -314,12 +311,7 @@ func (p *Pool) sparseF16Multi(ys [][]float32, ws []*F16Cols, x []float32, idx []
 	}
 	checkIdx("Pool.SparseGemvF16Multi", idx, cols)
 	s := &p.sp
-	*s = sparseJob{nm: len(ws), f16: ws, ys: ys, idx: idx}
-	v := p.vals(0, len(idx))
-	for j, c := range idx {
-		v[j] = x[c]
-	}
-	s.vals[0] = v
+	*s = sparseJob{nm: len(ws), f16: ws, ys: ys, idx: idx, x: x}
 	s.seg = f16SegBounds(len(idx))
 	total := 0
 	for _, w := range ws {

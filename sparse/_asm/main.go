@@ -503,9 +503,10 @@ func genDotRows(s isa) {
 	RET()
 }
 
-// genSparseF16: acc[0:nrows] += Σ_j vals[j] * col(idx[j])[0:nrows]. Columns go G at a time
-// (8 with AVX-512, 4 with AVX2: G concurrent sequential streams, one accumulator load/store
-// per G columns); the column index lives in a stack slot so the G column pointers fit in
+// genSparseF16: acc[0:nrows] += Σ_j x[idx[j]] * col(idx[j])[0:nrows]. Columns go G at a time
+// (8 with AVX-512, f16GroupAVX2 with AVX2: G concurrent sequential streams, one accumulator
+// load/store per G columns); each column's multiplier is broadcast from x at its index (no
+// gathered copy); the column index lives in a stack slot so the G column pointers fit in
 // registers.
 // f16PFGroups: how many groups of 8 columns ahead the AVX-512 fp16 sparse kernel prefetches
 // (measured: one is enough, two made no difference).
@@ -517,7 +518,7 @@ func genSparseF16(s isa) {
 	if s.lanes == 16 {
 		G = 8
 	}
-	text(name, "func(acc *float32, nrows int, w *uint16, stride int, idx *int32, vals *float32, nact int)")
+	text(name, "func(acc *float32, nrows int, w *uint16, stride int, idx *int32, x *float32, nact int)")
 	// AVX-512 software-prefetches every cache line of the next group's columns (their addresses
 	// are known from idx but scattered, so the hardware prefetchers only find each column's run
 	// after its first misses): while rows i..i+2L-1 of the current group are summed, the same
@@ -539,7 +540,7 @@ func genSparseF16(s isa) {
 		"",
 		"\tfor j := 0; j < nact; j++ {",
 		"\t\tcol := w[int(idx[j])*stride:]",
-		"\t\tfor r := 0; r < nrows; r++ { acc[r] += vals[j] * F16ToF32(col[r]) }",
+		"\t\tfor r := 0; r < nrows; r++ { acc[r] += x[idx[j]] * F16ToF32(col[r]) }",
 		"\t}",
 	)
 	L := s.lanes
@@ -598,16 +599,16 @@ func genSparseF16(s isa) {
 				Label(fmt.Sprintf("%s_pfdone%d", name, u))
 			}
 		}
-		vals := Load(Param("vals"), GP64())
+		x := Load(Param("x"), GP64())
 		cp := make([]GPVirtual, G)
 		av := make([]VecVirtual, G)
 		for u := 0; u < G; u++ {
 			cp[u] = GP64()
 			MOVLQSX(Mem{Base: idx, Index: j, Scale: 4, Disp: 4 * u}, cp[u])
+			av[u] = s.vec()
+			VBROADCASTSS(Mem{Base: x, Index: cp[u], Scale: 4}, av[u]) // x[idx[j+u]]
 			IMULQ(stride, cp[u])
 			ADDQ(w, cp[u])
-			av[u] = s.vec()
-			VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4, Disp: 4 * u}, av[u])
 		}
 		accp := Load(Param("acc"), GP64())
 		nr := Load(Param("nrows"), GP64())
@@ -667,13 +668,13 @@ func genSparseF16(s isa) {
 		w := Load(Param("w"), GP64())
 		stride := Load(Param("stride"), GP64())
 		SHLQ(U8(1), stride)
-		vals := Load(Param("vals"), GP64())
+		x := Load(Param("x"), GP64())
 		c0 := GP64()
 		MOVLQSX(Mem{Base: idx, Index: j, Scale: 4}, c0)
+		a0 := s.vec()
+		VBROADCASTSS(Mem{Base: x, Index: c0, Scale: 4}, a0) // x[idx[j]]
 		IMULQ(stride, c0)
 		ADDQ(w, c0)
-		a0 := s.vec()
-		VBROADCASTSS(Mem{Base: vals, Index: j, Scale: 4}, a0)
 		accp := Load(Param("acc"), GP64())
 		nr := Load(Param("nrows"), GP64())
 		i1 := GP64()
