@@ -285,8 +285,8 @@ func (p *Pool) SparseGemvF16(y []float32, w *F16Cols, x []float32, idx []int32) 
 }
 
 // SparseGemvF16Multi runs SparseGemvF16 for several matrices that share one input and one set
-// of active channels (q/k/v, or gate/up), as one parallel job: the selection and the gathered
-// input values are shared, and all matrices' row blocks are spread over the threads.
+// of active channels (q/k/v, or gate/up), as one parallel job: the selection and the input are
+// shared, and all matrices' row blocks are spread over the threads.
 // len(ws) ≤ 8 and all ws have the same Cols.
 func (p *Pool) SparseGemvF16Multi(ys [][]float32, ws []*F16Cols, x []float32, idx []int32) {
 	p.mu.Lock()
