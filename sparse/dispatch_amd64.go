@@ -93,6 +93,22 @@ func (s *simd) kernels() kernelSet {
 		ternaryQ8Cols:  s.q8Cols,
 		topkEmit:       s.topkEmit,
 		topkCount:      s.topkCount(),
+		block16:        s.block16(),
+	}
+}
+
+// block16: AVX-512 only (its ranks are mask popcounts); AVX2 keeps BlockTopN's Go loop.
+func (s *simd) block16() func(dst []int32, src []float32, n int) {
+	if s.lanes != 16 {
+		return nil
+	}
+	return func(dst []int32, src []float32, n int) {
+		nb := len(src) / 16
+		if nb == 0 {
+			return
+		}
+		_ = dst[nb*n+16-n-1] // room for the last block's whole-vector store
+		block16AVX512(&dst[0], &src[0], nb, n)
 	}
 }
 

@@ -864,6 +864,24 @@ func sparseTernaryAVX2(acc *float32, nrows int, planes *uint64, colWords int, wo
 //go:noescape
 func topkEmitAVX512(dst *int32, dstCap int, src *float32, n int, lo uint32) (count int, done int)
 
+// block16AVX512 writes, for each block b of 16 inputs, the n indices (16b + lane, ascending)
+// of the n largest magnitude keys (ties: the lower index), n per block; each block's store
+// writes 16 lanes, so dst needs nblocks*n + 16 - n entries. It replaces:
+//
+//	for b := 0; b < nblocks; b++ {
+//		for i := 0; i < 16; i++ {
+//			ki, rank := key(src[16*b+i]), 0
+//			for j := 0; j < 16; j++ {
+//				kj := key(src[16*b+j])
+//				if kj > ki || kj == ki && j < i { rank++ }
+//			}
+//			if rank < n { *dst = int32(16*b + i); dst++ }
+//		}
+//	}
+//
+//go:noescape
+func block16AVX512(dst *int32, src *float32, nblocks int, n int)
+
 // topkCountAVX2 counts the magnitude keys of src[:n] (n a multiple of 8) that are at least t
 // (t >= 1); it replaces:
 //

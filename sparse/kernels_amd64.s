@@ -7433,6 +7433,215 @@ DATA topkIotaAVX512<>+56(SB)/4, $0x0000000e
 DATA topkIotaAVX512<>+60(SB)/4, $0x0000000f
 GLOBL topkIotaAVX512<>(SB), RODATA|NOPTR, $64
 
+// func block16AVX512(dst *int32, src *float32, nblocks int, n int)
+// Requires: AVX, AVX512F, POPCNT
+TEXT ·block16AVX512(SB), NOSPLIT, $64-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         nblocks+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVL         $0x7fffffff, SI
+	VPBROADCASTD SI, Z0
+	MOVL         $0x00000010, SI
+	VPBROADCASTD SI, Z2
+	VMOVDQU32    topkIotaAVX512<>+0(SB), Z1
+	MOVQ         BX, SI
+	SHLQ         $0x02, SI
+
+b16_loop:
+	TESTQ         DX, DX
+	JZ            b16_done
+	VPANDD        (CX), Z0, Z3
+	VMOVDQU32     Z3, (SP)
+	XORL          DI, DI
+	VPCMPUD.BCST  $0x06, (SP), Z3, K1
+	VPCMPUD.BCST  $0x00, (SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x00000000, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 4(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 4(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x00000001, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x01, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 8(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 8(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x00000003, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x02, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 12(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 12(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x00000007, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x03, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 16(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 16(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x0000000f, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x04, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 20(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 20(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x0000001f, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x05, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 24(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 24(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x0000003f, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x06, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 28(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 28(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x0000007f, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x07, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 32(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 32(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x000000ff, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x08, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 36(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 36(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x000001ff, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x09, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 40(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 40(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x000003ff, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x0a, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 44(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 44(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x000007ff, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x0b, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 48(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 48(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x00000fff, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x0c, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 52(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 52(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x00001fff, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x0d, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 56(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 56(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x00003fff, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x0e, R8
+	ORL           R8, DI
+	VPCMPUD.BCST  $0x06, 60(SP), Z3, K1
+	VPCMPUD.BCST  $0x00, 60(SP), Z3, K2
+	KMOVW         K1, R8
+	KMOVW         K2, R9
+	ANDL          $0x00007fff, R9
+	ORL           R9, R8
+	POPCNTL       R8, R8
+	SUBL          BX, R8
+	SHRL          $0x1f, R8
+	SHLL          $0x0f, R8
+	ORL           R8, DI
+	KMOVW         DI, K1
+	VPCOMPRESSD.Z Z1, K1, Z3
+	VMOVDQU32     Z3, (AX)
+	ADDQ          SI, AX
+	VPADDD        Z2, Z1, Z1
+	ADDQ          $0x40, CX
+	DECQ          DX
+	JMP           b16_loop
+
+b16_done:
+	VZEROUPPER
+	RET
+
 // func topkCountAVX2(src *float32, n int, t uint32) int
 // Requires: AVX, AVX2
 TEXT ·topkCountAVX2(SB), NOSPLIT, $0-32

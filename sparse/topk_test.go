@@ -210,3 +210,34 @@ func FuzzTopK(f *testing.F) {
 		}
 	})
 }
+
+// TestBlockTopN16: N:16 with room in idx (the SIMD path when the backend has one) against the
+// reference, over many lengths, every n, ties and specials, with idx capacities from exactly
+// the result's size up; nothing is written past the capacity.
+func TestBlockTopN16(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 16))
+	for _, d := range []int{16, 17, 31, 32, 48, 100, 576, 1536, 1537} {
+		for mode := range 5 {
+			x := genVec(r, d, mode)
+			for n := 1; n <= 16; n++ {
+				want := blockTopNRef(x, n, 16)
+				for _, extra := range []int{0, 1, 15, 16, d} {
+					c := len(want) + extra
+					buf := make([]int32, c+8)
+					for i := range buf {
+						buf[i] = -7
+					}
+					got := BlockTopN(buf[:0:c], x, n, 16)
+					if !slices.Equal(got, want) {
+						t.Fatalf("%s: d=%d mode=%d n=%d cap=%d: got %v want %v", Backend(), d, mode, n, c, got, want)
+					}
+					for i, v := range buf[c:] {
+						if v != -7 {
+							t.Fatalf("%s: d=%d n=%d: wrote past the capacity %d at %d", Backend(), d, n, c, c+i)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -59,6 +59,7 @@ func main() {
 	genTernaryAVX512()
 	genTernaryAVX2()
 	genTopKAVX512()
+	genBlock16AVX512()
 	genTopKAVX2()
 	writeGoTables()
 	Generate()
@@ -958,6 +959,7 @@ func genTopKAVX512() {
 		for l := 0; l < 16; l++ {
 			DATA(4*l, U32(uint32(l)))
 		}
+		topkIota = iota
 		dst := Load(Param("dst"), GP64())
 		dcap := Load(Param("dstCap"), GP64())
 		src := Load(Param("src"), GP64())
@@ -1004,6 +1006,88 @@ func genTopKAVX512() {
 		VZEROUPPER()
 		RET()
 	}
+}
+
+// topkIota is the vector 0, 1, ..., 15 (genTopKAVX512 defines it, genBlock16AVX512 reuses it).
+var topkIota Mem
+
+// genBlock16AVX512: N:M selection for M = 16 (BlockTopN), one 16-channel block per zmm. The
+// rank of key i is the number of keys that beat it: greater, or equal at a lower index; key i
+// is kept when its rank is below n, and the kept indices are compressed out in order. Each
+// rank is two compares against key i broadcast from a stack copy, two mask moves and a
+// popcount.
+func genBlock16AVX512() {
+	text("block16AVX512", "func(dst *int32, src *float32, nblocks int, n int)")
+	doc(
+		"block16AVX512 writes, for each block b of 16 inputs, the n indices (16b + lane, ascending)",
+		"of the n largest magnitude keys (ties: the lower index), n per block; each block's store",
+		"writes 16 lanes, so dst needs nblocks*n + 16 - n entries. It replaces:",
+		"",
+		"\tfor b := 0; b < nblocks; b++ {",
+		"\t\tfor i := 0; i < 16; i++ {",
+		"\t\t\tki, rank := key(src[16*b+i]), 0",
+		"\t\t\tfor j := 0; j < 16; j++ {",
+		"\t\t\t\tkj := key(src[16*b+j])",
+		"\t\t\t\tif kj > ki || kj == ki && j < i { rank++ }",
+		"\t\t\t}",
+		"\t\t\tif rank < n { *dst = int32(16*b + i); dst++ }",
+		"\t\t}",
+		"\t}",
+	)
+	keys := AllocLocal(64)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	nb := Load(Param("nblocks"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	m31, iv, inc := ZMM(), ZMM(), ZMM()
+	t := GP32()
+	MOVL(U32(0x7fffffff), t)
+	VPBROADCASTD(t, m31)
+	MOVL(U32(16), t)
+	VPBROADCASTD(t, inc)
+	VMOVDQU32(topkIota, iv)
+	step := GP64() // n*4 bytes of output per block
+	MOVQ(n, step)
+	SHLQ(U8(2), step)
+	Label("b16_loop")
+	TESTQ(nb, nb)
+	JZ(LabelRef("b16_done"))
+	k := ZMM()
+	VPANDD(Mem{Base: src}, m31, k)
+	VMOVDQU32(k, keys)
+	mask := GP32()
+	XORL(mask, mask)
+	for i := 0; i < 16; i++ {
+		gt, eq := K(), K()
+		VPCMPUD_BCST(U8(6), keys.Offset(4*i), k, gt) // key_j > key_i
+		VPCMPUD_BCST(U8(0), keys.Offset(4*i), k, eq) // key_j == key_i
+		r, e := GP32(), GP32()
+		KMOVW(gt, r)
+		KMOVW(eq, e)
+		ANDL(U32(uint32(1)<<i-1), e) // equal at a lower index
+		ORL(e, r)
+		POPCNTL(r, r)
+		SUBL(n.As32(), r) // rank - n < 0: kept
+		SHRL(U8(31), r)
+		if i > 0 {
+			SHLL(U8(i), r)
+		}
+		ORL(r, mask)
+	}
+	km := K()
+	KMOVW(mask, km)
+	c := ZMM()
+	VPCOMPRESSD_Z(iv, km, c)
+	VMOVDQU32(c, Mem{Base: dst})
+	ADDQ(step, dst)
+	VPADDD(inc, iv, iv)
+	ADDQ(U8(64), src)
+	DECQ(nb)
+	JMP(LabelRef("b16_loop"))
+	Label("b16_done")
+	VZEROUPPER()
+	RET()
 }
 
 // expConsts are the float32 constants of expVec (Cephes expf): each stored as a 64-byte
