@@ -42,7 +42,7 @@ type kernelSet struct {
 	topkCount func(src []float32, t uint32) int
 	// block16 (optional, nil: Go loop) is BlockTopN's n of every 16 for the whole blocks of src
 	// (len(src) a multiple of 16, 0 < n < 16): it writes n indices per block, ascending, into
-	// dst, which must have room for len(src)/16*n + 16 - n.
+	// dst, which must have room for len(src)/16*n + 16 (its stores write whole vectors).
 	block16 func(dst []int32, src []float32, n int)
 }
 

@@ -97,18 +97,19 @@ func (s *simd) kernels() kernelSet {
 	}
 }
 
-// block16: AVX-512 only (its ranks are mask popcounts); AVX2 keeps BlockTopN's Go loop.
+// block16 runs BlockTopN's N:16 blocks (block16AVX512, block16AVX2).
 func (s *simd) block16() func(dst []int32, src []float32, n int) {
-	if s.lanes != 16 {
-		return nil
+	k := block16AVX2
+	if s.lanes == 16 {
+		k = block16AVX512
 	}
 	return func(dst []int32, src []float32, n int) {
 		nb := len(src) / 16
 		if nb == 0 {
 			return
 		}
-		_ = dst[nb*n+16-n-1] // room for the last block's whole-vector store
-		block16AVX512(&dst[0], &src[0], nb, n)
+		_ = dst[nb*n+16-1] // room for the last block's whole-vector stores
+		k(&dst[0], &src[0], nb, n)
 	}
 }
 

@@ -903,3 +903,19 @@ func topkCountAVX2(src *float32, n int, t uint32) int
 //
 //go:noescape
 func topkEmitAVX2(dst *int32, dstCap int, src *float32, n int, lo uint32) (count int, done int)
+
+// block16AVX2 is block16AVX512 with AVX2 (dst needs nblocks*n + 8 entries); it replaces:
+//
+//	for b := 0; b < nblocks; b++ {
+//		for i := 0; i < 16; i++ {
+//			ki, rank := key(src[16*b+i]), 0
+//			for j := 0; j < 16; j++ {
+//				kj := key(src[16*b+j])
+//				if kj > ki || kj == ki && j < i { rank++ }
+//			}
+//			if rank < n { *dst = int32(16*b + i); dst++ }
+//		}
+//	}
+//
+//go:noescape
+func block16AVX2(dst *int32, src *float32, nblocks int, n int)

@@ -221,8 +221,8 @@ func TopKWeighted(idx []int32, x, s []float32, k int, scratch []float32) []int32
 // BlockTopN appends to idx[:0] the indices of the n largest |x_i| inside every block of m
 // consecutive channels (Block Q-Sparse, N:M), ascending; ties go to the lower index. A last
 // partial block keeps min(n, its length). It does not allocate when idx has room. With M = 16
-// the AVX-512 backend ranks each block's 16 keys in one register (block16AVX512), as far as
-// idx has room for its whole-vector stores; the rest runs here.
+// the SIMD backends rank each block's 16 keys in registers (block16AVX512, block16AVX2), as
+// far as idx has room for their whole-vector stores; the rest runs here.
 func BlockTopN(idx []int32, x []float32, n, m int) []int32 {
 	idx = idx[:0]
 	if n <= 0 || m <= 0 {
@@ -230,9 +230,9 @@ func BlockTopN(idx []int32, x []float32, n, m int) []int32 {
 	}
 	b0 := 0
 	if m == 16 && n < 16 && kern.block16 != nil {
-		// whole blocks in SIMD, as many as idx has room for (each block's store writes 16)
+		// whole blocks in SIMD, as many as idx has room for (the stores write whole vectors)
 		nb := len(x) / 16
-		if room := (cap(idx) - 16 + n) / n; nb > room {
+		if room := (cap(idx) - 16) / n; nb > room {
 			nb = max(room, 0)
 		}
 		if nb > 0 {

@@ -61,6 +61,7 @@ func main() {
 	genTopKAVX512()
 	genBlock16AVX512()
 	genTopKAVX2()
+	genBlock16AVX2()
 	writeGoTables()
 	Generate()
 }
@@ -1392,6 +1393,7 @@ func genTopKAVX2() {
 		for l := 0; l < 8; l++ {
 			DATA(4*l, U32(uint32(l)))
 		}
+		topkPackLUT, topkIotaY = lut, iota
 		dst := Load(Param("dst"), GP64())
 		dcap := Load(Param("dstCap"), GP64())
 		src := Load(Param("src"), GP64())
@@ -1436,6 +1438,113 @@ func genTopKAVX2() {
 		VZEROUPPER()
 		RET()
 	}
+}
+
+// topkPackLUT (8-lane compress permutations) and topkIotaY (0..7) are genTopKAVX2's tables,
+// reused by genBlock16AVX2.
+var topkPackLUT, topkIotaY Mem
+
+// genBlock16AVX2 is genBlock16AVX512 on AVX2: a block's 16 keys in two ymm, and one signed
+// compare per half for each key's rank: key j beats key i when key_j > key_i - [j < i] (keys
+// are non-negative int32s, so at a lower lane "equal" counts too); the two halves' kept lanes
+// are packed by the 8-lane permutation table.
+func genBlock16AVX2() {
+	low := GLOBL("block16LowAVX2", RODATA|NOPTR) // [i][lane 0..15] = 1 if lane < i
+	for i := 0; i < 16; i++ {
+		for l := 0; l < 16; l++ {
+			v := uint32(0)
+			if l < i {
+				v = 1
+			}
+			DATA(64*i+4*l, U32(v))
+		}
+	}
+	text("block16AVX2", "func(dst *int32, src *float32, nblocks int, n int)")
+	doc(
+		"block16AVX2 is block16AVX512 with AVX2 (dst needs nblocks*n + 8 entries); it replaces:",
+		"",
+		"\tfor b := 0; b < nblocks; b++ {",
+		"\t\tfor i := 0; i < 16; i++ {",
+		"\t\t\tki, rank := key(src[16*b+i]), 0",
+		"\t\t\tfor j := 0; j < 16; j++ {",
+		"\t\t\t\tkj := key(src[16*b+j])",
+		"\t\t\t\tif kj > ki || kj == ki && j < i { rank++ }",
+		"\t\t\t}",
+		"\t\t\tif rank < n { *dst = int32(16*b + i); dst++ }",
+		"\t\t}",
+		"\t}",
+	)
+	keys := AllocLocal(64)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	nb := Load(Param("nblocks"), GP64())
+	n := GP64()
+	Load(Param("n"), n)
+	m31, inc := ymmConst(0x7fffffff), ymmConst(16)
+	iv0, iv1 := YMM(), YMM()
+	VMOVDQU(topkIotaY, iv0)
+	{
+		e := ymmConst(8)
+		VPADDD(e, iv0, iv1)
+	}
+	lp, lowp := GP64(), GP64()
+	LEAQ(topkPackLUT, lp)
+	LEAQ(low, lowp)
+	Label("b16y_loop")
+	TESTQ(nb, nb)
+	JZ(LabelRef("b16y_done"))
+	k0, k1 := YMM(), YMM()
+	VPAND(Mem{Base: src}, m31, k0)
+	VPAND(Mem{Base: src, Disp: 32}, m31, k1)
+	VMOVDQU(k0, keys)
+	VMOVDQU(k1, keys.Offset(32))
+	mask := GP32()
+	XORL(mask, mask)
+	for i := 0; i < 16; i++ {
+		b := YMM()
+		VPBROADCASTD(keys.Offset(4*i), b)
+		t0, t1 := YMM(), YMM()
+		VPSUBD(Mem{Base: lowp, Disp: 64 * i}, b, t0)    // key_i - [lane < i], lanes 0-7
+		VPSUBD(Mem{Base: lowp, Disp: 64*i + 32}, b, t1) // lanes 8-15
+		VPCMPGTD(t0, k0, t0)                            // key_j beats key_i
+		VPCMPGTD(t1, k1, t1)
+		r, h := GP32(), GP32()
+		VMOVMSKPS(t0, r)
+		VMOVMSKPS(t1, h)
+		SHLL(U8(8), h)
+		ORL(h, r)
+		POPCNTL(r, r)
+		SUBL(n.As32(), r) // rank - n < 0: kept
+		SHRL(U8(31), r)
+		if i > 0 {
+			SHLL(U8(i), r)
+		}
+		ORL(r, mask)
+	}
+	for half, iv := range []VecVirtual{iv0, iv1} {
+		m := GP64()
+		MOVL(mask, m.As32())
+		if half == 1 {
+			SHRL(U8(8), m.As32())
+		}
+		ANDL(U32(0xff), m.As32())
+		sh := GP64()
+		MOVQ(m, sh)
+		SHLQ(U8(5), sh)
+		perm, out := YMM(), YMM()
+		VMOVDQU(Mem{Base: lp, Index: sh, Scale: 1}, perm)
+		VPERMD(iv, perm, out)
+		VMOVDQU(out, Mem{Base: dst})
+		POPCNTL(m.As32(), m.As32())
+		LEAQ(Mem{Base: dst, Index: m, Scale: 4}, dst)
+		VPADDD(inc, iv, iv)
+	}
+	ADDQ(U8(64), src)
+	DECQ(nb)
+	JMP(LabelRef("b16y_loop"))
+	Label("b16y_done")
+	VZEROUPPER()
+	RET()
 }
 
 // ymmBroadcast returns a ymm register holding r's 32 bits in every lane (VEX moves only: a
