@@ -1009,6 +1009,21 @@ func genTopKAVX512() {
 	}
 }
 
+// block16Loop is the Go loop the N:16 selection kernels replace (their doc comments).
+var block16Loop = []string{
+	"",
+	"\tfor b := 0; b < nblocks; b++ {",
+	"\t\tfor i := 0; i < 16; i++ {",
+	"\t\t\tki, rank := key(src[16*b+i]), 0",
+	"\t\t\tfor j := 0; j < 16; j++ {",
+	"\t\t\t\tkj := key(src[16*b+j])",
+	"\t\t\t\tif kj > ki || kj == ki && j < i { rank++ }",
+	"\t\t\t}",
+	"\t\t\tif rank < n { *dst = int32(16*b + i); dst++ }",
+	"\t\t}",
+	"\t}",
+}
+
 // topkIota is the vector 0, 1, ..., 15 (genTopKAVX512 defines it, genBlock16AVX512 reuses it).
 var topkIota Mem
 
@@ -1019,22 +1034,11 @@ var topkIota Mem
 // popcount.
 func genBlock16AVX512() {
 	text("block16AVX512", "func(dst *int32, src *float32, nblocks int, n int)")
-	doc(
+	doc(append([]string{
 		"block16AVX512 writes, for each block b of 16 inputs, the n indices (16b + lane, ascending)",
 		"of the n largest magnitude keys (ties: the lower index), n per block; each block's store",
 		"writes 16 lanes, so dst needs nblocks*n + 16 - n entries. It replaces:",
-		"",
-		"\tfor b := 0; b < nblocks; b++ {",
-		"\t\tfor i := 0; i < 16; i++ {",
-		"\t\t\tki, rank := key(src[16*b+i]), 0",
-		"\t\t\tfor j := 0; j < 16; j++ {",
-		"\t\t\t\tkj := key(src[16*b+j])",
-		"\t\t\t\tif kj > ki || kj == ki && j < i { rank++ }",
-		"\t\t\t}",
-		"\t\t\tif rank < n { *dst = int32(16*b + i); dst++ }",
-		"\t\t}",
-		"\t}",
-	)
+	}, block16Loop...)...)
 	keys := AllocLocal(64)
 	dst := Load(Param("dst"), GP64())
 	src := Load(Param("src"), GP64())
@@ -1460,20 +1464,7 @@ func genBlock16AVX2() {
 		}
 	}
 	text("block16AVX2", "func(dst *int32, src *float32, nblocks int, n int)")
-	doc(
-		"block16AVX2 is block16AVX512 with AVX2 (dst needs nblocks*n + 8 entries); it replaces:",
-		"",
-		"\tfor b := 0; b < nblocks; b++ {",
-		"\t\tfor i := 0; i < 16; i++ {",
-		"\t\t\tki, rank := key(src[16*b+i]), 0",
-		"\t\t\tfor j := 0; j < 16; j++ {",
-		"\t\t\t\tkj := key(src[16*b+j])",
-		"\t\t\t\tif kj > ki || kj == ki && j < i { rank++ }",
-		"\t\t\t}",
-		"\t\t\tif rank < n { *dst = int32(16*b + i); dst++ }",
-		"\t\t}",
-		"\t}",
-	)
+	doc(append([]string{"block16AVX2 is block16AVX512 with AVX2 (dst needs nblocks*n + 8 entries); it replaces:"}, block16Loop...)...)
 	keys := AllocLocal(64)
 	dst := Load(Param("dst"), GP64())
 	src := Load(Param("src"), GP64())
