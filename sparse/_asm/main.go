@@ -1024,6 +1024,18 @@ var block16Loop = []string{
 	"\t}",
 }
 
+// keepBit sets bit i of mask when key i's rank, the popcount of the beats mask in r (which it
+// clobbers), is below n: the N:16 kernels' last step for each key.
+func keepBit(r, n GPVirtual, i int, mask GPVirtual) {
+	POPCNTL(r, r)
+	SUBL(n.As32(), r) // rank - n < 0: kept
+	SHRL(U8(31), r)
+	if i > 0 {
+		SHLL(U8(i), r)
+	}
+	ORL(r, mask)
+}
+
 // topkIota is the vector 0, 1, ..., 15 (genTopKAVX512 defines it, genBlock16AVX512 reuses it).
 var topkIota Mem
 
@@ -1072,13 +1084,7 @@ func genBlock16AVX512() {
 		KMOVW(eq, e)
 		ANDL(U32(uint32(1)<<i-1), e) // equal at a lower index
 		ORL(e, r)
-		POPCNTL(r, r)
-		SUBL(n.As32(), r) // rank - n < 0: kept
-		SHRL(U8(31), r)
-		if i > 0 {
-			SHLL(U8(i), r)
-		}
-		ORL(r, mask)
+		keepBit(r, n, i, mask)
 	}
 	km := K()
 	KMOVW(mask, km)
@@ -1504,13 +1510,7 @@ func genBlock16AVX2() {
 		VMOVMSKPS(t1, h)
 		SHLL(U8(8), h)
 		ORL(h, r)
-		POPCNTL(r, r)
-		SUBL(n.As32(), r) // rank - n < 0: kept
-		SHRL(U8(31), r)
-		if i > 0 {
-			SHLL(U8(i), r)
-		}
-		ORL(r, mask)
+		keepBit(r, n, i, mask)
 	}
 	for half, iv := range []VecVirtual{iv0, iv1} {
 		m := GP64()
