@@ -57,7 +57,10 @@
 // function of x and k. TopK is O(d): the threshold comes from a binary search over the key,
 // each step one SIMD counting pass (pure Go: a radix select over 8+8+8+7-bit digits of the
 // key, the later digits only over the threshold bucket's candidates), then one branch-free
-// pass writes the survivors.
+// pass writes the survivors. BlockTopN takes each block's n-th largest key (keys carry the
+// index, so they are distinct) from a sorted copy and keeps the keys at or above it in one
+// branch-free pass; for M = 16 the SIMD backends rank a block's 16 keys in registers
+// (block16AVX512, block16AVX2).
 //
 // # Pack layouts
 //
