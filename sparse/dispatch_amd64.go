@@ -166,10 +166,10 @@ func (s *simd) f32ToF16(dst []uint16, src []float32) {
 	}
 }
 
-// Dense GEMV over whole rows (no k-blocking): fp16 rows of up to gemvSeqMaxCols columns go
-// through gemvSeqF16, one row after the other (the whole matrix is one sequential stream),
-// longer ones and float32 through the 1-token GEMM tile, gemvRows rows at a time sharing
-// each load of x and prefetching the next tile's rows. Every row gets the tiles'
+// Dense GEMV over whole rows (no k-blocking): on AMD cores (gemvSeq), fp16 rows of up to
+// gemvSeqMaxCols columns go through gemvSeqF16, one row after the other (the whole matrix is
+// one sequential stream); other fp16 rows and float32 go through the 1-token GEMM tile,
+// gemvRows rows at a time sharing each load of x and prefetching the next tile's rows. Every row gets the tiles'
 // single-accumulator dot product either way, so the results do not depend on how rows are
 // split.
 func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
@@ -209,6 +209,21 @@ func (s *simd) gemvF32Rows(y, w, x []float32, cols, r0, r1 int) {
 // and 11008-wide rows a third slower).
 const gemvSeqMaxCols = 2048
 
+// gemvSeq: whether short fp16 rows take the sequential GEMV. It is a choice of speed only (both
+// paths give every row the same single-accumulator dot product, bit for bit: TestGemvSeqTile),
+// made by vendor because it goes opposite ways at equal feature flags. Zen 4: the sequential
+// kernel streamed SmolLM2's rows 4-23 % faster (genGemvSeq). Intel Xeon (family 6 model 207,
+// AVX-512, 2 threads, BenchmarkDecodeLayers' dense rows, alternating): the tile 17.5-20.4 GB/s,
+// the sequential kernel 12.3-16.5, with or without its prefetch; ymm alike (16.9-18.5
+// against 12.2-12.7).
+var gemvSeq = isAMD()
+
+// isAMD reports whether CPUID's vendor string is "AuthenticAMD".
+func isAMD() bool {
+	b, d, c := cpuVendor()
+	return b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163 // "Auth" "enti" "cAMD"
+}
+
 func (s *simd) gemvF16Rows(y []float32, w []uint16, x []float32, cols, r0, r1 int) {
 	if cols == 0 {
 		clear(y[r0:r1])
@@ -219,7 +234,7 @@ func (s *simd) gemvF16Rows(y []float32, w []uint16, x []float32, cols, r0, r1 in
 	m := cols &^ (s.lanes - 1)
 	if m == 0 {
 		clear(y[r0:r1])
-	} else if cols <= gemvSeqMaxCols {
+	} else if gemvSeq && cols <= gemvSeqMaxCols {
 		s.seqF16(&y[r0], &x[0], &w[r0*cols], cols, m, r1-r0)
 	} else {
 		r := r0

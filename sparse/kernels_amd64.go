@@ -919,3 +919,6 @@ func topkEmitAVX2(dst *int32, dstCap int, src *float32, n int, lo uint32) (count
 //
 //go:noescape
 func block16AVX2(dst *int32, src *float32, nblocks int, n int)
+
+// cpuVendor returns CPUID leaf 0's EBX, EDX and ECX: the 12 bytes of the vendor string.
+func cpuVendor() (ebx uint32, edx uint32, ecx uint32)

@@ -10350,3 +10350,14 @@ b16y_loop:
 b16y_done:
 	VZEROUPPER
 	RET
+
+// func cpuVendor() (ebx uint32, edx uint32, ecx uint32)
+// Requires: CPUID
+TEXT ·cpuVendor(SB), NOSPLIT, $0-12
+	XORL AX, AX
+	XORL CX, CX
+	CPUID
+	MOVL BX, ebx+0(FP)
+	MOVL DX, edx+4(FP)
+	MOVL CX, ecx+8(FP)
+	RET

@@ -62,6 +62,7 @@ func main() {
 	genBlock16AVX512()
 	genTopKAVX2()
 	genBlock16AVX2()
+	genCPUVendor()
 	writeGoTables()
 	Generate()
 }
@@ -271,6 +272,21 @@ func genGemvSeq(s isa) {
 	JMP(LabelRef(name + "_row"))
 	Label(name + "_done")
 	VZEROUPPER()
+	RET()
+}
+
+// genCPUVendor: CPUID leaf 0, the vendor string (EBX, EDX, ECX: "GenuineIntel",
+// "AuthenticAMD"), for the dispatch choices that differ between vendors' cores at equal
+// feature flags (golang.org/x/sys/cpu reports the flags only).
+func genCPUVendor() {
+	TEXT("cpuVendor", NOSPLIT, "func() (ebx, edx, ecx uint32)")
+	Doc("cpuVendor returns CPUID leaf 0's EBX, EDX and ECX: the 12 bytes of the vendor string.")
+	XORL(EAX, EAX)
+	XORL(ECX, ECX)
+	CPUID()
+	Store(EBX, ReturnIndex(0))
+	Store(EDX, ReturnIndex(1))
+	Store(ECX, ReturnIndex(2))
 	RET()
 }
 
