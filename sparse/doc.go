@@ -38,9 +38,10 @@
 // it, each output lane a sequential fused multiply-add chain.
 //
 // Dense GEMV (a decoded token) reads every weight once, so it is a question of streaming:
-// fp16 rows of up to 2048 columns (SmolLM2's 576 and 1536) go one after the other through
-// one kernel call, the whole matrix one sequential stream with a software prefetch 256 bytes
-// ahead; longer rows and float32 run the 1-token tile, 8 (AVX-512) or 4 (AVX2) rows at once
+// on AMD cores, fp16 rows of up to 2048 columns (SmolLM2's 576 and 1536) go one after the
+// other through one kernel call, the whole matrix one sequential stream with a software
+// prefetch 256 bytes ahead (faster there; on Intel slower than the tile, so the choice is made
+// by CPUID vendor); other rows and float32 run the 1-token tile, 8 (AVX-512) or 4 (AVX2) rows at once
 // sharing each load of x, prefetching the next tile's rows into L2. Both form each row's sum
 // as the GEMM tiles do (one accumulator, 16 or 8 lanes in column order, then a fixed lane
 // reduction).

@@ -200,7 +200,8 @@ func genGemvTile(s isa, f16 bool, R int) { genGemmTileOpt(s, f16, 1, R, true) }
 // 8-15 GB/s. With ymm the single dependent FMA chain caps one thread at ~15 GB/s (72 FMAs per
 // 576-wide fp16 row), which two threads do not reach. Long rows go the other way (8 matrices
 // of 32 MiB, 2 threads: 4096 and 11008 columns 17-19 GB/s here against the tile's 21-35; 2048
-// alike), so the Go side runs this kernel up to gemvSeqMaxCols columns only. For float32
+// alike), so the Go side runs this kernel up to gemvSeqMaxCols columns only, and on AMD only:
+// on an Intel Xeon the tile streamed those rows faster (dispatch_amd64.go, gemvSeq). For float32
 // weights it measured 18.7-22.7 GB/s against the tile's 19.1-24.7 on SmolLM2's shapes: no
 // gain, so float32 GEMV keeps the tile.
 func genGemvSeq(s isa) {
