@@ -237,7 +237,7 @@ func (s *State) wholePacks(L *Layer, mats []siteMat) bool {
 // file is one) for n tokens of input in ([n][cols]) into outs. One decoded token is one
 // Pool.SparseGemvTernaryQ8Multi call over idx (nil: every channel). Several tokens (prefill,
 // the masked twin) are one pool job with a token per item, each running the same kernel
-// (sparse.SparseGemvTernaryQ8, on its thread) over all channels, or over its non-zero
+// (sparse.SparseGemvTernaryQ8, with its thread's scratch) over all channels, or over its non-zero
 // channels when in was masked. That is the decode computation exactly: the kernel quantizes
 // the values of the channels it is given (absmax to int8) and sums integers, and channels
 // that are zero add nothing and do not change the absmax, so the non-zero channels of a
@@ -267,13 +267,13 @@ func (s *State) ternProject(L *Layer, mats []siteMat, in []float32, n int, outs 
 		s.m.pool.SparseGemvTernaryQ8Multi(j.ys[:j.nm], j.ws[:j.nm], in[:cols], idx)
 	} else {
 		j.in, j.n, j.cols, j.masked = in[:n*cols], n, cols, masked
-		s.m.pool.Run(n, s.ternFn)
+		s.m.pool.RunThreads(n, s.ternFn)
 	}
 	*j = ternJob{}
 }
 
-// ternWorker runs token t of the current ternProject call.
-func (s *State) ternWorker(t int) {
+// ternWorker runs token t of the current ternProject call on pool thread thread.
+func (s *State) ternWorker(t, thread int) {
 	j := &s.ternArgs
 	x := j.in[t*j.cols : (t+1)*j.cols]
 	idx := s.m.iota[:j.cols]
@@ -286,7 +286,7 @@ func (s *State) ternWorker(t int) {
 		}
 	}
 	for m, w := range j.ws[:j.nm] {
-		sparse.SparseGemvTernaryQ8(j.ys[m][t*w.Rows:(t+1)*w.Rows], w, x, idx)
+		s.ternScr[thread].SparseGemvTernaryQ8(j.ys[m][t*w.Rows:(t+1)*w.Rows], w, x, idx)
 	}
 }
 

@@ -46,9 +46,10 @@ type State struct {
 	multiY [3][]float32       // outputs of a SparseGemvF16Multi call (see project)
 	multiW [3]*sparse.F16Cols // its packs
 
-	ternArgs ternJob   // the current ternProject call
-	ternFn   func(int) // s.ternWorker, the method value made once
-	ternIdx  []int32   // [batch][max site dim] non-zero channels of masked rows (ternary packs, see SetProfile)
+	ternArgs ternJob                   // the current ternProject call
+	ternFn   func(t, thread int)       // s.ternWorker, the method value made once
+	ternScr  []sparse.TernaryQ8Scratch // per pool thread: ternWorker's kernel buffers
+	ternIdx  []int32                   // [batch][max site dim] non-zero channels of masked rows (ternary packs, see SetProfile)
 
 	hook func(site Site, layer int, in []float32, n int) // see SetHook
 
@@ -122,6 +123,7 @@ func (m *Model) NewState(ctx int) *State {
 	s.attnFn = s.attnWorker
 	s.qkFn, s.softmaxFn, s.pvFn = s.qkChunk, s.softmaxHead, s.pvItem
 	s.ternFn = s.ternWorker
+	s.ternScr = make([]sparse.TernaryQ8Scratch, threads)
 	return s
 }
 

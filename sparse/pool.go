@@ -34,6 +34,7 @@ type Pool struct {
 	kind    int
 	job     atomic.Uint64 // generation<<32 | item count of the current job (see work)
 	fn      func(i int)
+	fnT     func(i, thread int) // RunThreads
 	gemv    gemvJob
 	gemm    gemmJob
 	sp      sparseJob
@@ -44,6 +45,8 @@ type Pool struct {
 	ys1     [1][]float32
 	f161    [1]*F16Cols
 	tern1   [1]*TernaryCols
+	q8      [maxFused]*q8Job // SparseGemvTernaryQ8(Multi), made on first use
+	q8m     q8Multi
 }
 
 // parker is where one worker sleeps when no job came for poolSpin.
@@ -58,6 +61,7 @@ const poolSpin = 50 * time.Microsecond
 
 const (
 	jobRun = iota
+	jobRunThreads
 	jobGemvF32
 	jobGemvF16
 	jobGemm
@@ -175,6 +179,8 @@ func (p *Pool) work(id int, gen uint64) (ran int) {
 		switch p.kind {
 		case jobRun:
 			p.fn(i)
+		case jobRunThreads:
+			p.fnT(i, id)
 		case jobGemvF32, jobGemvF16:
 			p.gemv.do(i, p.kind)
 		case jobGemm:
@@ -222,6 +228,19 @@ func (p *Pool) Run(n int, fn func(i int)) {
 	p.fn = fn
 	p.dispatch(jobRun, n)
 	p.fn = nil
+}
+
+// RunThreads is Run with the number of the thread that runs each call, in [0, Threads()):
+// calls with the same thread number never overlap, so fn can use per-thread buffers.
+func (p *Pool) RunThreads(n int, fn func(i, thread int)) {
+	if n <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fnT = fn
+	p.dispatch(jobRunThreads, n)
+	p.fnT = nil
 }
 
 // gemvJob splits rows into chunks of gemvChunk rows.

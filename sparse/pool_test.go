@@ -51,3 +51,37 @@ func TestPoolRunCompletes(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestPoolRunThreads: RunThreads calls fn for every item once, with thread numbers in
+// [0, Threads()) that never run two items at once.
+func TestPoolRunThreads(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 5} {
+		p := NewPool(threads)
+		for round := range 50 {
+			n := 1 + round*7%97
+			busy := make([]atomic.Int32, threads)
+			done := make([]atomic.Int32, n)
+			var bad atomic.Int32
+			p.RunThreads(n, func(i, th int) {
+				if th < 0 || th >= threads || busy[th].Add(1) != 1 {
+					bad.Add(1)
+					return
+				}
+				done[i].Add(1)
+				for range i % 5 * 10 {
+					runtime.Gosched()
+				}
+				busy[th].Add(-1)
+			})
+			if bad.Load() != 0 {
+				t.Fatalf("%d threads, %d items: a thread number out of range or in use twice", threads, n)
+			}
+			for i := range done {
+				if done[i].Load() != 1 {
+					t.Fatalf("%d threads, %d items: item %d ran %d times", threads, n, i, done[i].Load())
+				}
+			}
+		}
+		p.Close()
+	}
+}

@@ -164,11 +164,34 @@ type q8Job struct {
 	cols   func(acc []int32, nstrips int, codes []byte, colBytes int, idx4, qx []int32)
 }
 
-var q8Jobs = sync.Pool{New: func() any {
+func newQ8Job() *q8Job {
 	j := &q8Job{}
 	j.run = j.do
 	return j
-}}
+}
+
+// TernaryQ8Scratch holds the buffers of one SparseGemvTernaryQ8 call at a time: reused, its
+// calls allocate nothing once the buffers have grown to the largest matrix. Its zero value is
+// ready; it must not be used by two goroutines at once.
+type TernaryQ8Scratch struct{ j *q8Job }
+
+// SparseGemvTernaryQ8 is sparse.SparseGemvTernaryQ8 with this scratch's buffers.
+func (s *TernaryQ8Scratch) SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx []int32) {
+	w.validate("SparseGemvTernaryQ8")
+	checkSparse("SparseGemvTernaryQ8", len(y), w.Rows, len(x), w.Cols)
+	checkIdx("SparseGemvTernaryQ8", idx, w.Cols)
+	if s.j == nil {
+		s.j = newQ8Job()
+	}
+	j := s.j
+	n := j.prepare(y, w, x, idx)
+	for i := 0; i < n; i++ {
+		j.do(i)
+	}
+	j.finish()
+}
+
+var q8Scratches = sync.Pool{New: func() any { return new(TernaryQ8Scratch) }}
 
 // q8Segs: the active columns are cut in 4 segments (one work item per segment and row chunk)
 // so a thread that starts late still finds work; the int32 partial sums add exactly.
@@ -283,17 +306,13 @@ func ternaryQ8ColsGeneric(acc []int32, nstrips int, codes []byte, colBytes int, 
 // gives bit-identical results (integer sums; the same float32 epilogue). The results differ
 // from SparseGemvTernary by the activation rounding (relative error up to ~1/254 of max|v| per
 // input); use SparseGemvTernary for exact float32 activations.
+//
+// Its buffers come from a sync.Pool, which the garbage collector may empty: a caller that must
+// not allocate keeps a TernaryQ8Scratch per goroutine instead.
 func SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx []int32) {
-	w.validate("SparseGemvTernaryQ8")
-	checkSparse("SparseGemvTernaryQ8", len(y), w.Rows, len(x), w.Cols)
-	checkIdx("SparseGemvTernaryQ8", idx, w.Cols)
-	j := q8Jobs.Get().(*q8Job)
-	n := j.prepare(y, w, x, idx)
-	for i := 0; i < n; i++ {
-		j.do(i)
-	}
-	j.finish()
-	q8Jobs.Put(j)
+	s := q8Scratches.Get().(*TernaryQ8Scratch)
+	s.SparseGemvTernaryQ8(y, w, x, idx)
+	q8Scratches.Put(s)
 }
 
 // SparseGemvTernaryQ8 is SparseGemvTernaryQ8 with row chunks of ≤ 4096 rows × four segments of
@@ -303,10 +322,24 @@ func (p *Pool) SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx [
 	w.validate("Pool.SparseGemvTernaryQ8")
 	checkSparse("Pool.SparseGemvTernaryQ8", len(y), w.Rows, len(x), w.Cols)
 	checkIdx("Pool.SparseGemvTernaryQ8", idx, w.Cols)
-	j := q8Jobs.Get().(*q8Job)
-	p.Run(j.prepare(y, w, x, idx), j.run)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	j := p.q8job(0)
+	if n := j.prepare(y, w, x, idx); n > 0 {
+		p.fn = j.run
+		p.dispatch(jobRun, n)
+		p.fn = nil
+	}
 	j.finish()
-	q8Jobs.Put(j)
+}
+
+// q8job returns the pool's m-th ternary job (its buffers are kept for the next call). p.mu
+// must be held.
+func (p *Pool) q8job(m int) *q8Job {
+	if p.q8[m] == nil {
+		p.q8[m] = newQ8Job()
+	}
+	return p.q8[m]
 }
 
 // q8Multi is one pool job over several TernaryQ8 matrices sharing an input and an index set:
@@ -316,12 +349,6 @@ type q8Multi struct {
 	start [maxFused + 1]int
 	run   func(i int) // = do, bound once
 }
-
-var q8Multis = sync.Pool{New: func() any {
-	m := &q8Multi{}
-	m.run = m.do
-	return m
-}}
 
 func (mm *q8Multi) do(i int) {
 	k := 0
@@ -352,17 +379,24 @@ func (p *Pool) SparseGemvTernaryQ8Multi(ys [][]float32, ws []*TernaryQ8, x []flo
 		checkSparse("Pool.SparseGemvTernaryQ8Multi", len(ys[m]), w.Rows, len(x), w.Cols)
 	}
 	checkIdx("Pool.SparseGemvTernaryQ8Multi", idx, cols)
-	mm := q8Multis.Get().(*q8Multi)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	mm := &p.q8m
+	if mm.run == nil {
+		mm.run = mm.do
+	}
 	for m, w := range ws {
-		j := q8Jobs.Get().(*q8Job)
+		j := p.q8job(m)
 		mm.jobs[m] = j
 		mm.start[m+1] = mm.start[m] + j.prepare(ys[m], w, x, idx)
 	}
-	p.Run(mm.start[len(ws)], mm.run)
+	if n := mm.start[len(ws)]; n > 0 {
+		p.fn = mm.run
+		p.dispatch(jobRun, n)
+		p.fn = nil
+	}
 	for m := range ws {
 		mm.jobs[m].finish()
-		q8Jobs.Put(mm.jobs[m])
 		mm.jobs[m] = nil
 	}
-	q8Multis.Put(mm)
 }

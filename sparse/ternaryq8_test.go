@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -34,6 +35,10 @@ func refTernaryQ8(tt []int8, scale []float32, rows, cols int, x []float32, idx [
 	return y
 }
 
+// reusedQ8Scratch serves every checkTernaryQ8 call, across shapes and backends: its buffers
+// grow and shrink in use.
+var reusedQ8Scratch TernaryQ8Scratch
+
 func checkTernaryQ8(t *testing.T, p *Pool, tt []int8, scale []float32, rows, cols int, x []float32, idx []int32) {
 	t.Helper()
 	w, err := PackTernaryQ8(tt, scale, rows, cols)
@@ -46,6 +51,12 @@ func checkTernaryQ8(t *testing.T, p *Pool, tt []int8, scale []float32, rows, col
 	chk(t)
 	if !equalBits(y, want) {
 		t.Fatalf("%dx%d, %d active: SparseGemvTernaryQ8 differs from the reference", rows, cols, len(idx))
+	}
+	y1, chk1 := guardedF32(rows, 7)
+	reusedQ8Scratch.SparseGemvTernaryQ8(y1, w, x, idx)
+	chk1(t)
+	if !equalBits(y1, want) {
+		t.Fatalf("%dx%d, %d active: TernaryQ8Scratch.SparseGemvTernaryQ8 differs from the reference", rows, cols, len(idx))
 	}
 	if p != nil {
 		y2, chk2 := guardedF32(rows, 7)
@@ -302,6 +313,43 @@ func TestSparseGemvTernaryQ8Multi(t *testing.T) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// TestTernaryQ8NoAllocs: the pool's ternary GEMVs and a reused TernaryQ8Scratch allocate
+// nothing once warm, even when a garbage collection (which empties sync.Pools) runs between
+// calls; 3 threads on any machine, so workers also run late and interleaved.
+func TestTernaryQ8NoAllocs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		p := NewPool(3)
+		defer p.Close()
+		r := rand.New(rand.NewPCG(11, 12))
+		const rows, cols = 600, 512
+		var ws []*TernaryQ8
+		for range 3 {
+			tt := make([]int8, rows*cols)
+			for i := range tt {
+				tt[i] = int8(r.IntN(3) - 1)
+			}
+			w, err := PackTernaryQ8(tt, []float32{0.5}, rows, cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws = append(ws, w)
+		}
+		x := randF32(r, cols)
+		idx := TopK(nil, x, cols/2)
+		ys := [][]float32{make([]float32, rows), make([]float32, rows), make([]float32, rows)}
+		var scr TernaryQ8Scratch
+		f := func() {
+			p.SparseGemvTernaryQ8(ys[0], ws[0], x, idx)
+			p.SparseGemvTernaryQ8Multi(ys, ws, x, idx)
+			scr.SparseGemvTernaryQ8(ys[1], ws[1], x, idx)
+		}
+		f()
+		if a := testing.AllocsPerRun(10, func() { runtime.GC(); f() }); a != 0 {
+			t.Fatalf("%v allocations per call after a GC", a)
 		}
 	})
 }
