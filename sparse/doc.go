@@ -23,7 +23,8 @@
 //
 // The functions run on the calling goroutine; a Pool (NewPool(threads)) runs the same
 // operations split over persistent workers (output rows for GEMV; blocks of rows × tokens for
-// GEMM) and Run(n, fn) as a generic parallel for. Pool calls do not allocate in steady state,
+// GEMM) and Run(n, fn) as a generic parallel for (RunThreads(n, fn) also passes the thread
+// number, for per-thread buffers). Pool calls do not allocate in steady state,
 // and every output element is computed by one thread in a fixed order over work items whose
 // boundaries depend only on the shapes, so results are bit-identical for any thread count.
 //
@@ -127,6 +128,7 @@
 // and marked MADV_HUGEPAGE on Linux, since every active column is a run at a scattered address.
 //
 //	SparseGemvTernaryQ8(y, w *TernaryQ8, x, idx)   int8 activations, exact int32 sums
+//	(*TernaryQ8Scratch).SparseGemvTernaryQ8         the same with caller-owned buffers
 //	(*Pool).SparseGemvTernaryQ8                     256-row strips split across threads
 //
 // The int8 variant does what BitNet b1.58 does by design: the active inputs (times the
