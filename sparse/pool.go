@@ -225,6 +225,14 @@ func (p *Pool) Run(n int, fn func(i int)) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.runLocked(n, fn)
+}
+
+// runLocked is Run with p.mu held (callers that prepare a job under the lock).
+func (p *Pool) runLocked(n int, fn func(i int)) {
+	if n <= 0 {
+		return
+	}
 	p.fn = fn
 	p.dispatch(jobRun, n)
 	p.fn = nil

@@ -325,11 +325,7 @@ func (p *Pool) SparseGemvTernaryQ8(y []float32, w *TernaryQ8, x []float32, idx [
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j := p.q8job(0)
-	if n := j.prepare(y, w, x, idx); n > 0 {
-		p.fn = j.run
-		p.dispatch(jobRun, n)
-		p.fn = nil
-	}
+	p.runLocked(j.prepare(y, w, x, idx), j.run)
 	j.finish()
 }
 
@@ -390,11 +386,7 @@ func (p *Pool) SparseGemvTernaryQ8Multi(ys [][]float32, ws []*TernaryQ8, x []flo
 		mm.jobs[m] = j
 		mm.start[m+1] = mm.start[m] + j.prepare(ys[m], w, x, idx)
 	}
-	if n := mm.start[len(ws)]; n > 0 {
-		p.fn = mm.run
-		p.dispatch(jobRun, n)
-		p.fn = nil
-	}
+	p.runLocked(mm.start[len(ws)], mm.run)
 	for m := range ws {
 		mm.jobs[m].finish()
 		mm.jobs[m] = nil
