@@ -79,17 +79,23 @@ func (s *State) attnWorker(w int) {
 // transposed value cache at positions pos..pos+n-1 and zeroes the cache up to the next multiple
 // of 16 positions: attention reads Vᵀ rows in whole multiples of 16 positions and multiplies
 // the ones past a token's position by exact zeros, which must not meet a stale Inf or NaN.
+// Positions from s.stale on were never written since the cache was made or Reset (only a
+// rewind, pos+n < s.stale, leaves stale values there), so only [pos+n, min(end, s.stale))
+// needs zeroing: none while a sequence grows, which saves a clear call on each of the KVDim
+// rows of every layer of every decoded token.
 func (s *State) storeValues(l, pos, n int) {
 	sp := &s.m.Spec
 	kvdim, cp := sp.KVDim(), s.ctxPad
 	vl := s.valCache[l*kvdim*cp : (l+1)*kvdim*cp]
-	end := min((pos+n+15)&^15, cp)
+	end := min((pos+n+15)&^15, cp, max(s.stale, pos+n))
 	for c := range kvdim { // c = kvh*hd + d: row c of the layer is [kvh][d]
 		row := vl[c*cp : (c+1)*cp]
 		for t := range n {
 			row[pos+t] = s.vnew[t*kvdim+c]
 		}
-		clear(row[pos+n : end])
+		if end > pos+n {
+			clear(row[pos+n : end])
+		}
 	}
 }
 

@@ -70,6 +70,7 @@ func (s *State) step(tokens []int, pos int, logits []float32) error {
 	dim, half := sp.Dim, sp.HeadDim/2
 	eps := float32(sp.NormEps)
 	x := s.x[:n*dim] // [n][dim] residual stream
+	s.stale = s.used
 	s.used = max(s.used, pos+n)
 
 	// Embedding lookup: x[t] = token_embd[tokens[t]].

@@ -36,6 +36,7 @@ type State struct {
 
 	ctxPad int       // ctx rounded up to a multiple of 16
 	used   int       // positions [0, used) of the KV cache may have been written (see Reset)
+	stale  int       // used before the current step: value positions past it are zero (storeValues)
 	scores []float32 // [max(threads·attnBlock, NHeads)][ctxPad] attention scratch (see attnWorker, attentionLong)
 
 	attnArgs attnJob   // the current attention call (see attention)
